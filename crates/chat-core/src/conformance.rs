@@ -1,0 +1,672 @@
+//! The story every [`Store`] implementation must pass, run against a fresh, empty database
+//! by each backend's tests. It exercises the contract, not SQL: accounts and sessions,
+//! guests and their expiry, the status machine through `update_chat` and `send_message`,
+//! idempotent retries, pagination, read positions, unread counts and the event log.
+
+use crate::actor::{AccountRole, Actor};
+use crate::error::ChatError;
+use crate::ids::*;
+use crate::model::*;
+use crate::policy::{self, ChatAction};
+use crate::status::ChatStatus;
+use crate::store::{Store, StoreError};
+use time::{Duration, OffsetDateTime};
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn account(store: &dyn Store, role: AccountRole, email: &str, name: &str) -> Account {
+    store
+        .create_account(
+            &NewAccount {
+                role,
+                email: email.into(),
+                name: name.into(),
+                password_hash: "x".into(),
+            },
+            now(),
+        )
+        .await
+        .expect("create account")
+}
+
+/// Run the whole story. Panics (with the step) on the first broken promise.
+pub async fn run(store: &dyn Store) {
+    // ---- accounts and sessions
+    let admin = account(store, AccountRole::Admin, "a@x.test", "Alice").await;
+    let w1 = account(store, AccountRole::Worker, "w1@x.test", "Walt").await;
+    let w2 = account(store, AccountRole::Worker, "w2@x.test", "Wendy").await;
+    let user = account(store, AccountRole::User, "u@x.test", "Ursula 🚗").await;
+    let dup = store
+        .create_account(
+            &NewAccount {
+                role: AccountRole::User,
+                email: "u@x.test".into(),
+                name: "Other".into(),
+                password_hash: "x".into(),
+            },
+            now(),
+        )
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Duplicate(_))),
+        "duplicate email refused"
+    );
+    let (found, hash) = store
+        .account_by_email(AccountRole::User, "u@x.test")
+        .await
+        .expect("by email")
+        .expect("found");
+    assert_eq!(
+        (found.id, hash.as_str(), found.name.as_str()),
+        (user.id, "x", "Ursula 🚗")
+    );
+    assert!(
+        store
+            .account_by_email(AccountRole::Admin, "u@x.test")
+            .await
+            .expect("q")
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .list_accounts(Some(AccountRole::Worker))
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    assert_eq!(store.list_accounts(None).await.expect("list").len(), 4);
+
+    let later = now() + Duration::hours(1);
+    store
+        .create_session("tok-u", AccountRole::User, user.id, later, now())
+        .await
+        .expect("session");
+    store
+        .create_session(
+            "tok-old",
+            AccountRole::User,
+            user.id,
+            now() - Duration::seconds(1),
+            now() - Duration::hours(1),
+        )
+        .await
+        .expect("session");
+    assert_eq!(
+        store
+            .session_account("tok-u", now())
+            .await
+            .expect("s")
+            .map(|a| a.id),
+        Some(user.id)
+    );
+    assert!(
+        store
+            .session_account("tok-old", now())
+            .await
+            .expect("s")
+            .is_none(),
+        "expired session"
+    );
+    assert!(
+        store
+            .session_account("nope", now())
+            .await
+            .expect("s")
+            .is_none()
+    );
+
+    // ---- a chat with its first message
+    let uact = Actor::User(UserId(user.id));
+    let (chat, first) = store
+        .create_chat(
+            &NewChat {
+                customer: uact,
+                customer_name: user.name.clone(),
+                topic: "Brakes".into(),
+                first_message: Some("  squeak <b>squeak</b>  ".into()),
+                client_id: Some("start-1".into()),
+            },
+            now(),
+        )
+        .await
+        .expect("create chat");
+    assert_eq!(chat.status, ChatStatus::Pending);
+    let first = first.expect("first message");
+    assert_eq!(
+        first.message, "  squeak <b>squeak</b>  ",
+        "stored exactly as sent"
+    );
+    assert_eq!(first.sender_type, crate::SenderType::User);
+    // Retried start: same chat.
+    let (again, _) = store
+        .create_chat(
+            &NewChat {
+                customer: uact,
+                customer_name: user.name.clone(),
+                topic: "Brakes".into(),
+                first_message: Some("  squeak <b>squeak</b>  ".into()),
+                client_id: Some("start-1".into()),
+            },
+            now(),
+        )
+        .await
+        .expect("retry");
+    assert_eq!(
+        again.chat_id, chat.chat_id,
+        "a retried start makes one chat"
+    );
+
+    // ---- assignment through the policy, inside the transaction
+    let aact = Actor::Admin(AdminId(admin.id));
+    let assign = |w: &Account| ChatAction::Assign {
+        worker: WorkerId(w.id),
+        worker_name: w.name.clone(),
+    };
+    let a1 = assign(&w1);
+    let updated = store
+        .update_chat(
+            chat.chat_id,
+            &|c| policy::decide(&aact, "Alice", c, &a1),
+            now(),
+        )
+        .await
+        .expect("assign");
+    assert_eq!(updated.worker_id, Some(WorkerId(w1.id)));
+    assert_eq!(updated.assigned_by, Some(AdminId(admin.id)));
+    assert_eq!(updated.admin_id, Some(AdminId(admin.id)));
+    let w1act = Actor::Worker(WorkerId(w1.id));
+    let w2act = Actor::Worker(WorkerId(w2.id));
+    // A refused rule changes nothing.
+    let before = store
+        .chat(chat.chat_id)
+        .await
+        .expect("chat")
+        .expect("exists");
+    let refused = store
+        .update_chat(
+            chat.chat_id,
+            &|c| policy::decide(&w2act, "Wendy", c, &ChatAction::Close),
+            now(),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Rule(ChatError::NotFound(_)))
+    ));
+    assert_eq!(store.chat(chat.chat_id).await.expect("chat"), Some(before));
+    let missing = store
+        .update_chat(
+            ChatId(999_999),
+            &|c| policy::decide(&aact, "A", c, &ChatAction::Close),
+            now(),
+        )
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::Rule(ChatError::NotFound(_)))
+    ));
+
+    // ---- messages: the worker's answer opens the chat; retries are idempotent
+    let send = |sender: Actor, name: &str, text: &str, cid: Option<&str>| NewMessage {
+        chat_id: chat.chat_id,
+        sender,
+        sender_name: name.into(),
+        text: text.into(),
+        client_id: cid.map(String::from),
+    };
+    let m = send(w1act, "Walt", "On it", Some("c-1"));
+    let (out, c) = store
+        .send_message(
+            &m,
+            &|c| policy::decide(&w1act, "Walt", c, &ChatAction::Message),
+            now(),
+        )
+        .await
+        .expect("send");
+    assert!(matches!(out, SendOutcome::Created(_)));
+    assert_eq!(c.status, ChatStatus::Open);
+    let (retry, _) = store
+        .send_message(
+            &m,
+            &|c| policy::decide(&w1act, "Walt", c, &ChatAction::Message),
+            now(),
+        )
+        .await
+        .expect("retry");
+    assert_eq!(
+        retry,
+        SendOutcome::Duplicate(out.message().clone()),
+        "a retried send is stored once"
+    );
+    for i in 0..5 {
+        let m = send(uact, "Ursula", &format!("msg {i}"), None);
+        store
+            .send_message(
+                &m,
+                &|c| policy::decide(&uact, "Ursula", c, &ChatAction::Message),
+                now(),
+            )
+            .await
+            .expect("send");
+    }
+
+    // ---- history pages
+    let all = store
+        .messages(
+            chat.chat_id,
+            Page {
+                before: None,
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("page");
+    // first, assignment note, worker answer, five user messages
+    assert_eq!(all.len(), 8, "{all:#?}");
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].message_id < w[1].message_id && w[0].seq < w[1].seq)
+    );
+    let newest = store
+        .messages(
+            chat.chat_id,
+            Page {
+                before: None,
+                after: None,
+                limit: 3,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(
+        newest
+            .iter()
+            .map(|m| m.message.as_str())
+            .collect::<Vec<_>>(),
+        ["msg 2", "msg 3", "msg 4"]
+    );
+    let older = store
+        .messages(
+            chat.chat_id,
+            Page {
+                before: Some(newest[0].message_id),
+                after: None,
+                limit: 3,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(older.last().map(|m| m.message.as_str()), Some("msg 1"));
+    let after = store
+        .messages(
+            chat.chat_id,
+            Page {
+                before: None,
+                after: Some(all[0].message_id),
+                limit: 2,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(
+        after.iter().map(|m| m.message_id).collect::<Vec<_>>(),
+        [all[1].message_id, all[2].message_id]
+    );
+
+    // ---- read positions drive unread counts and is_read
+    let unread_w = store
+        .unread_counts(crate::policy::scope_for(&w1act), &w1act)
+        .await
+        .expect("unread");
+    assert_eq!(
+        unread_w,
+        vec![(chat.chat_id, 6)],
+        "first + five, not its own, not system"
+    );
+    let unread_u = store
+        .unread_counts(crate::policy::scope_for(&uact), &uact)
+        .await
+        .expect("unread");
+    assert_eq!(unread_u, vec![(chat.chat_id, 1)]);
+    let pos = store
+        .mark_read(chat.chat_id, &w1act, Some(all[4].message_id), now())
+        .await
+        .expect("read");
+    assert_eq!(pos.last_read_message_id, all[4].message_id);
+    let back = store
+        .mark_read(chat.chat_id, &w1act, Some(all[1].message_id), now())
+        .await
+        .expect("read");
+    assert_eq!(
+        back.last_read_message_id, all[4].message_id,
+        "never moves backwards"
+    );
+    let unread_w = store
+        .unread_counts(crate::policy::scope_for(&w1act), &w1act)
+        .await
+        .expect("unread");
+    assert_eq!(unread_w, vec![(chat.chat_id, 3)]);
+    let msgs = store
+        .messages(
+            chat.chat_id,
+            Page {
+                before: None,
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("page");
+    assert!(
+        msgs[0].is_read,
+        "the user's first message was read by staff"
+    );
+    assert!(!msgs[7].is_read);
+    assert!(
+        !msgs[2].is_read,
+        "the worker's own answer is unread until the user reads it"
+    );
+    let wrong = store
+        .mark_read(chat.chat_id, &w1act, Some(MessageId(999_999)), now())
+        .await;
+    assert!(matches!(
+        wrong,
+        Err(StoreError::Rule(ChatError::NotFound(_)))
+    ));
+    store
+        .mark_read(chat.chat_id, &uact, None, now())
+        .await
+        .expect("read all");
+    assert!(
+        store
+            .unread_counts(crate::policy::scope_for(&uact), &uact)
+            .await
+            .expect("u")
+            .is_empty()
+    );
+
+    // ---- lists and filters
+    let summary = store
+        .chat_summary(chat.chat_id, &w1act)
+        .await
+        .expect("summary")
+        .expect("exists");
+    assert_eq!(summary.unread, 3);
+    assert_eq!(summary.customer_name, "Ursula 🚗");
+    assert_eq!(summary.worker_name.as_deref(), Some("Walt"));
+    assert_eq!(summary.last_message.as_deref(), Some("msg 4"));
+    let f = |status: Option<ChatStatus>| ChatFilter {
+        status,
+        limit: 50,
+        ..ChatFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_chats(ChatScope::All, &f(None), &aact)
+            .await
+            .expect("l")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_chats(ChatScope::All, &f(Some(ChatStatus::Closed)), &aact)
+            .await
+            .expect("l")
+            .len(),
+        0
+    );
+    assert_eq!(
+        store
+            .list_chats(ChatScope::Worker(WorkerId(w2.id)), &f(None), &w2act)
+            .await
+            .expect("l")
+            .len(),
+        0
+    );
+    let q = ChatFilter {
+        query: Some("SQUEAK".into()),
+        limit: 50,
+        ..ChatFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_chats(ChatScope::All, &q, &aact)
+            .await
+            .expect("l")
+            .len(),
+        1,
+        "search in text"
+    );
+    let q = ChatFilter {
+        query: Some("100%".into()),
+        limit: 50,
+        ..ChatFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_chats(ChatScope::All, &q, &aact)
+            .await
+            .expect("l")
+            .len(),
+        0,
+        "wildcards escaped"
+    );
+
+    // ---- reassign, escalate, close, reopen by writing
+    let a2 = assign(&w2);
+    let moved = store
+        .update_chat(
+            chat.chat_id,
+            &|c| policy::decide(&aact, "Alice", c, &a2),
+            now(),
+        )
+        .await
+        .expect("reassign");
+    assert_eq!(moved.worker_id, Some(WorkerId(w2.id)));
+    let esc = ChatAction::Escalate {
+        reason: Some("warranty".into()),
+    };
+    let c = store
+        .update_chat(
+            chat.chat_id,
+            &|c| policy::decide(&w2act, "Wendy", c, &esc),
+            now(),
+        )
+        .await
+        .expect("escalate");
+    assert_eq!(c.status, ChatStatus::Escalated);
+    let c = store
+        .update_chat(
+            chat.chat_id,
+            &|c| policy::decide(&uact, "U", c, &ChatAction::Close),
+            now(),
+        )
+        .await
+        .expect("close");
+    assert_eq!(c.status, ChatStatus::Closed);
+    let m = send(w2act, "Wendy", "late answer", None);
+    let refused = store
+        .send_message(
+            &m,
+            &|c| policy::decide(&w2act, "Wendy", c, &ChatAction::Message),
+            now(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Rule(ChatError::Conflict(_)))),
+        "staff cannot write in a closed chat"
+    );
+    let m = send(uact, "Ursula", "one more thing", None);
+    let (_, c) = store
+        .send_message(
+            &m,
+            &|c| policy::decide(&uact, "Ursula", c, &ChatAction::Message),
+            now(),
+        )
+        .await
+        .expect("send");
+    assert_eq!(
+        c.status,
+        ChatStatus::Pending,
+        "a customer's message reopens a closed chat"
+    );
+
+    // ---- events: one per change, in order, gap-free per chat
+    let events = store.events_after(0, 10_000).await.expect("events");
+    assert!(!events.is_empty());
+    assert!(events.windows(2).all(|w| w[0].event_id < w[1].event_id));
+    let seqs: Vec<i64> = events
+        .iter()
+        .filter(|e| e.chat_id == chat.chat_id)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "per-chat sequence has no gaps"
+    );
+    let last = store.chat(chat.chat_id).await.expect("c").expect("c");
+    assert_eq!(last.last_seq, *seqs.last().expect("some"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "chat.updated" && e.previous_worker_id == Some(WorkerId(w1.id))),
+        "reassignment names the old worker"
+    );
+    assert_eq!(
+        store.last_event_id().await.expect("last"),
+        events.last().expect("e").event_id
+    );
+    let tail = store
+        .events_after(events[events.len() - 2].event_id, 10)
+        .await
+        .expect("tail");
+    assert_eq!(tail.len(), 1);
+
+    // ---- guests and expiry
+    let guest = store
+        .create_guest(
+            "g-tok",
+            Some("Gus"),
+            Some("g@x.test"),
+            now() - Duration::hours(2),
+        )
+        .await
+        .expect("guest");
+    assert_eq!(
+        store
+            .guest_by_token("g-tok")
+            .await
+            .expect("g")
+            .map(|g| g.guest_id),
+        Some(guest.guest_id)
+    );
+    let gact = Actor::Guest(guest.guest_id);
+    let (gchat, _) = store
+        .create_chat(
+            &NewChat {
+                customer: gact,
+                customer_name: "Gus".into(),
+                topic: String::new(),
+                first_message: Some("hello?".into()),
+                client_id: None,
+            },
+            now() - Duration::hours(2),
+        )
+        .await
+        .expect("guest chat");
+    let stale = store
+        .guests_inactive_since(now() - Duration::hours(1), 100)
+        .await
+        .expect("stale");
+    assert_eq!(stale, vec![guest.guest_id]);
+    store
+        .touch_guest(guest.guest_id, now())
+        .await
+        .expect("touch");
+    assert!(
+        store
+            .guests_inactive_since(now() - Duration::hours(1), 100)
+            .await
+            .expect("stale")
+            .is_empty()
+    );
+    let closed = store
+        .expire_guest(guest.guest_id, now())
+        .await
+        .expect("expire");
+    assert_eq!(closed, vec![gchat.chat_id]);
+    assert_eq!(
+        store
+            .expire_guest(guest.guest_id, now())
+            .await
+            .expect("again"),
+        Vec::<ChatId>::new(),
+        "idempotent"
+    );
+    assert_eq!(
+        store
+            .chat(gchat.chat_id)
+            .await
+            .expect("c")
+            .map(|c| c.status),
+        Some(ChatStatus::Closed)
+    );
+    assert!(
+        store
+            .guest(guest.guest_id)
+            .await
+            .expect("g")
+            .and_then(|g| g.expired_at)
+            .is_some()
+    );
+
+    // ---- deactivation ends sessions; preferences default and persist
+    store
+        .set_account_active(AccountRole::User, user.id, false, now())
+        .await
+        .expect("deactivate");
+    assert!(
+        store
+            .session_account("tok-u", now())
+            .await
+            .expect("s")
+            .is_none()
+    );
+    assert!(
+        store
+            .set_account_active(AccountRole::User, 999_999, false, now())
+            .await
+            .expect("none")
+            .is_none()
+    );
+    let p = store
+        .preferences(AccountRole::Admin, admin.id)
+        .await
+        .expect("prefs");
+    assert_eq!(p, Preferences::defaults_for(AccountRole::Admin));
+    let mut p2 = p.clone();
+    p2.email_delay_secs = 30;
+    p2.admin_scope = AdminEmailScope::Escalated;
+    p2.quiet_start_hour = Some(22);
+    p2.quiet_end_hour = Some(7);
+    assert_eq!(
+        store
+            .set_preferences(AccountRole::Admin, admin.id, &p2, now())
+            .await
+            .expect("set"),
+        p2
+    );
+    assert_eq!(
+        store
+            .preferences(AccountRole::Admin, admin.id)
+            .await
+            .expect("get"),
+        p2
+    );
+}

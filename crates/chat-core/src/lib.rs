@@ -1,0 +1,30 @@
+//! Nati Chat's domain core.
+//!
+//! Everything a newcomer looks for by name lives here, free of HTTP and SQL:
+//! - [`ids`]: typed ids (`ChatId`, `UserId`, ...), never a bare `i64` across layers;
+//! - [`actor`]: the four roles and who is acting;
+//! - [`status`]: the chat status machine and every allowed transition;
+//! - [`policy`]: who may see and do what, in one module;
+//! - [`validate`]: the rules for message text, names, emails and passwords;
+//! - [`model`]: the records the store hands back;
+//! - [`store`]: the one storage trait every backend implements, and its error;
+//! - [`secret`]: session tokens and password hashes;
+//! - [`conformance`]: the story every store implementation must pass.
+#![forbid(unsafe_code)]
+
+pub mod actor;
+pub mod conformance;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod policy;
+pub mod secret;
+pub mod status;
+pub mod store;
+pub mod validate;
+
+pub use actor::{AccountRole, Actor, Role, SenderType};
+pub use error::ChatError;
+pub use ids::{AdminId, ChatId, GuestId, MessageId, UserId, WorkerId};
+pub use status::ChatStatus;
+pub use store::{Store, StoreError};

@@ -1,0 +1,337 @@
+//! The records the store hands back and takes in. Serialisable, so the HTTP edge and the
+//! realtime events show exactly these shapes.
+
+use crate::actor::{AccountRole, Actor, SenderType};
+use crate::ids::*;
+use crate::status::ChatStatus;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// A row of `tbl_chats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Chat {
+    pub chat_id: ChatId,
+    /// The customer, when a logged-in user started the chat.
+    pub user_id: Option<UserId>,
+    /// The customer, when an anonymous guest started the chat.
+    pub guest_id: Option<GuestId>,
+    /// The admin who has taken part (first admin to answer or act), if any.
+    pub admin_id: Option<AdminId>,
+    /// The worker the chat is assigned to.
+    pub worker_id: Option<WorkerId>,
+    /// The admin who made the current assignment.
+    pub assigned_by: Option<AdminId>,
+    pub status: ChatStatus,
+    /// What the customer asked about ("Brake noise", ...). May be empty.
+    pub topic: String,
+    /// The chat's event sequence: every stored event in this chat has a higher number than
+    /// the one before it.
+    pub last_seq: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_message_at: Option<OffsetDateTime>,
+}
+
+impl Chat {
+    /// The chat's customer as an actor.
+    pub fn customer(&self) -> Option<Actor> {
+        match (self.user_id, self.guest_id) {
+            (Some(u), _) => Some(Actor::User(u)),
+            (None, Some(g)) => Some(Actor::Guest(g)),
+            _ => None,
+        }
+    }
+}
+
+/// A chat as shown in lists and details: the row plus names and the asker's unread count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatSummary {
+    #[serde(flatten)]
+    pub chat: Chat,
+    /// `user` or `guest`.
+    pub customer_type: SenderType,
+    pub customer_name: String,
+    pub customer_email: Option<String>,
+    /// True for a logged-in user, false for an anonymous guest.
+    pub customer_verified: bool,
+    pub worker_name: Option<String>,
+    /// The newest message's text (first 200 characters), for list previews.
+    pub last_message: Option<String>,
+    /// Messages in this chat the asker has not read.
+    pub unread: i64,
+}
+
+/// A row of `tbl_chat_messages`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub message_id: MessageId,
+    pub chat_id: ChatId,
+    /// The chat event sequence number of this message.
+    pub seq: i64,
+    pub sender_type: SenderType,
+    /// Id in the sender's own table; null for system messages.
+    pub sender_id: Option<i64>,
+    /// The sender's name as it was when the message was sent.
+    pub sender_name: String,
+    /// Exactly as sent. Never HTML.
+    pub message: String,
+    /// Read by the other side: for a customer's message, some staff member has read it; for
+    /// a staff message, the customer has read it. System messages are always read.
+    pub is_read: bool,
+    /// The sender's own id for this message, which makes retries idempotent.
+    pub client_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An account of `tbl_user`, `tbl_admin` or `tbl_worker`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    pub role: AccountRole,
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub avatar_url: Option<String>,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Account {
+    pub fn actor(&self) -> Actor {
+        self.role.actor(self.id)
+    }
+}
+
+/// What it takes to create an account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub role: AccountRole,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+/// A row of `tbl_guest_sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Guest {
+    pub guest_id: GuestId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    /// Set once the session has expired; an expired session is never valid again.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expired_at: Option<OffsetDateTime>,
+}
+
+impl Guest {
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => format!("Guest #{}", self.guest_id),
+        }
+    }
+}
+
+/// A new chat, started by a customer.
+#[derive(Debug, Clone)]
+pub struct NewChat {
+    pub customer: Actor,
+    pub customer_name: String,
+    pub topic: String,
+    /// The first message, if the customer wrote one.
+    pub first_message: Option<String>,
+    /// Makes a retried start idempotent: the same customer and client id give the same chat.
+    pub client_id: Option<String>,
+}
+
+/// A new message.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub chat_id: ChatId,
+    pub sender: Actor,
+    pub sender_name: String,
+    pub text: String,
+    pub client_id: Option<String>,
+}
+
+/// What `send_message` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Stored now.
+    Created(Message),
+    /// The same sender had already sent this client id: the stored message, unchanged.
+    Duplicate(Message),
+}
+
+impl SendOutcome {
+    pub fn message(&self) -> &Message {
+        match self {
+            SendOutcome::Created(m) | SendOutcome::Duplicate(m) => m,
+        }
+    }
+}
+
+/// What a rule decides to change in a chat; stored atomically with a system message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatChange {
+    pub status: Option<ChatStatus>,
+    /// `Some(None)` unassigns.
+    pub worker_id: Option<Option<WorkerId>>,
+    pub assigned_by: Option<AdminId>,
+    pub admin_id: Option<AdminId>,
+    /// The chat's own story: becomes a `system` message.
+    pub note: Option<String>,
+}
+
+impl ChatChange {
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.worker_id.is_none()
+            && self.assigned_by.is_none()
+            && self.admin_id.is_none()
+            && self.note.is_none()
+    }
+}
+
+/// Which part of a chat's history to read. Newest page first by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Only messages with a smaller id (older).
+    pub before: Option<MessageId>,
+    /// Only messages with a larger id (newer). Wins over `before` for ordering: with
+    /// `after`, the page is the oldest messages after it.
+    pub after: Option<MessageId>,
+    pub limit: i64,
+}
+
+/// The chats an actor may list: the policy's answer in a form a store can query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatScope {
+    All,
+    Worker(WorkerId),
+    User(UserId),
+    Guest(GuestId),
+}
+
+/// Admin filters on the chat list (others get them too, within their scope).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatFilter {
+    pub status: Option<ChatStatus>,
+    pub worker_id: Option<WorkerId>,
+    /// Only chats with no worker.
+    pub unassigned: bool,
+    pub user_id: Option<UserId>,
+    pub guest_id: Option<GuestId>,
+    /// Case-insensitive search in customer name and email, topic and message text.
+    pub query: Option<String>,
+    /// Only chats updated before this chat's position in the list (keyset pagination).
+    pub before_updated: Option<(OffsetDateTime, ChatId)>,
+    pub limit: i64,
+}
+
+/// A reader's position in a chat: everything up to this message is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReadPosition {
+    pub chat_id: ChatId,
+    pub reader_type: SenderType,
+    pub reader_id: i64,
+    pub last_read_message_id: MessageId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which chats an admin wants email about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminEmailScope {
+    All,
+    Unassigned,
+    Escalated,
+    None,
+}
+
+impl AdminEmailScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminEmailScope::All => "all",
+            AdminEmailScope::Unassigned => "unassigned",
+            AdminEmailScope::Escalated => "escalated",
+            AdminEmailScope::None => "none",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "all" => AdminEmailScope::All,
+            "unassigned" => AdminEmailScope::Unassigned,
+            "escalated" => AdminEmailScope::Escalated,
+            "none" => AdminEmailScope::None,
+            _ => return None,
+        })
+    }
+}
+
+/// An account's notification preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// Email me about messages I have not read in time.
+    pub email_enabled: bool,
+    /// How long a message may stay unread before it is emailed, in seconds.
+    pub email_delay_secs: i64,
+    /// Admins only: which chats to be emailed about.
+    pub admin_scope: AdminEmailScope,
+    /// Play a sound for new messages in the panels.
+    pub sound_enabled: bool,
+    /// Show browser notifications.
+    pub browser_notifications: bool,
+    /// No email between these hours (0-23, server time zone UTC); both null for none.
+    pub quiet_start_hour: Option<i32>,
+    pub quiet_end_hour: Option<i32>,
+}
+
+impl Preferences {
+    /// The defaults for a role, before the account changes anything.
+    pub fn defaults_for(role: AccountRole) -> Self {
+        Preferences {
+            email_enabled: true,
+            email_delay_secs: 600,
+            admin_scope: match role {
+                AccountRole::Admin => AdminEmailScope::Unassigned,
+                _ => AdminEmailScope::None,
+            },
+            sound_enabled: false,
+            browser_notifications: false,
+            quiet_start_hour: None,
+            quiet_end_hour: None,
+        }
+    }
+}
+
+/// One stored event, the unit the realtime hub fans out and clients resume from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoredEvent {
+    /// Global, increasing in commit order.
+    pub event_id: i64,
+    pub chat_id: ChatId,
+    /// Per chat, increasing without gaps.
+    pub seq: i64,
+    /// `chat.created`, `chat.updated`, `message.created`, `message.read`.
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Visibility at the time of the event: the chat's worker, customer and the previous
+    /// worker (so a worker hears that a chat moved away from them).
+    pub worker_id: Option<WorkerId>,
+    pub previous_worker_id: Option<WorkerId>,
+    pub user_id: Option<UserId>,
+    pub guest_id: Option<GuestId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}

@@ -1,0 +1,185 @@
+//! The one storage trait. SQLite implements it now; PostgreSQL and MariaDB join later.
+//! Each implementation holds all of its SQL; none of it leaks out of its crate.
+//!
+//! Contract shared by every implementation:
+//! - Every change to a chat (a message, a status change, an assignment, a read position)
+//!   is written in one transaction together with its [`StoredEvent`], which takes the
+//!   chat's next sequence number. Events are what the realtime hub publishes.
+//! - Rules are not the store's: `update_chat` and `send_message` take a `rule` from
+//!   [`crate::policy`] and call it on the chat *as locked inside the transaction*, so two
+//!   racing requests can never both pass a check that only one of them should.
+
+use crate::actor::{AccountRole, Actor};
+use crate::error::ChatError;
+use crate::ids::*;
+use crate::model::*;
+use async_trait::async_trait;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// Why a store call failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The rule passed in refused the change.
+    #[error(transparent)]
+    Rule(#[from] ChatError),
+    /// A unique key was already taken (for example an account email).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// The database failed; the text is for logs, never for clients.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// A decision taken on the chat as read inside the transaction.
+pub type ChatRule<'a> = dyn Fn(&Chat) -> Result<ChatChange, ChatError> + Send + Sync + 'a;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts ----------------------------------------------------------------------
+    /// Create an account; `Duplicate("account")` when the email is taken in that role.
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError>;
+    /// The account and its password hash, by email.
+    async fn account_by_email(
+        &self,
+        role: AccountRole,
+        email: &str,
+    ) -> Result<Option<(Account, String)>, StoreError>;
+    async fn account(&self, role: AccountRole, id: i64) -> Result<Option<Account>, StoreError>;
+    /// Accounts of one role or all, newest first.
+    async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError>;
+    /// Activate or deactivate. Deactivating ends the account's login sessions.
+    async fn set_account_active(
+        &self,
+        role: AccountRole,
+        id: i64,
+        active: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError>;
+
+    // ---- login sessions ----------------------------------------------------------------
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        role: AccountRole,
+        account_id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The active account behind a session that has not expired.
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError>;
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    // ---- guests ------------------------------------------------------------------------
+    async fn create_guest(
+        &self,
+        token_hash: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Guest, StoreError>;
+    /// The guest behind a token, expired or not (the caller decides).
+    async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError>;
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError>;
+    /// Record activity, so the session does not expire.
+    async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Guests not yet expired whose last activity is before `cutoff`.
+    async fn guests_inactive_since(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<GuestId>, StoreError>;
+    /// Mark a guest expired and close its chats that are not closed (each with a system
+    /// message and event). Returns the chats it closed. Idempotent.
+    async fn expire_guest(
+        &self,
+        id: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError>;
+
+    // ---- chats -------------------------------------------------------------------------
+    /// Start a chat (status `pending`) with its optional first message. A repeated
+    /// `client_id` from the same customer returns the chat made the first time.
+    async fn create_chat(
+        &self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<(Chat, Option<Message>), StoreError>;
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
+    /// One chat with names and the reader's unread count.
+    async fn chat_summary(
+        &self,
+        id: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<ChatSummary>, StoreError>;
+    /// Chats in `scope` matching `filter`, most recently updated first.
+    async fn list_chats(
+        &self,
+        scope: ChatScope,
+        filter: &ChatFilter,
+        reader: &Actor,
+    ) -> Result<Vec<ChatSummary>, StoreError>;
+    /// Lock the chat, ask `rule`, apply its change and the system message, emit
+    /// `chat.updated`. `NotFound` when there is no such chat.
+    async fn update_chat(
+        &self,
+        id: ChatId,
+        rule: &ChatRule<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError>;
+    /// Lock the chat, ask `rule` (which may change the status), store the message.
+    /// A repeated `client_id` from the same sender returns the stored message and asks no rule.
+    async fn send_message(
+        &self,
+        new: &NewMessage,
+        rule: &ChatRule<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(SendOutcome, Chat), StoreError>;
+    /// A page of a chat's messages, oldest first within the page.
+    async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError>;
+    /// Move the reader's position forward to `up_to` (or the newest message). Never moves
+    /// backwards. Updates `is_read` of the other side's messages; emits `message.read`
+    /// when the position moved.
+    async fn mark_read(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    ) -> Result<ReadPosition, StoreError>;
+    /// Unread messages per chat in scope, for this reader (chats with none are left out).
+    /// A reader's own messages and system messages are never unread.
+    async fn unread_counts(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<Vec<(ChatId, i64)>, StoreError>;
+
+    // ---- preferences -------------------------------------------------------------------
+    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError>;
+    async fn set_preferences(
+        &self,
+        role: AccountRole,
+        id: i64,
+        prefs: &Preferences,
+        now: OffsetDateTime,
+    ) -> Result<Preferences, StoreError>;
+
+    // ---- events ------------------------------------------------------------------------
+    /// Stored events after `after_event_id`, in order, at most `limit`.
+    async fn events_after(
+        &self,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The newest event id (0 when none).
+    async fn last_event_id(&self) -> Result<i64, StoreError>;
+}

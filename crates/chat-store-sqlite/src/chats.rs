@@ -1,0 +1,682 @@
+//! Chats, messages, read positions and the event log: their SQL.
+//!
+//! Every write runs on the single writer connection in one transaction, so reading the
+//! chat, asking the rule and writing the change cannot interleave with another write.
+
+use crate::SqliteStore;
+use crate::rows::{self, db, ts};
+use chat_core::model::*;
+use chat_core::store::ChatRule;
+use chat_core::{
+    Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, SenderType, StoreError, WorkerId,
+};
+use serde::Serialize;
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
+
+type Tx = Transaction<'static, Sqlite>;
+
+const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
+const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
+
+async fn chat_in(tx: &mut Tx, id: ChatId) -> Result<Option<Chat>, StoreError> {
+    let row = sqlx::query(
+        "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
+         created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ?1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db)?;
+    row.map(|r| rows::chat(&r)).transpose()
+}
+
+pub(crate) async fn chat(pool: &SqlitePool, id: ChatId) -> Result<Option<Chat>, StoreError> {
+    let row = sqlx::query(
+        "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
+         created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ?1",
+    )
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    let _ = CHAT_COLS;
+    row.map(|r| rows::chat(&r)).transpose()
+}
+
+/// Append one event to the log with the chat's visibility as it is now.
+async fn push_event<T: Serialize>(
+    tx: &mut Tx,
+    chat: &Chat,
+    seq: i64,
+    kind: &str,
+    payload: &T,
+    previous_worker: Option<WorkerId>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(payload).map_err(|e| StoreError::Database(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(chat.chat_id.0)
+    .bind(seq)
+    .bind(kind)
+    .bind(json)
+    .bind(chat.worker_id.map(|w| w.0))
+    .bind(previous_worker.map(|w| w.0))
+    .bind(chat.user_id.map(|u| u.0))
+    .bind(chat.guest_id.map(|g| g.0))
+    .bind(ts(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn insert_message(
+    tx: &mut Tx,
+    chat: ChatId,
+    seq: i64,
+    sender: Option<&Actor>,
+    sender_name: &str,
+    text: &str,
+    client_id: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Message, StoreError> {
+    let (stype, sid, read) = match sender {
+        Some(a) => (a.sender_type().as_str(), Some(a.raw_id()), 0i64),
+        None => (SenderType::System.as_str(), None, 1i64),
+    };
+    let row = sqlx::query(
+        "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         RETURNING message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at",
+    )
+    .bind(chat.0)
+    .bind(seq)
+    .bind(stype)
+    .bind(sid)
+    .bind(sender_name)
+    .bind(text)
+    .bind(read)
+    .bind(client_id)
+    .bind(ts(now))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    let _ = MESSAGE_COLS;
+    rows::message(&row)
+}
+
+/// Write `chat`'s columns back (status, assignment, sequence, times).
+async fn save_chat(tx: &mut Tx, c: &Chat) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tbl_chats SET admin_id = ?1, worker_id = ?2, assigned_by = ?3, status = ?4, last_seq = ?5, \
+         updated_at = ?6, last_message_at = ?7 WHERE chat_id = ?8",
+    )
+    .bind(c.admin_id.map(|a| a.0))
+    .bind(c.worker_id.map(|w| w.0))
+    .bind(c.assigned_by.map(|a| a.0))
+    .bind(c.status.as_str())
+    .bind(c.last_seq)
+    .bind(ts(c.updated_at))
+    .bind(c.last_message_at.map(ts))
+    .bind(c.chat_id.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Apply a rule's change to `chat` in the transaction: the system message (if any) and a
+/// `chat.updated` event. Returns whether anything changed.
+async fn apply_change(
+    tx: &mut Tx,
+    chat: &mut Chat,
+    change: &ChatChange,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    if change.is_empty() {
+        return Ok(false);
+    }
+    let previous_worker = chat.worker_id;
+    if let Some(s) = change.status {
+        chat.status = s;
+    }
+    if let Some(w) = change.worker_id {
+        chat.worker_id = w;
+        if w.is_none() {
+            chat.assigned_by = None;
+        }
+    }
+    if let Some(a) = change.assigned_by {
+        chat.assigned_by = Some(a);
+    }
+    if let Some(a) = change.admin_id {
+        chat.admin_id = Some(a);
+    }
+    chat.updated_at = now;
+    if let Some(note) = &change.note {
+        chat.last_seq += 1;
+        let m = insert_message(
+            tx,
+            chat.chat_id,
+            chat.last_seq,
+            None,
+            "Nati Chat",
+            note,
+            None,
+            now,
+        )
+        .await?;
+        push_event(tx, chat, chat.last_seq, "message.created", &m, None, now).await?;
+    }
+    chat.last_seq += 1;
+    let moved = if previous_worker != chat.worker_id {
+        previous_worker
+    } else {
+        None
+    };
+    push_event(tx, chat, chat.last_seq, "chat.updated", &*chat, moved, now).await?;
+    Ok(true)
+}
+
+pub(crate) async fn create_chat(
+    s: &SqliteStore,
+    new: &NewChat,
+    now: OffsetDateTime,
+) -> Result<(Chat, Option<Message>), StoreError> {
+    let (user, guest) = match new.customer {
+        Actor::User(u) => (Some(u.0), None),
+        Actor::Guest(g) => (None, Some(g.0)),
+        _ => return Err(ChatError::forbidden("only customers start chats").into()),
+    };
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    if let Some(cid) = &new.client_id {
+        let found = sqlx::query("SELECT chat_id FROM tbl_chats WHERE client_id = ?1 AND (user_id = ?2 OR guest_id = ?3)")
+            .bind(cid)
+            .bind(user)
+            .bind(guest)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if let Some(row) = found {
+            let id = ChatId(sqlx::Row::try_get(&row, "chat_id").map_err(db)?);
+            let chat = chat_in(&mut tx, id)
+                .await?
+                .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
+            let first = sqlx::query(
+                "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+                 FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type <> 'system' ORDER BY message_id LIMIT 1",
+            )
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            return Ok((chat, first.map(|r| rows::message(&r)).transpose()?));
+        }
+    }
+    let row = sqlx::query(
+        "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
+         VALUES (?1, ?2, 'pending', ?3, 0, ?4, ?5, ?5) \
+         RETURNING chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at",
+    )
+    .bind(user)
+    .bind(guest)
+    .bind(&new.topic)
+    .bind(&new.client_id)
+    .bind(ts(now))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    let mut chat = rows::chat(&row)?;
+    chat.last_seq = 1;
+    push_event(&mut tx, &chat, 1, "chat.created", &chat, None, now).await?;
+    let mut first = None;
+    if let Some(text) = &new.first_message {
+        chat.last_seq += 1;
+        let m = insert_message(
+            &mut tx,
+            chat.chat_id,
+            chat.last_seq,
+            Some(&new.customer),
+            &new.customer_name,
+            text,
+            None,
+            now,
+        )
+        .await?;
+        push_event(
+            &mut tx,
+            &chat,
+            chat.last_seq,
+            "message.created",
+            &m,
+            None,
+            now,
+        )
+        .await?;
+        chat.last_message_at = Some(now);
+        first = Some(m);
+    }
+    save_chat(&mut tx, &chat).await?;
+    tx.commit().await.map_err(db)?;
+    Ok((chat, first))
+}
+
+pub(crate) async fn update_chat(
+    s: &SqliteStore,
+    id: ChatId,
+    rule: &ChatRule<'_>,
+    now: OffsetDateTime,
+) -> Result<Chat, StoreError> {
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut chat = chat_in(&mut tx, id)
+        .await?
+        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
+    let change = rule(&chat)?;
+    if apply_change(&mut tx, &mut chat, &change, now).await? {
+        save_chat(&mut tx, &chat).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(chat)
+}
+
+pub(crate) async fn send_message(
+    s: &SqliteStore,
+    new: &NewMessage,
+    rule: &ChatRule<'_>,
+    now: OffsetDateTime,
+) -> Result<(SendOutcome, Chat), StoreError> {
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut chat = chat_in(&mut tx, new.chat_id)
+        .await?
+        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
+    if let Some(cid) = &new.client_id {
+        let found = sqlx::query(
+            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+             FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3 AND client_id = ?4",
+        )
+        .bind(new.chat_id.0)
+        .bind(new.sender.sender_type().as_str())
+        .bind(new.sender.raw_id())
+        .bind(cid)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(row) = found {
+            tx.commit().await.map_err(db)?;
+            return Ok((SendOutcome::Duplicate(rows::message(&row)?), chat));
+        }
+    }
+    let change = rule(&chat)?;
+    chat.last_seq += 1;
+    let m = insert_message(
+        &mut tx,
+        chat.chat_id,
+        chat.last_seq,
+        Some(&new.sender),
+        &new.sender_name,
+        &new.text,
+        new.client_id.as_deref(),
+        now,
+    )
+    .await?;
+    push_event(
+        &mut tx,
+        &chat,
+        chat.last_seq,
+        "message.created",
+        &m,
+        None,
+        now,
+    )
+    .await?;
+    chat.last_message_at = Some(now);
+    chat.updated_at = now;
+    apply_change(&mut tx, &mut chat, &change, now).await?;
+    save_chat(&mut tx, &chat).await?;
+    tx.commit().await.map_err(db)?;
+    Ok((SendOutcome::Created(m), chat))
+}
+
+pub(crate) async fn messages(
+    s: &SqliteStore,
+    chat: ChatId,
+    page: Page,
+) -> Result<Vec<Message>, StoreError> {
+    let rows = match (page.after, page.before) {
+        (Some(after), before) => sqlx::query(
+            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+             FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id > ?2 AND (?3 IS NULL OR message_id < ?3) \
+             ORDER BY message_id ASC LIMIT ?4",
+        )
+        .bind(chat.0)
+        .bind(after.0)
+        .bind(before.map(|b| b.0))
+        .bind(page.limit)
+        .fetch_all(&s.reader)
+        .await
+        .map_err(db)?,
+        (None, before) => {
+            let mut rows = sqlx::query(
+                "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+                 FROM tbl_chat_messages WHERE chat_id = ?1 AND (?2 IS NULL OR message_id < ?2) \
+                 ORDER BY message_id DESC LIMIT ?3",
+            )
+            .bind(chat.0)
+            .bind(before.map(|b| b.0))
+            .bind(page.limit)
+            .fetch_all(&s.reader)
+            .await
+            .map_err(db)?;
+            rows.reverse();
+            rows
+        }
+    };
+    rows.iter().map(rows::message).collect()
+}
+
+/// The sender types whose messages a reader's reading marks `is_read`.
+fn other_side(reader: &Actor) -> (&'static str, &'static str) {
+    if reader.is_customer() {
+        ("admin", "worker")
+    } else {
+        ("user", "guest")
+    }
+}
+
+pub(crate) async fn mark_read(
+    s: &SqliteStore,
+    chat_id: ChatId,
+    reader: &Actor,
+    up_to: Option<MessageId>,
+    now: OffsetDateTime,
+) -> Result<ReadPosition, StoreError> {
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut chat = chat_in(&mut tx, chat_id)
+        .await?
+        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
+    let newest: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(message_id), 0) FROM tbl_chat_messages WHERE chat_id = ?1",
+    )
+    .bind(chat_id.0)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    let target = match up_to {
+        None => newest,
+        Some(m) => {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT message_id FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id = ?2",
+            )
+            .bind(chat_id.0)
+            .bind(m.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            exists.ok_or(StoreError::Rule(ChatError::NotFound("message")))?
+        }
+    };
+    let current = sqlx::query("SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions WHERE chat_id = ?1 AND reader_type = ?2 AND reader_id = ?3")
+        .bind(chat_id.0)
+        .bind(reader.sender_type().as_str())
+        .bind(reader.raw_id())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let (cur_id, cur_at) = match &current {
+        Some(r) => (
+            sqlx::Row::try_get::<i64, _>(r, "last_read_message_id").map_err(db)?,
+            rows::time_col(r, "updated_at")?,
+        ),
+        None => (0, now),
+    };
+    let position = |id: i64, at: OffsetDateTime| ReadPosition {
+        chat_id,
+        reader_type: reader.sender_type(),
+        reader_id: reader.raw_id(),
+        last_read_message_id: MessageId(id),
+        updated_at: at,
+    };
+    if target <= cur_id {
+        tx.commit().await.map_err(db)?;
+        return Ok(position(cur_id, cur_at));
+    }
+    sqlx::query(
+        "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (chat_id, reader_type, reader_id) DO UPDATE SET last_read_message_id = excluded.last_read_message_id, updated_at = excluded.updated_at",
+    )
+    .bind(chat_id.0)
+    .bind(reader.sender_type().as_str())
+    .bind(reader.raw_id())
+    .bind(target)
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let (a, b) = other_side(reader);
+    sqlx::query("UPDATE tbl_chat_messages SET is_read = 1 WHERE chat_id = ?1 AND message_id <= ?2 AND is_read = 0 AND sender_type IN (?3, ?4)")
+        .bind(chat_id.0)
+        .bind(target)
+        .bind(a)
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let pos = position(target, now);
+    chat.last_seq += 1;
+    push_event(
+        &mut tx,
+        &chat,
+        chat.last_seq,
+        "message.read",
+        &pos,
+        None,
+        now,
+    )
+    .await?;
+    // A read is not activity: updated_at stays, so reading never reorders the list.
+    sqlx::query("UPDATE tbl_chats SET last_seq = ?1 WHERE chat_id = ?2")
+        .bind(chat.last_seq)
+        .bind(chat_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(pos)
+}
+
+/// Scope as four nullable parameters: all, worker, user, guest.
+fn scope_params(scope: ChatScope) -> (i64, Option<i64>, Option<i64>, Option<i64>) {
+    match scope {
+        ChatScope::All => (1, None, None, None),
+        ChatScope::Worker(w) => (0, Some(w.0), None, None),
+        ChatScope::User(u) => (0, None, Some(u.0), None),
+        ChatScope::Guest(g) => (0, None, None, Some(g.0)),
+    }
+}
+
+/// The summary select. Parameters: ?1 reader type, ?2 reader id, ?3..?6 scope.
+const SUMMARY_SELECT: &str = "SELECT c.chat_id, c.user_id, c.guest_id, c.admin_id, c.worker_id, c.assigned_by, c.status, c.topic, \
+    c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
+    COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, \
+    (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+    (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
+        AND NOT (m.sender_type = ?1 AND m.sender_id = ?2) \
+        AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
+            WHERE r.chat_id = c.chat_id AND r.reader_type = ?1 AND r.reader_id = ?2), 0)) AS unread \
+    FROM tbl_chats c LEFT JOIN tbl_user u ON u.id = c.user_id \
+    LEFT JOIN tbl_guest_sessions g ON g.guest_id = c.guest_id LEFT JOIN tbl_worker w ON w.id = c.worker_id \
+    WHERE (?3 = 1 OR c.worker_id = ?4 OR c.user_id = ?5 OR c.guest_id = ?6) ";
+
+pub(crate) async fn chat_summary(
+    s: &SqliteStore,
+    id: ChatId,
+    reader: &Actor,
+) -> Result<Option<ChatSummary>, StoreError> {
+    let (all, w, u, g) = scope_params(ChatScope::All);
+    let sql = sqlx::AssertSqlSafe(format!("{SUMMARY_SELECT} AND c.chat_id = ?7"));
+    let row = sqlx::query(sql)
+        .bind(reader.sender_type().as_str())
+        .bind(reader.raw_id())
+        .bind(all)
+        .bind(w)
+        .bind(u)
+        .bind(g)
+        .bind(id.0)
+        .fetch_optional(&s.reader)
+        .await
+        .map_err(db)?;
+    row.map(|r| rows::summary(&r)).transpose()
+}
+
+/// `%text%` for LIKE, with the wildcards in the text escaped.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::from("%");
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+pub(crate) async fn list_chats(
+    s: &SqliteStore,
+    scope: ChatScope,
+    f: &ChatFilter,
+    reader: &Actor,
+) -> Result<Vec<ChatSummary>, StoreError> {
+    let (all, w, u, g) = scope_params(scope);
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{SUMMARY_SELECT} \
+         AND (?7 IS NULL OR c.status = ?7) AND (?8 IS NULL OR c.worker_id = ?8) AND (?9 = 0 OR c.worker_id IS NULL) \
+         AND (?10 IS NULL OR c.user_id = ?10) AND (?11 IS NULL OR c.guest_id = ?11) \
+         AND (?12 IS NULL OR lower(COALESCE(u.name, g.name, '')) LIKE ?12 ESCAPE '\\' \
+              OR lower(COALESCE(u.email, g.email, '')) LIKE ?12 ESCAPE '\\' OR lower(c.topic) LIKE ?12 ESCAPE '\\' \
+              OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND lower(m.message) LIKE ?12 ESCAPE '\\')) \
+         AND (?13 IS NULL OR c.updated_at < ?13 OR (c.updated_at = ?13 AND c.chat_id < ?14)) \
+         ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT ?15"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(reader.sender_type().as_str())
+        .bind(reader.raw_id())
+        .bind(all)
+        .bind(w)
+        .bind(u)
+        .bind(g)
+        .bind(f.status.map(ChatStatus::as_str))
+        .bind(f.worker_id.map(|w| w.0))
+        .bind(f.unassigned as i64)
+        .bind(f.user_id.map(|u| u.0))
+        .bind(f.guest_id.map(|g| g.0))
+        .bind(f.query.as_deref().map(like_pattern))
+        .bind(f.before_updated.map(|(t, _)| ts(t)))
+        .bind(f.before_updated.map(|(_, c)| c.0))
+        .bind(f.limit)
+        .fetch_all(&s.reader)
+        .await
+        .map_err(db)?;
+    rows.iter().map(rows::summary).collect()
+}
+
+pub(crate) async fn unread_counts(
+    s: &SqliteStore,
+    scope: ChatScope,
+    reader: &Actor,
+) -> Result<Vec<(ChatId, i64)>, StoreError> {
+    let (all, w, u, g) = scope_params(scope);
+    let rows = sqlx::query(
+        "SELECT c.chat_id AS chat_id, COUNT(m.message_id) AS unread FROM tbl_chats c \
+         LEFT JOIN tbl_chat_read_positions r ON r.chat_id = c.chat_id AND r.reader_type = ?1 AND r.reader_id = ?2 \
+         JOIN tbl_chat_messages m ON m.chat_id = c.chat_id AND m.message_id > COALESCE(r.last_read_message_id, 0) \
+         WHERE (?3 = 1 OR c.worker_id = ?4 OR c.user_id = ?5 OR c.guest_id = ?6) \
+         AND m.sender_type <> 'system' AND NOT (m.sender_type = ?1 AND m.sender_id = ?2) \
+         GROUP BY c.chat_id ORDER BY c.chat_id",
+    )
+    .bind(reader.sender_type().as_str())
+    .bind(reader.raw_id())
+    .bind(all)
+    .bind(w)
+    .bind(u)
+    .bind(g)
+    .fetch_all(&s.reader)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                ChatId(sqlx::Row::try_get(r, "chat_id").map_err(db)?),
+                sqlx::Row::try_get(r, "unread").map_err(db)?,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) async fn expire_guest(
+    s: &SqliteStore,
+    id: GuestId,
+    now: OffsetDateTime,
+) -> Result<Vec<ChatId>, StoreError> {
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    sqlx::query(
+        "UPDATE tbl_guest_sessions SET expired_at = ?1 WHERE guest_id = ?2 AND expired_at IS NULL",
+    )
+    .bind(ts(now))
+    .bind(id.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT chat_id FROM tbl_chats WHERE guest_id = ?1 AND status <> 'closed' ORDER BY chat_id",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    let mut closed = Vec::new();
+    for cid in ids {
+        let Some(mut chat) = chat_in(&mut tx, ChatId(cid)).await? else {
+            continue;
+        };
+        let change = ChatChange {
+            status: Some(ChatStatus::Closed),
+            note: Some("The guest's session expired; the chat is closed".into()),
+            ..ChatChange::default()
+        };
+        apply_change(&mut tx, &mut chat, &change, now).await?;
+        save_chat(&mut tx, &chat).await?;
+        closed.push(chat.chat_id);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(closed)
+}
+
+pub(crate) async fn events_after(
+    s: &SqliteStore,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at \
+         FROM tbl_chat_events WHERE event_id > ?1 ORDER BY event_id LIMIT ?2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&s.reader)
+    .await
+    .map_err(db)?;
+    rows.iter().map(rows::event).collect()
+}
+
+pub(crate) async fn last_event_id(s: &SqliteStore) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
+        .fetch_one(&s.reader)
+        .await
+        .map_err(db)
+}

@@ -1,0 +1,308 @@
+//! Nati Chat storage on an embedded SQLite file.
+//!
+//! One writer connection (SQLite has one writer anyway; in-process queuing beats
+//! `SQLITE_BUSY`) and a small pool of read-only connections, WAL journal, foreign keys on.
+//! All SQL of this backend is in this crate: accounts and sessions in [`accounts`], chats,
+//! messages, read positions and events in [`chats`].
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod chats;
+mod rows;
+
+use chat_core::model::*;
+use chat_core::store::ChatRule;
+use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Migrations of this backend, applied at start and by `nati-chat migrate`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// The single writer: every write transaction queues here.
+    pub(crate) writer: SqlitePool,
+    /// Readers see committed data (WAL) without waiting for the writer.
+    pub(crate) reader: SqlitePool,
+}
+
+/// How to open the file.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `FULL` (default) syncs every commit: nothing acknowledged is lost even on power
+    /// loss. `NORMAL` survives process crashes but not power loss.
+    pub synchronous_full: bool,
+    pub readers: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous_full: true,
+            readers: 4,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `url` (`sqlite://path`) and apply
+    /// pending migrations.
+    pub async fn open(url: &str, opts: &SqliteOptions) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(rows::db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if opts.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone())
+            .await
+            .map_err(rows::db)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.readers.max(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(rows::db)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Apply pending migrations without opening a store (the `migrate` command).
+    pub async fn migrate(url: &str) -> Result<(), StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(rows::db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(rows::db)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        pool.close().await;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        accounts::create_account(self, new, now).await
+    }
+    async fn account_by_email(
+        &self,
+        role: AccountRole,
+        email: &str,
+    ) -> Result<Option<(Account, String)>, StoreError> {
+        accounts::account_by_email(self, role, email).await
+    }
+    async fn account(&self, role: AccountRole, id: i64) -> Result<Option<Account>, StoreError> {
+        accounts::account(&self.reader, role, id).await
+    }
+    async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
+        accounts::list_accounts(self, role).await
+    }
+    async fn set_account_active(
+        &self,
+        role: AccountRole,
+        id: i64,
+        active: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::set_account_active(self, role, id, active, now).await
+    }
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        role: AccountRole,
+        account_id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        accounts::create_session(self, token_hash, role, account_id, expires_at, now).await
+    }
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::session_account(self, token_hash, now).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        accounts::delete_session(self, token_hash).await
+    }
+    async fn create_guest(
+        &self,
+        token_hash: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Guest, StoreError> {
+        accounts::create_guest(self, token_hash, name, email, now).await
+    }
+    async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
+        accounts::guest_by_token(self, token_hash).await
+    }
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
+        accounts::guest(self, id).await
+    }
+    async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
+        accounts::touch_guest(self, id, now).await
+    }
+    async fn guests_inactive_since(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<GuestId>, StoreError> {
+        accounts::guests_inactive_since(self, cutoff, limit).await
+    }
+    async fn expire_guest(
+        &self,
+        id: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        chats::expire_guest(self, id, now).await
+    }
+    async fn create_chat(
+        &self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<(Chat, Option<Message>), StoreError> {
+        chats::create_chat(self, new, now).await
+    }
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        chats::chat(&self.reader, id).await
+    }
+    async fn chat_summary(
+        &self,
+        id: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<ChatSummary>, StoreError> {
+        chats::chat_summary(self, id, reader).await
+    }
+    async fn list_chats(
+        &self,
+        scope: ChatScope,
+        filter: &ChatFilter,
+        reader: &Actor,
+    ) -> Result<Vec<ChatSummary>, StoreError> {
+        chats::list_chats(self, scope, filter, reader).await
+    }
+    async fn update_chat(
+        &self,
+        id: ChatId,
+        rule: &ChatRule<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        chats::update_chat(self, id, rule, now).await
+    }
+    async fn send_message(
+        &self,
+        new: &NewMessage,
+        rule: &ChatRule<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(SendOutcome, Chat), StoreError> {
+        chats::send_message(self, new, rule, now).await
+    }
+    async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
+        chats::messages(self, chat, page).await
+    }
+    async fn mark_read(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    ) -> Result<ReadPosition, StoreError> {
+        chats::mark_read(self, chat, reader, up_to, now).await
+    }
+    async fn unread_counts(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<Vec<(ChatId, i64)>, StoreError> {
+        chats::unread_counts(self, scope, reader).await
+    }
+    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
+        accounts::preferences(self, role, id).await
+    }
+    async fn set_preferences(
+        &self,
+        role: AccountRole,
+        id: i64,
+        prefs: &Preferences,
+        now: OffsetDateTime,
+    ) -> Result<Preferences, StoreError> {
+        accounts::set_preferences(self, role, id, prefs, now).await
+    }
+    async fn events_after(
+        &self,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        chats::events_after(self, after_event_id, limit).await
+    }
+    async fn last_event_id(&self) -> Result<i64, StoreError> {
+        chats::last_event_id(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_story_on_a_real_sqlite_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let store = SqliteStore::open(
+            &url,
+            &SqliteOptions {
+                synchronous_full: false,
+                readers: 2,
+            },
+        )
+        .await
+        .expect("open");
+        chat_core::conformance::run(&store).await;
+        // Reopening applies no migration twice and keeps the data.
+        store.close().await;
+        let again = SqliteStore::open(&url, &SqliteOptions::default())
+            .await
+            .expect("reopen");
+        assert!(again.last_event_id().await.expect("events") > 0);
+    }
+}

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Full test suite for Nati Chat. Used locally and by CI (.ci/run).
+#
+# Legs (in order):
+#   fmt, clippy, cargo test (sqlite), schemathesis (admin + user token)
+# Any failure aborts the script with a non-zero exit code.
+#
+# Tunables (environment):
+#   ST_TOTAL_EXAMPLES  generated test cases per schemathesis run, spread over
+#                      all API operations (default 150)
+#   ST_PHASES          schemathesis phases (default examples,fuzzing; add
+#                      "coverage" for the slower exhaustive boundary phase)
+#   ST_TIMEOUT         hard wall-clock limit per schemathesis run, seconds (default 300)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO_ROOT="$(pwd)"
+
+SCHEMATHESIS_VERSION="4.32.5"
+ST_TOTAL_EXAMPLES="${ST_TOTAL_EXAMPLES:-150}"
+ST_PHASES="${ST_PHASES:-examples,fuzzing}"
+ST_TIMEOUT="${ST_TIMEOUT:-300}"
+VENV="$REPO_ROOT/.venv"
+
+LEGS_RAN=()
+
+banner() {
+    printf '\n== %s ==\n' "$1"
+}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Prerequisites (apt only when something is actually missing)
+# ---------------------------------------------------------------------------
+
+# rustup installs into ~/.cargo/bin, which a non-login CI shell may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    die "cargo not found. Install the Rust toolchain (rustup, rust-version >= 1.94 per Cargo.toml); this script cannot fetch it."
+fi
+for component in rustfmt clippy; do
+    sub="${component/rustfmt/fmt}"
+    if ! cargo "$sub" --version >/dev/null 2>&1; then
+        if command -v rustup >/dev/null 2>&1; then
+            echo "cargo $sub missing; trying: rustup component add $component"
+            rustup component add "$component"
+        else
+            die "cargo $sub not available and rustup not found; install the '$component' component."
+        fi
+    fi
+done
+
+apt_pkgs=()
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_pkgs+=(python3 python3-venv python3-pip)
+fi
+if ! command -v curl >/dev/null 2>&1; then
+    apt_pkgs+=(curl)
+fi
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+    echo "installing missing system packages: ${apt_pkgs[*]}"
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install ${apt_pkgs[*]}"
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_pkgs[@]}"
+fi
+command -v timeout >/dev/null 2>&1 || die "timeout (coreutils) not found"
+
+# ---------------------------------------------------------------------------
+# Rust legs
+# ---------------------------------------------------------------------------
+
+banner "fmt"
+cargo fmt --all -- --check
+LEGS_RAN+=("fmt")
+
+banner "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+LEGS_RAN+=("clippy")
+
+banner "cargo test (sqlite)"
+cargo test --workspace
+LEGS_RAN+=("cargo-test(sqlite)")
+
+# ---------------------------------------------------------------------------
+# PostgreSQL leg — PLACEHOLDER, not implemented yet.
+#   Will: ensure local PostgreSQL is up, create a throwaway database, export its
+#   URL and run the store/integration suites against it.
+# ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# MariaDB leg — PLACEHOLDER, not implemented yet.
+#   Will: ensure local MariaDB is up, create a throwaway database, export its
+#   URL and run the store/integration suites against it.
+# ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# Schemathesis leg: fuzz the live HTTP API against its own OpenAPI document.
+# ---------------------------------------------------------------------------
+
+banner "schemathesis"
+
+# Virtualenv at .venv (gitignored), reused across runs; (re)installed when the
+# pinned version is not the one present.
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "existing $VENV is broken; recreating"
+    rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+want="schemathesis, version $SCHEMATHESIS_VERSION"
+have=""
+if [ -x "$VENV/bin/schemathesis" ] && out="$("$VENV/bin/schemathesis" --version 2>/dev/null)"; then
+    have="$out"
+fi
+if [ "$have" != "$want" ]; then
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+ST="$VENV/bin/schemathesis"
+"$ST" --version
+
+cargo build --bin nati-chat
+SERVER_BIN="$REPO_ROOT/target/debug/nati-chat"
+[ -x "$SERVER_BIN" ] || die "server binary not found at $SERVER_BIN"
+
+TMPDIR_X="$(mktemp -d "${TMPDIR:-/tmp}/nati-chat-test.XXXXXX")"
+SERVER_PID=""
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        # The server may already be gone, and a killed server exits non-zero
+        # (SIGTERM); neither is a test failure.
+        if kill "$SERVER_PID" 2>/dev/null; then :; fi
+        if wait "$SERVER_PID" 2>/dev/null; then :; fi
+        SERVER_PID=""
+    fi
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    stop_server
+    rm -rf "$TMPDIR_X"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_server NAME: starts a fresh server (own data dir, freshly seeded
+# --demo accounts) and sets SERVER_PID, PORT and SERVER_LOG.
+start_server() {
+    local name="$1"
+    local data_dir="$TMPDIR_X/$name/data"
+    mkdir -p "$data_dir"
+    SERVER_LOG="$TMPDIR_X/$name/server.log"
+    NATI_LOGIN_RATE_PER_MINUTE=100000 \
+    NATI_GUEST_START_RATE_PER_MINUTE=100000 \
+    NO_COLOR=1 \
+        "$SERVER_BIN" serve --bind 127.0.0.1:0 --data-dir "$data_dir" --demo \
+        </dev/null >"$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+
+    PORT=""
+    local i
+    for ((i = 0; i < 150; i++)); do # 150 * 0.2 s = 30 s
+        PORT="$(sed -nE '/listening on http:\/\/127\.0\.0\.1:[0-9]+/{s/.*listening on http:\/\/127\.0\.0\.1:([0-9]+).*/\1/p;q}' "$SERVER_LOG")"
+        if [ -n "$PORT" ]; then
+            break
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "server exited before printing 'listening on http://127.0.0.1:PORT'; log:" >&2
+            cat "$SERVER_LOG" >&2
+            die "nati-chat server failed to start"
+        fi
+        sleep 0.2
+    done
+    if [ -z "$PORT" ]; then
+        echo "no 'listening on http://127.0.0.1:PORT' line within 30 s; server log:" >&2
+        cat "$SERVER_LOG" >&2
+        die "nati-chat server did not become ready"
+    fi
+    echo "server ($name) listening on port $PORT (pid $SERVER_PID)"
+}
+
+# login EMAIL: prints the bearer token for a demo account.
+login() {
+    local email="$1" resp token
+    if ! resp="$(curl -sS -f -X POST "http://127.0.0.1:$PORT/api/auth/login" \
+        -H 'content-type: application/json' \
+        -d "{\"email\":\"$email\",\"password\":\"demo-password\"}")"; then
+        echo "login as $email failed; server log:" >&2
+        cat "$SERVER_LOG" >&2
+        die "login as $email failed"
+    fi
+    if ! token="$(printf '%s' "$resp" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"; then
+        die "login response for $email has no token: $resp"
+    fi
+    [ -n "$token" ] || die "empty token for $email"
+    printf '%s' "$token"
+}
+
+# run_schemathesis ROLE EMAIL: fresh server, log in as EMAIL, fuzz the API.
+run_schemathesis() {
+    local role="$1" email="$2"
+    echo
+    echo "-- schemathesis as $role ($email) --"
+    start_server "$role"
+    local base="http://127.0.0.1:$PORT"
+    local spec_url="$base/api/openapi.json"
+    local token
+    token="$(login "$email")"
+
+    # Spread the example budget over the operations in the spec.
+    local ops per_op
+    if ! ops="$(curl -sS -f "$spec_url" | python3 -c '
+import json, sys
+spec = json.load(sys.stdin)
+methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+print(sum(1 for item in spec.get("paths", {}).values() for m in item if m in methods))
+')"; then
+        die "could not fetch/parse OpenAPI document at $spec_url"
+    fi
+    [ "$ops" -gt 0 ] || die "OpenAPI document at $spec_url lists no operations"
+    per_op=$((ST_TOTAL_EXAMPLES / ops))
+    if [ "$per_op" -lt 1 ]; then per_op=1; fi
+    if [ "$per_op" -gt 25 ]; then per_op=25; fi
+    echo "$ops operations -> --max-examples $per_op"
+
+    # Run from a scratch dir: schemathesis/hypothesis drop .hypothesis and
+    # .schemathesis caches into the working directory.
+    local st_rc=0
+    if (cd "$TMPDIR_X/$role" && timeout "$ST_TIMEOUT" "$ST" run "$spec_url" \
+        --checks not_a_server_error,response_schema_conformance \
+        --phases "$ST_PHASES" \
+        --max-examples "$per_op" \
+        --generation-deterministic \
+        --request-timeout 10 \
+        --exclude-path-regex '/logout$' \
+        -H "Authorization: Bearer $token" \
+        </dev/null); then
+        st_rc=0
+    else
+        st_rc=$?
+    fi
+    stop_server
+    if [ "$st_rc" -eq 124 ]; then
+        die "schemathesis ($role) exceeded ${ST_TIMEOUT}s"
+    elif [ "$st_rc" -ne 0 ]; then
+        echo "server log ($role): $SERVER_LOG" >&2
+        tail -n 50 "$SERVER_LOG" >&2
+        die "schemathesis ($role) reported failures (exit $st_rc)"
+    fi
+}
+
+run_schemathesis admin admin@nati.test
+run_schemathesis user user1@nati.test
+LEGS_RAN+=("schemathesis(admin,user)")
+
+# ---------------------------------------------------------------------------
+# Browser tests — PLACEHOLDER, not implemented yet.
+#   Will: start the server with --demo and drive the web UI (user/guest chat,
+#   worker console, admin pages) with a headless browser.
+# ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# Benchmark smoke — PLACEHOLDER, not implemented yet.
+#   Will: run a short load/benchmark pass against a release build and fail on
+#   errors (not on absolute numbers).
+# ---------------------------------------------------------------------------
+
+echo
+echo "== summary: all legs passed: ${LEGS_RAN[*]} =="
