@@ -1,1 +1,82 @@
-pub fn x() {}
+//! Nati Chat: a self-hosted, real-time support chat server.
+//!
+//! - [`http`]: the thin HTTP edge (`app(state) -> Router`), one file per resource;
+//! - [`service`]: what a request does, shared by HTTP and WebSocket;
+//! - [`auth`]: who is asking (sessions, guests, same-origin checks);
+//! - [`realtime`]: the hub fed from stored events;
+//! - [`jobs`]: background work that survives restarts (guest expiry);
+//! - [`config`], [`error`], [`state`].
+//!
+//! The rules themselves (roles, statuses, who may see what) live in `chat_core`; the SQL
+//! in the store crates. The library never binds a socket: [`serve`] takes a listener.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod ratelimit;
+pub mod realtime;
+pub mod service;
+pub mod state;
+
+use crate::config::Settings;
+use crate::state::AppState;
+use chat_core::{Store, StoreError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub use http::app;
+
+/// Open the configured database, applying migrations. Refuses URLs it does not know,
+/// rather than silently creating a SQLite file.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    let url = settings.database_url();
+    if url.starts_with("sqlite:") {
+        if let Some(parent) = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .rsplit_once('/')
+            .map(|(d, _)| d)
+            && !parent.is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Database(format!("cannot create {parent}: {e}")))?;
+        }
+        let opts = chat_store_sqlite::SqliteOptions {
+            synchronous_full: settings.sqlite_synchronous_full,
+            ..Default::default()
+        };
+        return Ok(Arc::new(
+            chat_store_sqlite::SqliteStore::open(&url, &opts).await?,
+        ));
+    }
+    let scheme = url.split(':').next().unwrap_or("");
+    Err(StoreError::Database(format!(
+        "unsupported database URL scheme `{scheme}:`; use sqlite://PATH"
+    )))
+}
+
+/// Serve on `listener` until `shutdown` resolves: starts the hub and the background jobs.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let hub = state.hub.start();
+    let expiry = jobs::expiry::start(state.clone());
+    let app = app(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    hub.abort();
+    expiry.abort();
+    result
+}

@@ -1,1 +1,193 @@
-fn main() {}
+//! `nati-chat`: serve (the default), migrate, account create.
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result, bail};
+use chat_core::AccountRole;
+use clap::{Args, Parser, Subcommand};
+use nati_chat::config::{FlagOverrides, Settings};
+use nati_chat::state::AppState;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "nati-chat",
+    version,
+    about = "Real-time support chat for Nati Automotive"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Address to listen on [env: NATI_BIND] (default 127.0.0.1:8080).
+    #[arg(long, global = true)]
+    bind: Option<SocketAddr>,
+    /// Directory for the SQLite file [env: NATI_DATA_DIR] (default ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://data/nati-chat.db [env: NATI_DATABASE_URL].
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// A TOML settings file.
+    #[arg(long, global = true, env = "NATI_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, the WebSocket stream and the panels (the default).
+    Serve {
+        /// Seed one admin, two workers and two users (password `demo-password`).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        action: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an admin, worker or user.
+    Create {
+        #[arg(long)]
+        role: AccountRole,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// The password; also read from NATI_PASSWORD, else prompted for.
+        #[arg(long, env = "NATI_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+fn settings(c: &Common) -> Result<Settings> {
+    let flags = FlagOverrides {
+        bind: c.bind,
+        data_dir: c.data_dir.clone(),
+        database_url: c.database_url.clone(),
+    };
+    Settings::load(c.config.as_deref(), &flags).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let settings = settings(&cli.common)?;
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Migrate => {
+            let store = nati_chat::open_store(&settings)
+                .await
+                .context("opening the database")?;
+            drop(store);
+            println!("migrations applied to {}", redact(&settings.database_url()));
+            Ok(())
+        }
+        Command::Account {
+            action:
+                AccountCommand::Create {
+                    role,
+                    email,
+                    name,
+                    password,
+                },
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => rpassword::prompt_password("password: ").context("reading the password")?,
+            };
+            let store = nati_chat::open_store(&settings)
+                .await
+                .context("opening the database")?;
+            let account = nati_chat::http::admin::create_account(
+                store.as_ref(),
+                role,
+                &email,
+                &name,
+                &password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created {} #{} {} <{}>",
+                account.role, account.id, account.name, account.email
+            );
+            Ok(())
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((head, tail)) if head.contains("://") => {
+            let scheme = head.split("://").next().unwrap_or("");
+            format!("{scheme}://***@{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> Result<()> {
+    let store = nati_chat::open_store(&settings)
+        .await
+        .context("opening the database")?;
+    if demo {
+        let lines = nati_chat::demo::seed(store.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding demo accounts: {e}"))?;
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    let addr = listener.local_addr()?;
+    if addr.port() == 0 {
+        bail!("no port");
+    }
+    println!("listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(database = %redact(&settings.database_url()), "Nati Chat started");
+    let state = AppState::new(store, settings);
+    nati_chat::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -120,7 +120,7 @@ pub async fn run(store: &dyn Store) {
 
     // ---- a chat with its first message
     let uact = Actor::User(UserId(user.id));
-    let (chat, first) = store
+    let start = store
         .create_chat(
             &NewChat {
                 customer: uact,
@@ -133,6 +133,8 @@ pub async fn run(store: &dyn Store) {
         )
         .await
         .expect("create chat");
+    assert!(start.created);
+    let (chat, first) = (start.chat, start.first_message);
     assert_eq!(chat.status, ChatStatus::Pending);
     let first = first.expect("first message");
     assert_eq!(
@@ -141,7 +143,7 @@ pub async fn run(store: &dyn Store) {
     );
     assert_eq!(first.sender_type, crate::SenderType::User);
     // Retried start: same chat.
-    let (again, _) = store
+    let again = store
         .create_chat(
             &NewChat {
                 customer: uact,
@@ -155,8 +157,13 @@ pub async fn run(store: &dyn Store) {
         .await
         .expect("retry");
     assert_eq!(
-        again.chat_id, chat.chat_id,
+        again.chat.chat_id, chat.chat_id,
         "a retried start makes one chat"
+    );
+    assert!(!again.created);
+    assert_eq!(
+        again.first_message.map(|m| m.message_id),
+        Some(first.message_id)
     );
 
     // ---- assignment through the policy, inside the transaction
@@ -567,7 +574,7 @@ pub async fn run(store: &dyn Store) {
         Some(guest.guest_id)
     );
     let gact = Actor::Guest(guest.guest_id);
-    let (gchat, _) = store
+    let gchat = store
         .create_chat(
             &NewChat {
                 customer: gact,
@@ -579,7 +586,8 @@ pub async fn run(store: &dyn Store) {
             now() - Duration::hours(2),
         )
         .await
-        .expect("guest chat");
+        .expect("guest chat")
+        .chat;
     let stale = store
         .guests_inactive_since(now() - Duration::hours(1), 100)
         .await

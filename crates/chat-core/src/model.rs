@@ -152,6 +152,15 @@ pub struct NewChat {
     pub client_id: Option<String>,
 }
 
+/// What `create_chat` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatStart {
+    pub chat: Chat,
+    pub first_message: Option<Message>,
+    /// False when a retried `client_id` returned the chat made the first time.
+    pub created: bool,
+}
+
 /// A new message.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

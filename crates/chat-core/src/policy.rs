@@ -116,10 +116,10 @@ pub fn decide(
     authorize(actor, chat, action)?;
     let mut change = ChatChange::default();
     // The first admin who acts on a chat becomes its admin (`tbl_chats.admin_id`).
-    if let (Actor::Admin(a), None) = (actor, chat.admin_id) {
-        if !matches!(action, ChatAction::Read) {
-            change.admin_id = Some(*a);
-        }
+    if let (Actor::Admin(a), None) = (actor, chat.admin_id)
+        && !matches!(action, ChatAction::Read)
+    {
+        change.admin_id = Some(*a);
     }
     match action {
         ChatAction::Read => {}

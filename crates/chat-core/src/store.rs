@@ -112,7 +112,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         new: &NewChat,
         now: OffsetDateTime,
-    ) -> Result<(Chat, Option<Message>), StoreError>;
+    ) -> Result<ChatStart, StoreError>;
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
     /// One chat with names and the reader's unread count.
     async fn chat_summary(

@@ -74,16 +74,29 @@ async fn push_event<T: Serialize>(
     Ok(())
 }
 
-async fn insert_message(
-    tx: &mut Tx,
+/// A message row to insert; `sender: None` is a system message.
+struct MessageRow<'a> {
     chat: ChatId,
     seq: i64,
-    sender: Option<&Actor>,
-    sender_name: &str,
-    text: &str,
-    client_id: Option<&str>,
+    sender: Option<&'a Actor>,
+    sender_name: &'a str,
+    text: &'a str,
+    client_id: Option<&'a str>,
+}
+
+async fn insert_message(
+    tx: &mut Tx,
+    m: MessageRow<'_>,
     now: OffsetDateTime,
 ) -> Result<Message, StoreError> {
+    let MessageRow {
+        chat,
+        seq,
+        sender,
+        sender_name,
+        text,
+        client_id,
+    } = m;
     let (stype, sid, read) = match sender {
         Some(a) => (a.sender_type().as_str(), Some(a.raw_id()), 0i64),
         None => (SenderType::System.as_str(), None, 1i64),
@@ -161,12 +174,14 @@ async fn apply_change(
         chat.last_seq += 1;
         let m = insert_message(
             tx,
-            chat.chat_id,
-            chat.last_seq,
-            None,
-            "Nati Chat",
-            note,
-            None,
+            MessageRow {
+                chat: chat.chat_id,
+                seq: chat.last_seq,
+                sender: None,
+                sender_name: "Nati Chat",
+                text: note,
+                client_id: None,
+            },
             now,
         )
         .await?;
@@ -186,7 +201,7 @@ pub(crate) async fn create_chat(
     s: &SqliteStore,
     new: &NewChat,
     now: OffsetDateTime,
-) -> Result<(Chat, Option<Message>), StoreError> {
+) -> Result<ChatStart, StoreError> {
     let (user, guest) = match new.customer {
         Actor::User(u) => (Some(u.0), None),
         Actor::Guest(g) => (None, Some(g.0)),
@@ -215,7 +230,11 @@ pub(crate) async fn create_chat(
             .await
             .map_err(db)?;
             tx.commit().await.map_err(db)?;
-            return Ok((chat, first.map(|r| rows::message(&r)).transpose()?));
+            return Ok(ChatStart {
+                chat,
+                first_message: first.map(|r| rows::message(&r)).transpose()?,
+                created: false,
+            });
         }
     }
     let row = sqlx::query(
@@ -239,12 +258,14 @@ pub(crate) async fn create_chat(
         chat.last_seq += 1;
         let m = insert_message(
             &mut tx,
-            chat.chat_id,
-            chat.last_seq,
-            Some(&new.customer),
-            &new.customer_name,
-            text,
-            None,
+            MessageRow {
+                chat: chat.chat_id,
+                seq: chat.last_seq,
+                sender: Some(&new.customer),
+                sender_name: &new.customer_name,
+                text,
+                client_id: None,
+            },
             now,
         )
         .await?;
@@ -263,7 +284,11 @@ pub(crate) async fn create_chat(
     }
     save_chat(&mut tx, &chat).await?;
     tx.commit().await.map_err(db)?;
-    Ok((chat, first))
+    Ok(ChatStart {
+        chat,
+        first_message: first,
+        created: true,
+    })
 }
 
 pub(crate) async fn update_chat(
@@ -315,12 +340,14 @@ pub(crate) async fn send_message(
     chat.last_seq += 1;
     let m = insert_message(
         &mut tx,
-        chat.chat_id,
-        chat.last_seq,
-        Some(&new.sender),
-        &new.sender_name,
-        &new.text,
-        new.client_id.as_deref(),
+        MessageRow {
+            chat: chat.chat_id,
+            seq: chat.last_seq,
+            sender: Some(&new.sender),
+            sender_name: &new.sender_name,
+            text: &new.text,
+            client_id: new.client_id.as_deref(),
+        },
         now,
     )
     .await?;

@@ -200,7 +200,7 @@ impl Store for SqliteStore {
         &self,
         new: &NewChat,
         now: OffsetDateTime,
-    ) -> Result<(Chat, Option<Message>), StoreError> {
+    ) -> Result<ChatStart, StoreError> {
         chats::create_chat(self, new, now).await
     }
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {

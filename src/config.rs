@@ -1,0 +1,104 @@
+//! Settings: defaults, then a TOML file (`--config` or `NATI_CONFIG`), then `NATI_*`
+//! environment variables, then command-line flags. One struct, passed in the app state.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where to listen. `127.0.0.1:8080` keeps a fresh install private to the machine.
+    pub bind: SocketAddr,
+    /// Holds the SQLite file (`nati-chat.db`) and, later, the email outbox.
+    pub data_dir: PathBuf,
+    /// `sqlite://...`; empty means the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// The address people use to reach the server (`https://chat.example.com`): the
+    /// origin accepted for cookie-authenticated writes, and the base of links in email.
+    pub public_url: Option<String>,
+    /// A guest session expires after this long without activity.
+    pub guest_inactivity_secs: u64,
+    /// How often the expiry job looks for inactive guests.
+    pub expiry_sweep_secs: u64,
+    /// Login session lifetime.
+    pub session_ttl_secs: u64,
+    /// Login attempts per client address per minute.
+    pub login_rate_per_minute: u32,
+    /// Guest chat starts per client address per minute.
+    pub guest_start_rate_per_minute: u32,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// `FULL` fsyncs every commit (nothing acknowledged is lost on power loss); `false`
+    /// uses `NORMAL` (safe across process crashes only).
+    pub sqlite_synchronous_full: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may hold a password.
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
+            .field("guest_inactivity_secs", &self.guest_inactivity_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            public_url: None,
+            guest_inactivity_secs: 24 * 3600,
+            expiry_sweep_secs: 60,
+            session_ttl_secs: 30 * 24 * 3600,
+            login_rate_per_minute: 10,
+            guest_start_rate_per_minute: 30,
+            cookie_secure: false,
+            sqlite_synchronous_full: true,
+        }
+    }
+}
+
+/// Overrides from the command line (only those given).
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Defaults, then the TOML file, then `NATI_*`, then flags.
+    pub fn load(
+        config_file: Option<&std::path::Path>,
+        flags: &FlagOverrides,
+    ) -> Result<Settings, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig
+            .merge(Env::prefixed("NATI_").ignore(&["config", "password"]))
+            .merge(Serialized::defaults(flags));
+        fig.extract().map_err(Box::new)
+    }
+
+    /// The database to open: the configured URL or the SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("nati-chat.db").display()),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The one error shape at the edge: `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! Every failure becomes an [`ApiError`]; its `IntoResponse` is the only place that picks
+//! a status code. Internal errors are logged here once and reach the client as a bare
+//! `internal` code, never with their text.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chat_core::{ChatError, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("the guest session has expired; start a new chat")]
+    GuestExpired,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("cross-site request refused: the Origin does not match this server")]
+    CrossSite,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no route for this path")]
+    NoRoute,
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("expected a JSON body with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthenticated`, `guest_expired`,
+    /// `invalid_credentials`, `forbidden`, `cross_site`, `not_found`, `method_not_allowed`,
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `invalid`,
+    /// `rate_limited`, `internal`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            GuestExpired => (StatusCode::UNAUTHORIZED, "guest_expired"),
+            InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            CrossSite => (StatusCode::FORBIDDEN, "cross_site"),
+            NotFound(_) | NoRoute => (StatusCode::NOT_FOUND, "not_found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    pub fn unauthenticated() -> Self {
+        ApiError::Unauthenticated(
+            "sign in first (a session cookie or an `Authorization: Bearer` token)".into(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "something went wrong on the server".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = (
+            status,
+            axum::Json(ErrorBody {
+                error: ErrorDetail {
+                    code: code.to_owned(),
+                    message,
+                },
+            }),
+        )
+            .into_response();
+        if let ApiError::RateLimited(secs) = self
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::NotFound(what) => ApiError::NotFound(what),
+            ChatError::Forbidden(m) => ApiError::Forbidden(m),
+            ChatError::Conflict(m) => ApiError::Conflict(m),
+            e @ ChatError::Invalid { .. } => ApiError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rule(e) => e.into(),
+            StoreError::Duplicate(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::Database(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => ApiError::Unprocessable(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge(crate::http::MAX_BODY_BYTES)
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// `Json<T>` whose rejection is an [`ApiError`], so malformed input gets the common shape.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `Query<T>` whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+pub type ApiResult<T> = Result<T, ApiError>;

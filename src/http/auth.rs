@@ -1,0 +1,161 @@
+//! Sign-in, sign-out and "who am I".
+
+use crate::auth::{GUEST_COOKIE, Principal, SESSION_COOKIE};
+use crate::error::{ApiError, ApiResult, ErrorBody, Json};
+use crate::http::{ClientIp, session_cookie};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::Cookie;
+use chat_core::model::Account;
+use chat_core::secret::{self, SESSION_PREFIX};
+use chat_core::{AccountRole, Role, validate};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// Needed only when the same email has accounts in several roles.
+    pub role: Option<AccountRole>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer`; the panels use the `nati_session` cookie instead.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub account: Account,
+}
+
+/// POST /api/auth/login — password sign-in for users, admins and workers.
+///
+/// Sets the HttpOnly `nati_session` cookie and returns the same token for API clients.
+/// Rate-limited per client address.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
+    state.limits.login(ip)?;
+    let email = validate::email(&req.email).map_err(|_| ApiError::InvalidCredentials)?;
+    let roles: Vec<AccountRole> = match req.role {
+        Some(r) => vec![r],
+        None => AccountRole::ALL.to_vec(),
+    };
+    let mut matches = Vec::new();
+    for role in roles {
+        if let Some((account, hash)) = state.store.account_by_email(role, &email).await? {
+            matches.push((account, hash));
+        }
+    }
+    // Spend the same time whether or not the email exists.
+    let password = req.password.clone();
+    let candidates: Vec<(Account, String)> = matches;
+    let verified = tokio::task::spawn_blocking(move || {
+        if candidates.is_empty() {
+            secret::verify_password(&password, secret::dummy_hash());
+            return Vec::new();
+        }
+        candidates
+            .into_iter()
+            .filter(|(_, h)| secret::verify_password(&password, h))
+            .map(|(a, _)| a)
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let account = match verified.as_slice() {
+        [] => return Err(ApiError::InvalidCredentials),
+        [one] => one.clone(),
+        _ => {
+            return Err(ApiError::Conflict(
+                "this email has accounts in several roles; say which with `role`".into(),
+            ));
+        }
+    };
+    if !account.active {
+        return Err(ApiError::Unauthenticated(
+            "this account is deactivated".into(),
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let ttl = state.settings.session_ttl_secs;
+    let expires_at = now + Duration::seconds(ttl as i64);
+    let token = secret::new_token(SESSION_PREFIX);
+    state
+        .store
+        .create_session(
+            &secret::hash_token(&token),
+            account.role,
+            account.id,
+            expires_at,
+            now,
+        )
+        .await?;
+    let jar = jar.add(session_cookie(&state, SESSION_COOKIE, token.clone(), ttl));
+    Ok((
+        jar,
+        Json(LoginResponse {
+            token,
+            expires_at,
+            account,
+        }),
+    )
+        .into_response())
+}
+
+/// POST /api/auth/logout — end this session (login or guest) and clear its cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    who: Principal,
+    jar: CookieJar,
+) -> ApiResult<Response> {
+    if who.account.is_some() {
+        state.store.delete_session(&who.token_hash).await?;
+    }
+    let jar = jar
+        .remove(Cookie::build(SESSION_COOKIE).path("/"))
+        .remove(Cookie::build(GUEST_COOKIE).path("/"));
+    Ok((StatusCode::NO_CONTENT, jar).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    pub role: Role,
+    /// The id in the role's own table (`guest_id` for guests).
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// GET /api/me — the signed-in account or guest.
+#[utoipa::path(get, path = "/api/me", tag = "auth",
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn me(who: Principal) -> Json<MeResponse> {
+    Json(MeResponse {
+        role: who.role(),
+        id: who.actor.raw_id(),
+        name: who.name.clone(),
+        email: who
+            .account
+            .as_ref()
+            .map(|a| a.email.clone())
+            .or_else(|| who.guest.as_ref().and_then(|g| g.email.clone())),
+        avatar_url: who.account.as_ref().and_then(|a| a.avatar_url.clone()),
+    })
+}

@@ -1,0 +1,147 @@
+//! The HTTP edge: `app(state) -> Router`, one file per resource, the OpenAPI document.
+//! Handlers stay thin: parse, ask [`crate::service`] or the store, answer.
+
+pub mod admin;
+pub mod auth;
+pub mod chat;
+pub mod prefs;
+
+use crate::error::{ApiError, Json};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The largest request body accepted (a 4000-character message fits many times over).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The client's address, for rate limits.
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        Ok(ClientIp(ip))
+    }
+}
+
+/// An HttpOnly, SameSite=Lax session cookie for the panels.
+pub fn session_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age_secs: u64,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.cookie_secure)
+        .max_age(time::Duration::seconds(max_age_secs as i64))
+        .build()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Nati Chat", description = "Real-time support chat for Nati Automotive: customers, guests, admins and workers."),
+    modifiers(&Security),
+    tags((name = "chat", description = "The seed's chat endpoints and the panels' companions"),
+        (name = "auth", description = "Sign-in and the current account"),
+        (name = "admin", description = "Account management (admins)"),
+        (name = "preferences", description = "Notification preferences"),
+        (name = "health", description = "Liveness"))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("nati_session"))),
+        );
+    }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// GET /healthz — liveness.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The API routes and their OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(chat::start))
+        .routes(routes!(chat::send_message))
+        .routes(routes!(chat::messages))
+        .routes(routes!(chat::assign_worker))
+        .routes(routes!(chat::list))
+        .routes(routes!(chat::close))
+        .routes(routes!(chat::unread_count))
+        .routes(routes!(chat::escalate))
+        .routes(routes!(chat::reopen))
+        .routes(routes!(chat::unassign))
+        .routes(routes!(chat::details))
+        .routes(routes!(chat::mark_read))
+        .routes(routes!(admin::list, admin::create))
+        .routes(routes!(admin::deactivate))
+        .routes(routes!(admin::activate))
+        .routes(routes!(prefs::get, prefs::put))
+        .split_for_parts()
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = api();
+    let doc_json = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let body = doc_json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
+    .fallback(|| async { ApiError::NoRoute })
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+    .with_state(state)
+}

@@ -1,0 +1,3 @@
+//! Background jobs. Their state lives in the database, so a restart loses nothing: the
+//! guest-expiry sweep finds the same idle guests after a restart.
+pub mod expiry;

@@ -1,0 +1,104 @@
+//! What a request does, top to bottom: validate, ask the policy, write through the store
+//! (which re-asks the policy inside its transaction), wake the hub. Shared by the HTTP
+//! handlers and the WebSocket connection, so both follow the same rules.
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use chat_core::model::{Chat, ChatSummary, NewMessage, ReadPosition, SendOutcome};
+use chat_core::policy::{self, ChatAction};
+use chat_core::{ChatId, MessageId, validate};
+use time::OffsetDateTime;
+
+/// The chat, if the principal may see it; "not found" otherwise.
+pub async fn visible_chat(state: &AppState, who: &Principal, id: ChatId) -> ApiResult<Chat> {
+    let chat = state
+        .store
+        .chat(id)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))?;
+    if policy::can_view(&who.actor, &chat) {
+        Ok(chat)
+    } else {
+        Err(ApiError::NotFound("chat"))
+    }
+}
+
+/// The chat as the principal sees it in lists.
+pub async fn summary(state: &AppState, who: &Principal, id: ChatId) -> ApiResult<ChatSummary> {
+    state
+        .store
+        .chat_summary(id, &who.actor)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))
+}
+
+/// Send a message. A retried `client_id` returns the stored message (`Duplicate`).
+pub async fn send_message(
+    state: &AppState,
+    who: &Principal,
+    chat_id: ChatId,
+    text: &str,
+    client_id: Option<&str>,
+) -> ApiResult<(SendOutcome, Chat)> {
+    let text = validate::message_text(text)?;
+    let client_id = client_id.map(validate::client_id).transpose()?;
+    visible_chat(state, who, chat_id).await?;
+    let new = NewMessage {
+        chat_id,
+        sender: who.actor,
+        sender_name: who.name.clone(),
+        text,
+        client_id,
+    };
+    let actor = who.actor;
+    let name = who.name.clone();
+    let out = state
+        .store
+        .send_message(
+            &new,
+            &|c| policy::decide(&actor, &name, c, &ChatAction::Message),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    state.hub.notify();
+    Ok(out)
+}
+
+/// Take a chat action (assign, close, escalate, reopen, unassign).
+pub async fn act(
+    state: &AppState,
+    who: &Principal,
+    chat_id: ChatId,
+    action: ChatAction,
+) -> ApiResult<Chat> {
+    let actor = who.actor;
+    let name = who.name.clone();
+    let chat = state
+        .store
+        .update_chat(
+            chat_id,
+            &|c| policy::decide(&actor, &name, c, &action),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    state.hub.notify();
+    Ok(chat)
+}
+
+/// Mark the chat read up to a message (or all of it).
+pub async fn mark_read(
+    state: &AppState,
+    who: &Principal,
+    chat_id: ChatId,
+    up_to: Option<MessageId>,
+) -> ApiResult<ReadPosition> {
+    let chat = visible_chat(state, who, chat_id).await?;
+    policy::authorize(&who.actor, &chat, &ChatAction::Read)?;
+    let pos = state
+        .store
+        .mark_read(chat_id, &who.actor, up_to, OffsetDateTime::now_utc())
+        .await?;
+    state.hub.notify();
+    Ok(pos)
+}

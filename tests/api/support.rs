@@ -1,0 +1,318 @@
+//! The test harness: a real server on 127.0.0.1 port 0 with a temporary SQLite file, and
+//! a small HTTP client that speaks to it. No mocks, no start-up sleeps: the listener is
+//! bound before the server task starts.
+
+#![allow(dead_code)]
+
+use chat_core::AccountRole;
+use nati_chat::config::Settings;
+use nati_chat::state::AppState;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "test-password";
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Settings for tests: a temp data dir, generous rate limits, fast fsync.
+pub fn test_settings(dir: &TempDir) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().to_path_buf(),
+        login_rate_per_minute: 100_000,
+        guest_start_rate_per_minute: 100_000,
+        sqlite_synchronous_full: false,
+        ..Settings::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = test_settings(&dir);
+        tweak(&mut settings);
+        Self::start_in(dir, settings).await
+    }
+
+    /// Start on an existing data dir (for restart tests).
+    pub async fn start_in(dir: TempDir, settings: Settings) -> TestServer {
+        let store = nati_chat::open_store(&settings).await.expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = AppState::new(store, settings);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(nati_chat::serve(listener, state.clone(), async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stop the server and give back its data dir.
+    pub async fn stop(mut self) -> (TempDir, Settings) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        let settings = (*self.state.settings).clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = std::mem::replace(&mut self.dir, dir);
+        (old, settings)
+    }
+
+    pub fn anon(&self) -> Client {
+        Client::new(&self.base, None)
+    }
+
+    /// Create an account directly (as the CLI would) and sign it in.
+    pub async fn account(&self, role: AccountRole, email: &str, name: &str) -> (Client, i64) {
+        let acc = nati_chat::http::admin::create_account(
+            self.state.store.as_ref(),
+            role,
+            email,
+            name,
+            PASSWORD,
+        )
+        .await
+        .expect("create account");
+        (self.login(email).await, acc.id)
+    }
+
+    pub async fn login(&self, email: &str) -> Client {
+        let (st, body) = self
+            .anon()
+            .post(
+                "/api/auth/login",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "login {email}: {body}");
+        Client::new(&self.base, body["token"].as_str().map(String::from))
+    }
+
+    /// Start a guest chat; returns the guest's client, the chat id and the guest id.
+    pub async fn guest_chat(&self, name: &str, message: &str) -> (Client, i64, i64) {
+        let (st, body) = self
+            .anon()
+            .post(
+                "/api/chat/start",
+                json!({"name": name, "topic": "help", "message": message}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let token = body["guest_token"]
+            .as_str()
+            .expect("guest token")
+            .to_owned();
+        (
+            Client::new(&self.base, Some(token)),
+            body["chat"]["chat_id"].as_i64().expect("chat id"),
+            body["guest"]["guest_id"].as_i64().expect("guest id"),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// An HTTP client with an optional bearer token.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        Client {
+            base: base.to_owned(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut rb = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    pub async fn send(rb: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = rb.send().await.expect("request");
+        let st = resp.status();
+        let text = resp.text().await.expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (st, v)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        Self::send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        Self::send(self.request(Method::POST, path).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        Self::send(self.request(Method::PUT, path).json(&body)).await
+    }
+
+    /// POST a raw body with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        Self::send(
+            self.request(Method::POST, path)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn send_message(&self, chat_id: i64, text: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/chat/send_message",
+            json!({"chat_id": chat_id, "message": text}),
+        )
+        .await
+    }
+}
+
+/// Assert an error response has the common shape and the given status and code.
+pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(got.0, status, "body: {}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "body: {}", got.1);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "message: {}",
+        got.1
+    );
+}
+
+/// The cast of a typical desk: an admin, two workers, two users, a guest, and one chat
+/// per customer. Worker 1 is assigned to the first user's chat.
+pub struct Desk {
+    pub server: TestServer,
+    pub admin: Client,
+    pub admin_id: i64,
+    pub w1: Client,
+    pub w1_id: i64,
+    pub w2: Client,
+    pub w2_id: i64,
+    pub u1: Client,
+    pub u1_id: i64,
+    pub u2: Client,
+    pub u2_id: i64,
+    pub guest: Client,
+    pub guest_id: i64,
+    /// u1's chat, assigned to w1.
+    pub chat_u1: i64,
+    /// u2's chat, unassigned.
+    pub chat_u2: i64,
+    /// the guest's chat, unassigned.
+    pub chat_g: i64,
+}
+
+impl Desk {
+    pub async fn new() -> Desk {
+        Self::on(TestServer::start().await).await
+    }
+
+    pub async fn on(server: TestServer) -> Desk {
+        let (admin, admin_id) = server
+            .account(AccountRole::Admin, "admin@t.test", "Ada Admin")
+            .await;
+        let (w1, w1_id) = server
+            .account(AccountRole::Worker, "w1@t.test", "Walt")
+            .await;
+        let (w2, w2_id) = server
+            .account(AccountRole::Worker, "w2@t.test", "Wendy")
+            .await;
+        let (u1, u1_id) = server.account(AccountRole::User, "u1@t.test", "Umar").await;
+        let (u2, u2_id) = server
+            .account(AccountRole::User, "u2@t.test", "Ursula")
+            .await;
+        let start = |c: Client, topic: &'static str| async move {
+            let (st, b) = c
+                .post(
+                    "/api/chat/start",
+                    json!({"topic": topic, "message": "hello"}),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{b}");
+            b["chat"]["chat_id"].as_i64().expect("id")
+        };
+        let chat_u1 = start(u1.clone(), "brakes").await;
+        let chat_u2 = start(u2.clone(), "tyres").await;
+        let (guest, chat_g, guest_id) = server.guest_chat("Gus", "anyone there?").await;
+        let (st, b) = admin
+            .post(
+                "/api/chat/assign_worker",
+                json!({"chat_id": chat_u1, "worker_id": w1_id}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        Desk {
+            server,
+            admin,
+            admin_id,
+            w1,
+            w1_id,
+            w2,
+            w2_id,
+            u1,
+            u1_id,
+            u2,
+            u2_id,
+            guest,
+            guest_id,
+            chat_u1,
+            chat_u2,
+            chat_g,
+        }
+    }
+}
