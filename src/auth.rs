@@ -69,75 +69,149 @@ fn same_origin(parts: &Parts, state: &AppState) -> bool {
     if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    let headers = &parts.headers;
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        if let Some(public) = &state.settings.public_url
-            && public.trim_end_matches('/').eq_ignore_ascii_case(origin)
-        {
-            return true;
-        }
-        let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        return origin.eq_ignore_ascii_case(&format!("http://{host}"))
-            || origin.eq_ignore_ascii_case(&format!("https://{host}"));
+    if let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        return origin_is_ours(&parts.headers, origin, state);
     }
     matches!(
-        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        parts
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok()),
         Some("same-origin") | Some("none")
     )
 }
 
+/// Which kind of session a token or ticket stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A login session of a user, admin or worker (`ns_` tokens).
+    Login,
+    /// A guest session (`ng_` tokens).
+    Guest,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Login => "session",
+            SessionKind::Guest => "guest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionKind> {
+        match s {
+            "session" => Some(SessionKind::Login),
+            "guest" => Some(SessionKind::Guest),
+            _ => None,
+        }
+    }
+}
+
 /// Resolve a raw token to a principal, expiring an idle guest on the way.
 pub async fn resolve_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let kind = if token.starts_with(SESSION_PREFIX) {
+        SessionKind::Login
+    } else if token.starts_with(GUEST_PREFIX) {
+        SessionKind::Guest
+    } else {
+        return Err(ApiError::Unauthenticated("not a Nati Chat token".into()));
+    };
+    resolve_hash(state, kind, &secret::hash_token(token)).await
+}
+
+/// Resolve a session by the hash of its token.
+pub async fn resolve_hash(
+    state: &AppState,
+    kind: SessionKind,
+    token_hash: &str,
+) -> Result<Principal, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let token_hash = secret::hash_token(token);
-    if token.starts_with(SESSION_PREFIX) {
-        let account = state
-            .store
-            .session_account(&token_hash, now)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Unauthenticated(
-                    "the session has ended or the account is deactivated; sign in again".into(),
-                )
-            })?;
-        return Ok(Principal {
-            actor: account.actor(),
-            name: account.name.clone(),
-            account: Some(account),
-            guest: None,
-            token_hash,
-        });
+    let token_hash = token_hash.to_owned();
+    match kind {
+        SessionKind::Login => {
+            let account = state
+                .store
+                .session_account(&token_hash, now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthenticated(
+                        "the session has ended or the account is deactivated; sign in again".into(),
+                    )
+                })?;
+            Ok(Principal {
+                actor: account.actor(),
+                name: account.name.clone(),
+                account: Some(account),
+                guest: None,
+                token_hash,
+            })
+        }
+        SessionKind::Guest => {
+            let guest = state
+                .store
+                .guest_by_token(&token_hash)
+                .await?
+                .ok_or_else(|| ApiError::Unauthenticated("unknown guest session".into()))?;
+            if guest.expired_at.is_some() {
+                return Err(ApiError::GuestExpired);
+            }
+            let idle = Duration::seconds(state.settings.guest_inactivity_secs as i64);
+            if guest.last_seen_at + idle <= now {
+                crate::jobs::expiry::expire(state, guest.guest_id).await?;
+                return Err(ApiError::GuestExpired);
+            }
+            // Record activity, at most about once a second per guest.
+            if now - guest.last_seen_at >= Duration::seconds(1) {
+                state.store.touch_guest(guest.guest_id, now).await?;
+            }
+            Ok(Principal {
+                actor: Actor::Guest(guest.guest_id),
+                name: guest.display_name(),
+                account: None,
+                guest: Some(guest),
+                token_hash,
+            })
+        }
     }
-    if token.starts_with(GUEST_PREFIX) {
-        let guest = state
-            .store
-            .guest_by_token(&token_hash)
-            .await?
-            .ok_or_else(|| ApiError::Unauthenticated("unknown guest session".into()))?;
-        if guest.expired_at.is_some() {
-            return Err(ApiError::GuestExpired);
-        }
-        let idle = Duration::seconds(state.settings.guest_inactivity_secs as i64);
-        if guest.last_seen_at + idle <= now {
-            state.store.expire_guest(guest.guest_id, now).await?;
-            state.hub.notify();
-            return Err(ApiError::GuestExpired);
-        }
-        // Record activity, at most about once a second per guest.
-        if now - guest.last_seen_at >= Duration::seconds(1) {
-            state.store.touch_guest(guest.guest_id, now).await?;
-        }
-        return Ok(Principal {
-            actor: Actor::Guest(guest.guest_id),
-            name: guest.display_name(),
-            account: None,
-            guest: Some(guest),
-            token_hash,
-        });
+}
+
+/// Does this `Origin` belong to this server (its public URL, or the Host it was reached at)?
+pub fn origin_is_ours(headers: &axum::http::HeaderMap, origin: &str, state: &AppState) -> bool {
+    if let Some(public) = &state.settings.public_url
+        && public.trim_end_matches('/').eq_ignore_ascii_case(origin)
+    {
+        return true;
     }
-    Err(ApiError::Unauthenticated("not a Nati Chat token".into()))
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    origin.eq_ignore_ascii_case(&format!("http://{host}"))
+        || origin.eq_ignore_ascii_case(&format!("https://{host}"))
+}
+
+/// Authenticate a WebSocket upgrade by bearer header or cookie. A browser always sends
+/// `Origin` on a WebSocket; with a cookie it must be ours (cross-site WebSocket hijacking).
+pub async fn authenticate_socket(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
+    let Some((token, source)) = credentials(parts) else {
+        return Ok(None);
+    };
+    if matches!(source, Source::Cookie)
+        && let Some(origin) = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+        && !origin_is_ours(&parts.headers, origin, state)
+    {
+        return Err(ApiError::CrossSite);
+    }
+    resolve_token(state, &token).await.map(Some)
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Principal>, ApiError> {

@@ -31,6 +31,10 @@ pub struct Settings {
     pub guest_start_rate_per_minute: u32,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub cookie_secure: bool,
+    /// The server pings each socket this often.
+    pub ws_ping_secs: u64,
+    /// A socket that sends nothing (not even a pong) for this long is closed.
+    pub ws_idle_secs: u64,
     /// `FULL` fsyncs every commit (nothing acknowledged is lost on power loss); `false`
     /// uses `NORMAL` (safe across process crashes only).
     pub sqlite_synchronous_full: bool,
@@ -62,6 +66,8 @@ impl Default for Settings {
             login_rate_per_minute: 10,
             guest_start_rate_per_minute: 30,
             cookie_secure: false,
+            ws_ping_secs: 20,
+            ws_idle_secs: 60,
             sqlite_synchronous_full: true,
         }
     }

@@ -69,7 +69,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.hub.start();
     let expiry = jobs::expiry::start(state.clone());
+    let hub_handle = state.hub.clone();
     let app = app(state);
+    // On shutdown, sockets are told to reconnect (close code 1012), so that the graceful
+    // shutdown does not wait on them.
+    let shutdown = async move {
+        shutdown.await;
+        hub_handle.shut_down();
+    };
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

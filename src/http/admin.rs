@@ -136,6 +136,10 @@ async fn set_active(
         .set_account_active(r.role, r.id, active, OffsetDateTime::now_utc())
         .await?
         .ok_or(ApiError::NotFound("account"))?;
+    if !active {
+        // A deactivated account's open sockets close now, not at their next request.
+        state.hub.disconnect(account.actor(), None);
+    }
     Ok(Json(AccountResponse { account }))
 }
 

@@ -126,6 +126,8 @@ pub async fn logout(
     if who.account.is_some() {
         state.store.delete_session(&who.token_hash).await?;
     }
+    // Sockets opened under this session close too.
+    state.hub.disconnect(who.actor, Some(&who.token_hash));
     let jar = jar
         .remove(Cookie::build(SESSION_COOKIE).path("/"))
         .remove(Cookie::build(GUEST_COOKIE).path("/"));

@@ -64,6 +64,7 @@ pub fn session_cookie(
         (name = "auth", description = "Sign-in and the current account"),
         (name = "admin", description = "Account management (admins)"),
         (name = "preferences", description = "Notification preferences"),
+        (name = "realtime", description = "The WebSocket stream (see docs/realtime.md)"),
         (name = "health", description = "Liveness"))
 )]
 struct ApiDoc;
@@ -95,6 +96,16 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// GET /api/chat/presence — whether any staff member is online (for the guest widget,
+/// before it opens a socket). No credentials needed.
+#[utoipa::path(get, path = "/api/chat/presence", tag = "realtime",
+    responses((status = 200, body = crate::realtime::hub::StaffPresence)))]
+async fn presence(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<crate::realtime::hub::StaffPresence> {
+    Json(state.hub.staff_presence())
+}
+
 /// The API routes and their OpenAPI document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -118,6 +129,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::activate))
         .routes(routes!(prefs::get, prefs::put))
+        .routes(routes!(crate::realtime::ws::connect))
+        .routes(routes!(crate::realtime::ws::ticket))
+        .routes(routes!(presence))
         .split_for_parts()
 }
 

@@ -6,10 +6,24 @@ use crate::state::AppState;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+/// Expire one guest now: close its chats, publish, and close its sockets.
+pub async fn expire(
+    state: &AppState,
+    guest: chat_core::GuestId,
+) -> Result<(), chat_core::StoreError> {
+    state
+        .store
+        .expire_guest(guest, OffsetDateTime::now_utc())
+        .await?;
+    state.hub.notify();
+    state.hub.disconnect(chat_core::Actor::Guest(guest), None);
+    Ok(())
+}
+
 /// Expire every guest idle past the limit; returns how many.
 pub async fn sweep(state: &AppState) -> Result<usize, chat_core::StoreError> {
-    let now = OffsetDateTime::now_utc();
-    let cutoff = now - time::Duration::seconds(state.settings.guest_inactivity_secs as i64);
+    let cutoff = OffsetDateTime::now_utc()
+        - time::Duration::seconds(state.settings.guest_inactivity_secs as i64);
     let mut total = 0;
     loop {
         let idle = state.store.guests_inactive_since(cutoff, 200).await?;
@@ -17,10 +31,9 @@ pub async fn sweep(state: &AppState) -> Result<usize, chat_core::StoreError> {
             break;
         }
         for g in &idle {
-            state.store.expire_guest(*g, now).await?;
+            expire(state, *g).await?;
         }
         total += idle.len();
-        state.hub.notify();
         if idle.len() < 200 {
             break;
         }

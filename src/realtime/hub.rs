@@ -2,26 +2,27 @@
 //!
 //! A write commits its events to `tbl_chat_events`, then calls [`Hub::notify`]. One feeder
 //! task reads the log after the last event it published, in commit order, serialises
-//! each event **once**, and routes the frame to the subscriptions that may see it:
-//! every admin, the chat's worker (and the previous one on reassignment), its user or
-//! guest. Another node's writes reach this hub the same way once something calls
-//! `notify` for them (PostgreSQL `LISTEN`), and a periodic tick covers any missed wake-up.
+//! each event **once**, and routes it to the subscriptions that may see it: every admin,
+//! the chat's worker (and the previous one on reassignment), its user or guest. Another
+//! node's writes reach this hub the same way once something calls `notify` for them, and
+//! a periodic tick covers any missed wake-up.
 //!
 //! Subscriptions have bounded queues. One that falls behind is cut off rather than
-//! allowed to grow: its receiver sees the channel close, and the client resumes from
-//! the last event it saw.
+//! allowed to grow: its socket closes with "resume" and the client reconnects from the
+//! last event it saw.
 
-use chat_core::Store;
+use axum::extract::ws::Utf8Bytes;
 use chat_core::model::StoredEvent;
+use chat_core::{Actor, Store};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
-/// A serialised frame, shared by every socket it goes to.
-pub type Frame = Arc<str>;
+/// A serialised frame, shared (reference-counted, not copied) by every socket it goes to.
+pub type Frame = Utf8Bytes;
 
 /// Which bucket a subscription sits in: what its owner may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,8 +34,7 @@ pub enum Audience {
 }
 
 impl Audience {
-    pub fn of(actor: &chat_core::Actor) -> Audience {
-        use chat_core::Actor;
+    pub fn of(actor: &Actor) -> Audience {
         match actor {
             Actor::Admin(_) => Audience::Admins,
             Actor::Worker(w) => Audience::Worker(w.0),
@@ -60,39 +60,126 @@ pub fn audiences(e: &StoredEvent) -> Vec<Audience> {
 
 /// The JSON a client receives for a stored event.
 #[derive(Serialize)]
-pub struct EventFrame<'a> {
+struct EventFrame<'a> {
     #[serde(rename = "type")]
-    pub kind: &'a str,
-    pub event_id: i64,
-    pub chat_id: i64,
-    pub seq: i64,
-    pub data: &'a serde_json::Value,
+    kind: &'a str,
+    event_id: i64,
+    chat_id: i64,
+    seq: i64,
+    data: &'a serde_json::Value,
 }
 
-pub fn frame_of(e: &StoredEvent) -> Frame {
-    let f = EventFrame {
-        kind: &e.kind,
-        event_id: e.event_id,
-        chat_id: e.chat_id.0,
-        seq: e.seq,
-        data: &e.payload,
-    };
-    Arc::from(serde_json::to_string(&f).unwrap_or_else(|_| "{}".to_owned()))
+/// What a socket needs to know about an event besides its frame, to keep its bell count
+/// without parsing JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Meta {
+    /// A message; `sender` is `None` for system messages.
+    Message {
+        sender: Option<(String, i64)>,
+    },
+    /// Someone's read position moved.
+    Read {
+        reader: (String, i64),
+    },
+    /// Status or assignment changed.
+    ChatUpdated,
+    Other,
+}
+
+/// One stored event, ready to send.
+#[derive(Debug)]
+pub struct Delivery {
+    pub event_id: i64,
+    pub chat_id: i64,
+    pub meta: Meta,
+    pub frame: Frame,
+}
+
+impl Delivery {
+    pub fn of(e: &StoredEvent) -> Delivery {
+        let f = EventFrame {
+            kind: &e.kind,
+            event_id: e.event_id,
+            chat_id: e.chat_id.0,
+            seq: e.seq,
+            data: &e.payload,
+        };
+        let frame: Frame =
+            Utf8Bytes::from(serde_json::to_string(&f).unwrap_or_else(|_| "{}".to_owned()));
+        let party = |t: &str, id: &str| {
+            let ty = e.payload.get(t)?.as_str()?.to_owned();
+            let id = e.payload.get(id)?.as_i64()?;
+            Some((ty, id))
+        };
+        let meta = match e.kind.as_str() {
+            "message.created" => Meta::Message {
+                sender: party("sender_type", "sender_id").filter(|(t, _)| t != "system"),
+            },
+            "message.read" => match party("reader_type", "reader_id") {
+                Some(reader) => Meta::Read { reader },
+                None => Meta::Other,
+            },
+            "chat.updated" => Meta::ChatUpdated,
+            _ => Meta::Other,
+        };
+        Delivery {
+            event_id: e.event_id,
+            chat_id: e.chat_id.0,
+            meta,
+            frame,
+        }
+    }
+}
+
+/// What travels down a subscription.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A stored event.
+    Event(Arc<Delivery>),
+    /// An ephemeral frame (typing, presence): not stored, not resumable.
+    Ephemeral(Frame),
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// Close codes the server uses. Documented in `docs/realtime.md`.
+pub mod close {
+    /// The server is restarting: reconnect (and resume).
+    pub const RESTART: u16 = 1012;
+    /// The socket fell behind: reconnect and resume from the last event seen.
+    pub const RESUME: u16 = 4000;
+    /// No frame from the client within the idle timeout.
+    pub const IDLE: u16 = 4001;
+    /// A client frame that is not valid protocol.
+    pub const PROTOCOL: u16 = 4002;
+    /// The session ended (signed out, account deactivated, guest expired): do not
+    /// reconnect with the same credentials.
+    pub const SESSION_ENDED: u16 = 4401;
 }
 
 struct Slot {
     id: u64,
-    tx: mpsc::Sender<Frame>,
+    actor: Actor,
+    session: String,
+    tx: mpsc::Sender<Item>,
+}
+
+/// Staff presence: per staff account, its sockets and whether any is "online" (not away).
+#[derive(Default)]
+struct Presence {
+    sockets: HashMap<Actor, (usize, usize)>, // (sockets, away sockets)
 }
 
 struct Inner {
     store: Arc<dyn Store>,
     wake: Notify,
     routes: Mutex<HashMap<Audience, Vec<Slot>>>,
+    presence: Mutex<Presence>,
     next_id: AtomicU64,
     /// The newest event id published.
     published: AtomicI64,
     queue_len: usize,
+    shutdown: watch::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -102,7 +189,7 @@ pub struct Hub {
 
 /// A live subscription; dropping it unregisters.
 pub struct Subscription {
-    pub rx: mpsc::Receiver<Frame>,
+    pub rx: mpsc::Receiver<Item>,
     id: u64,
     audience: Audience,
     hub: Hub,
@@ -120,16 +207,26 @@ impl Drop for Subscription {
     }
 }
 
+/// Presence as shown to customers: is anybody there?
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct StaffPresence {
+    /// Staff members with at least one open panel that is not "away".
+    pub staff_online: usize,
+}
+
 impl Hub {
     pub fn new(store: Arc<dyn Store>) -> Self {
+        let (shutdown, _) = watch::channel(false);
         Hub {
             inner: Arc::new(Inner {
                 store,
                 wake: Notify::new(),
                 routes: Mutex::new(HashMap::new()),
+                presence: Mutex::new(Presence::default()),
                 next_id: AtomicU64::new(1),
                 published: AtomicI64::new(0),
                 queue_len: 1024,
+                shutdown,
             }),
         }
     }
@@ -138,25 +235,49 @@ impl Hub {
         self.inner.routes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn presence(&self) -> MutexGuard<'_, Presence> {
+        self.inner
+            .presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
     /// Something was committed: read the log soon.
     pub fn notify(&self) {
         self.inner.wake.notify_one();
     }
 
-    /// The newest event id this hub has published (a resume below it is answered from
-    /// the log; events after it arrive live).
+    /// The newest event id this hub has published.
     pub fn published(&self) -> i64 {
         self.inner.published.load(Ordering::Acquire)
     }
 
-    /// Register a subscription for one audience.
-    pub fn subscribe(&self, audience: Audience) -> Subscription {
+    /// Resolves when the server starts shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Tell every socket to close with "restart".
+    pub fn shut_down(&self) {
+        // Stored even with no receiver yet, so a socket that opens during shutdown sees it.
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Register a subscription for an actor's socket under a session.
+    pub fn subscribe(&self, actor: Actor, session: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(self.inner.queue_len);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.routes()
-            .entry(audience)
-            .or_default()
-            .push(Slot { id, tx });
+        let audience = Audience::of(&actor);
+        self.routes().entry(audience).or_default().push(Slot {
+            id,
+            actor,
+            session: session.to_owned(),
+            tx,
+        });
         Subscription {
             rx,
             id,
@@ -165,27 +286,81 @@ impl Hub {
         }
     }
 
-    /// Number of live subscriptions (for metrics and tests).
+    /// Number of live subscriptions.
     pub fn subscriptions(&self) -> usize {
         self.routes().values().map(Vec::len).sum()
     }
 
-    /// Send a frame to every subscription of these audiences. A full queue cuts that
-    /// subscription off.
-    pub fn send_to(&self, audiences: &[Audience], frame: &Frame) {
+    fn route(&self, audiences: &[Audience], item: &Item) {
         let mut routes = self.routes();
         for a in audiences {
             if let Some(slots) = routes.get_mut(a) {
-                slots.retain(|s| s.tx.try_send(frame.clone()).is_ok());
+                slots.retain(|s| s.tx.try_send(item.clone()).is_ok());
             }
         }
     }
 
+    /// Send an ephemeral frame (typing) to these audiences.
+    pub fn send_ephemeral(&self, audiences: &[Audience], frame: Frame) {
+        self.route(audiences, &Item::Ephemeral(frame));
+    }
+
     /// Publish a stored event to whoever may see it.
     pub fn publish(&self, e: &StoredEvent) {
-        let frame = frame_of(e);
-        self.send_to(&audiences(e), &frame);
+        let item = Item::Event(Arc::new(Delivery::of(e)));
+        self.route(&audiences(e), &item);
         self.inner.published.fetch_max(e.event_id, Ordering::AcqRel);
+    }
+
+    /// Close the sockets of one actor (all sessions, or only one), e.g. when an account
+    /// is deactivated, a guest expires or a session signs out.
+    pub fn disconnect(&self, actor: Actor, session: Option<&str>) {
+        let mut routes = self.routes();
+        if let Some(slots) = routes.get_mut(&Audience::of(&actor)) {
+            slots.retain(|s| {
+                let hit = s.actor == actor && session.is_none_or(|h| h == s.session);
+                if hit {
+                    let _ =
+                        s.tx.try_send(Item::Close(close::SESSION_ENDED, "session ended"));
+                }
+                !hit
+            });
+        }
+    }
+
+    /// Staff presence now.
+    pub fn staff_presence(&self) -> StaffPresence {
+        let p = self.presence();
+        StaffPresence {
+            staff_online: p.sockets.values().filter(|(n, away)| n > away).count(),
+        }
+    }
+
+    /// A staff socket opened, closed, or went away/back; tells everyone when the number of
+    /// staff online changes.
+    pub fn staff_socket(&self, actor: Actor, sockets_delta: isize, away_delta: isize) {
+        if !actor.is_staff() {
+            return;
+        }
+        let before = self.staff_presence();
+        {
+            let mut p = self.presence();
+            let e = p.sockets.entry(actor).or_insert((0, 0));
+            e.0 = e.0.saturating_add_signed(sockets_delta);
+            e.1 = e.1.saturating_add_signed(away_delta).min(e.0);
+            if e.0 == 0 {
+                p.sockets.remove(&actor);
+            }
+        }
+        let after = self.staff_presence();
+        if before != after {
+            let frame: Frame = Utf8Bytes::from(
+                serde_json::json!({"type": "presence", "staff_online": after.staff_online})
+                    .to_string(),
+            );
+            let all: Vec<Audience> = self.routes().keys().copied().collect();
+            self.route(&all, &Item::Ephemeral(frame));
+        }
     }
 
     /// Start the feeder: reads the event log from its current end and publishes. Runs
@@ -225,5 +400,91 @@ impl Hub {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_core::{ChatId, UserId, WorkerId};
+
+    async fn hub() -> (Hub, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let store = chat_store_sqlite::SqliteStore::open(&url, &Default::default())
+            .await
+            .expect("open");
+        (Hub::new(Arc::new(store)), dir)
+    }
+
+    fn event(id: i64, worker: Option<i64>, previous: Option<i64>) -> StoredEvent {
+        StoredEvent {
+            event_id: id,
+            chat_id: ChatId(1),
+            seq: id,
+            kind: "message.created".into(),
+            payload: serde_json::json!({"sender_type": "user", "sender_id": 1, "message": "x"}),
+            worker_id: worker.map(WorkerId),
+            previous_worker_id: previous.map(WorkerId),
+            user_id: Some(UserId(1)),
+            guest_id: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscription_is_cut_off_not_grown() {
+        let (hub, _dir) = hub().await;
+        let mut slow = hub.subscribe(Actor::User(UserId(1)), "s");
+        let mut fast = hub.subscribe(Actor::Admin(chat_core::AdminId(1)), "a");
+        for i in 1..=1500 {
+            hub.publish(&event(i, None, None));
+            // The fast one keeps up.
+            assert!(matches!(fast.rx.try_recv(), Ok(Item::Event(_))));
+        }
+        // The slow one got exactly its queue's worth, then the channel closed.
+        let mut got = 0;
+        while let Some(item) = slow.rx.recv().await {
+            assert!(matches!(item, Item::Event(_)));
+            got += 1;
+        }
+        assert_eq!(got, 1024);
+        assert_eq!(
+            hub.subscriptions(),
+            1,
+            "the slow one is gone, the fast one stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn events_go_only_to_their_audiences_and_serialise_once() {
+        let (hub, _dir) = hub().await;
+        let mut w1 = hub.subscribe(Actor::Worker(WorkerId(1)), "w1");
+        let mut w2 = hub.subscribe(Actor::Worker(WorkerId(2)), "w2");
+        let mut u2 = hub.subscribe(Actor::User(UserId(2)), "u2");
+        hub.publish(&event(1, Some(2), Some(1)));
+        let (Ok(Item::Event(a)), Ok(Item::Event(b))) = (w1.rx.try_recv(), w2.rx.try_recv()) else {
+            panic!("both workers hear of a reassignment");
+        };
+        assert!(Arc::ptr_eq(&a, &b), "one delivery, shared");
+        assert!(u2.rx.try_recv().is_err(), "another customer hears nothing");
+        hub.publish(&event(2, Some(2), None));
+        assert!(
+            w1.rx.try_recv().is_err(),
+            "the old worker hears nothing more"
+        );
+        assert!(w2.rx.try_recv().is_ok());
+        drop(w2);
+        assert_eq!(hub.subscriptions(), 2);
+        hub.disconnect(Actor::Worker(WorkerId(1)), Some("other-session"));
+        assert!(
+            w1.rx.try_recv().is_err(),
+            "another session's sign-out leaves this one"
+        );
+        hub.disconnect(Actor::Worker(WorkerId(1)), None);
+        assert!(matches!(
+            w1.rx.try_recv(),
+            Ok(Item::Close(close::SESSION_ENDED, _))
+        ));
     }
 }

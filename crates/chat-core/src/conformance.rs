@@ -677,4 +677,81 @@ pub async fn run(store: &dyn Store) {
             .expect("get"),
         p2
     );
+
+    // ---- replay by visibility, unread snapshots, socket tickets
+    let w1id = WorkerId(w1.id);
+    let seen_by_w1 = store
+        .events_visible_after(ChatScope::Worker(w1id), 0, 10_000)
+        .await
+        .expect("replay");
+    assert!(!seen_by_w1.is_empty());
+    assert!(
+        seen_by_w1
+            .iter()
+            .all(|e| e.worker_id == Some(w1id) || e.previous_worker_id == Some(w1id)),
+        "a worker replays only what it could see"
+    );
+    assert!(
+        seen_by_w1
+            .iter()
+            .any(|e| e.previous_worker_id == Some(w1id)),
+        "including the move away"
+    );
+    let everything = store.events_after(0, 100_000).await.expect("all");
+    let for_admin = store
+        .events_visible_after(ChatScope::All, 0, 100_000)
+        .await
+        .expect("all");
+    assert_eq!(everything, for_admin);
+    let for_guest = store
+        .events_visible_after(ChatScope::Guest(guest.guest_id), 0, 100_000)
+        .await
+        .expect("guest");
+    assert!(!for_guest.is_empty() && for_guest.iter().all(|e| e.chat_id == gchat.chat_id));
+    let after = store
+        .events_visible_after(ChatScope::All, for_admin[2].event_id, 2)
+        .await
+        .expect("page");
+    assert_eq!(after, for_admin[3..5].to_vec());
+    let (last, counts) = store
+        .unread_snapshot(crate::policy::scope_for(&w2act), &w2act)
+        .await
+        .expect("snapshot");
+    assert_eq!(last, store.last_event_id().await.expect("last"));
+    assert_eq!(
+        counts,
+        store
+            .unread_counts(crate::policy::scope_for(&w2act), &w2act)
+            .await
+            .expect("counts")
+    );
+    let soon = now() + Duration::seconds(30);
+    store
+        .create_ws_ticket("t-1", "session", "sess-hash", soon, now())
+        .await
+        .expect("ticket");
+    store
+        .create_ws_ticket(
+            "t-old",
+            "guest",
+            "g-hash",
+            now() - Duration::seconds(1),
+            now() - Duration::seconds(31),
+        )
+        .await
+        .expect("ticket");
+    assert_eq!(
+        store.take_ws_ticket("t-1", now()).await.expect("take"),
+        Some(("session".to_owned(), "sess-hash".to_owned()))
+    );
+    assert_eq!(
+        store.take_ws_ticket("t-1", now()).await.expect("again"),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        store.take_ws_ticket("t-old", now()).await.expect("old"),
+        None,
+        "expired"
+    );
 }

@@ -180,6 +180,39 @@ pub trait Store: Send + Sync + 'static {
         after_event_id: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Stored events after `after_event_id` that `scope` may see (by the visibility
+    /// written with each event), in order, at most `limit`. What a resuming socket replays.
+    async fn events_visible_after(
+        &self,
+        scope: ChatScope,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Unread counts (as `unread_counts`) and the newest event id, read in one snapshot:
+    /// the counts include exactly the events up to that id.
+    async fn unread_snapshot(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError>;
+
+    // ---- socket tickets ----------------------------------------------------------------
+    /// Store a single-use ticket standing for a session (`kind` is `session` or `guest`).
+    async fn create_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        kind: &str,
+        session_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Use up a ticket: its `(kind, session_hash)` if it exists and has not expired.
+    async fn take_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, String)>, StoreError>;
+
     /// The newest event id (0 when none).
     async fn last_event_id(&self) -> Result<i64, StoreError>;
 }

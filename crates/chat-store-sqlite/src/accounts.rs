@@ -336,3 +336,52 @@ pub(crate) async fn set_preferences(
     .map_err(db)?;
     preferences(s, role, id).await
 }
+
+pub(crate) async fn create_ws_ticket(
+    s: &SqliteStore,
+    ticket_hash: &str,
+    kind: &str,
+    session_hash: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?1")
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO tbl_chat_ws_tickets (ticket_hash, session_kind, session_hash, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(ticket_hash)
+    .bind(kind)
+    .bind(session_hash)
+    .bind(ts(expires_at))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)
+}
+
+pub(crate) async fn take_ws_ticket(
+    s: &SqliteStore,
+    ticket_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = sqlx::query(
+        "DELETE FROM tbl_chat_ws_tickets WHERE ticket_hash = ?1 RETURNING session_kind, session_hash, expires_at",
+    )
+    .bind(ticket_hash)
+    .fetch_optional(&s.writer)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    if rows::time_col(&row, "expires_at")? <= now {
+        return Ok(None);
+    }
+    Ok(Some((
+        sqlx::Row::try_get(&row, "session_kind").map_err(db)?,
+        sqlx::Row::try_get(&row, "session_hash").map_err(db)?,
+    )))
+}

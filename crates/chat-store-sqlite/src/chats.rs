@@ -617,6 +617,15 @@ pub(crate) async fn unread_counts(
     scope: ChatScope,
     reader: &Actor,
 ) -> Result<Vec<(ChatId, i64)>, StoreError> {
+    let mut conn = s.reader.acquire().await.map_err(db)?;
+    unread_counts_on(&mut conn, scope, reader).await
+}
+
+async fn unread_counts_on(
+    conn: &mut sqlx::SqliteConnection,
+    scope: ChatScope,
+    reader: &Actor,
+) -> Result<Vec<(ChatId, i64)>, StoreError> {
     let (all, w, u, g) = scope_params(scope);
     let rows = sqlx::query(
         "SELECT c.chat_id AS chat_id, COUNT(m.message_id) AS unread FROM tbl_chats c \
@@ -632,7 +641,7 @@ pub(crate) async fn unread_counts(
     .bind(w)
     .bind(u)
     .bind(g)
-    .fetch_all(&s.reader)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     rows.iter()
@@ -706,4 +715,45 @@ pub(crate) async fn last_event_id(s: &SqliteStore) -> Result<i64, StoreError> {
         .fetch_one(&s.reader)
         .await
         .map_err(db)
+}
+
+pub(crate) async fn events_visible_after(
+    s: &SqliteStore,
+    scope: ChatScope,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let (all, w, u, g) = scope_params(scope);
+    let rows = sqlx::query(
+        "SELECT event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at \
+         FROM tbl_chat_events WHERE event_id > ?1 \
+         AND (?2 = 1 OR worker_id = ?3 OR previous_worker_id = ?3 OR user_id = ?4 OR guest_id = ?5) \
+         ORDER BY event_id LIMIT ?6",
+    )
+    .bind(after)
+    .bind(all)
+    .bind(w)
+    .bind(u)
+    .bind(g)
+    .bind(limit)
+    .fetch_all(&s.reader)
+    .await
+    .map_err(db)?;
+    rows.iter().map(rows::event).collect()
+}
+
+pub(crate) async fn unread_snapshot(
+    s: &SqliteStore,
+    scope: ChatScope,
+    reader: &Actor,
+) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
+    // One read transaction: WAL gives both queries the same snapshot.
+    let mut tx = s.reader.begin().await.map_err(db)?;
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+    let counts = unread_counts_on(&mut tx, scope, reader).await?;
+    tx.commit().await.map_err(db)?;
+    Ok((last, counts))
 }

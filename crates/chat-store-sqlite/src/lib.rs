@@ -275,6 +275,38 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         chats::events_after(self, after_event_id, limit).await
     }
+    async fn events_visible_after(
+        &self,
+        scope: ChatScope,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        chats::events_visible_after(self, scope, after_event_id, limit).await
+    }
+    async fn unread_snapshot(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
+        chats::unread_snapshot(self, scope, reader).await
+    }
+    async fn create_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        kind: &str,
+        session_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        accounts::create_ws_ticket(self, ticket_hash, kind, session_hash, expires_at, now).await
+    }
+    async fn take_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        accounts::take_ws_ticket(self, ticket_hash, now).await
+    }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await
     }
