@@ -35,6 +35,27 @@ pub struct Settings {
     pub ws_ping_secs: u64,
     /// A socket that sends nothing (not even a pong) for this long is closed.
     pub ws_idle_secs: u64,
+    /// SMTP server for outgoing email. Unset: each email is written as an `.eml` file
+    /// under `<data_dir>/outbox/` and logged, so the embedded default needs nothing else.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none`.
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// The From address of chat emails.
+    pub email_from: String,
+    /// The business name shown in emails and pages.
+    pub business_name: String,
+    /// How often the email job looks for work, in milliseconds.
+    pub email_poll_millis: u64,
+    /// How long a staff reply may stay unread by a guest (who has no preferences) before
+    /// it is emailed, in seconds.
+    pub guest_email_delay_secs: i64,
+    /// First retry after a failed send, doubling each time (capped at an hour).
+    pub email_retry_base_secs: u64,
+    /// Give up after this many failed attempts (shown to admins).
+    pub email_max_attempts: u32,
     /// `FULL` fsyncs every commit (nothing acknowledged is lost on power loss); `false`
     /// uses `NORMAL` (safe across process crashes only).
     pub sqlite_synchronous_full: bool,
@@ -49,6 +70,12 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("guest_inactivity_secs", &self.guest_inactivity_secs)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<hidden>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +93,17 @@ impl Default for Settings {
             login_rate_per_minute: 10,
             guest_start_rate_per_minute: 30,
             cookie_secure: false,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            email_from: "Nati Automotive <chat@localhost>".into(),
+            business_name: "Nati Automotive".into(),
+            email_poll_millis: 2000,
+            guest_email_delay_secs: 600,
+            email_retry_base_secs: 30,
+            email_max_attempts: 10,
             ws_ping_secs: 20,
             ws_idle_secs: 60,
             sqlite_synchronous_full: true,
@@ -95,9 +133,22 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig
-            .merge(Env::prefixed("NATI_").ignore(&["config", "password"]))
+            .merge(Env::prefixed("NATI_").ignore(&[
+                "config",
+                "password",
+                "test_database_url",
+                "test_pg_url",
+            ]))
             .merge(Serialized::defaults(flags));
         fig.extract().map_err(Box::new)
+    }
+
+    /// The base of links in emails: the public URL, else the bind address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) if !u.is_empty() => u.trim_end_matches('/').to_owned(),
+            _ => format!("http://{}", self.bind),
+        }
     }
 
     /// The database to open: the configured URL or the SQLite file in the data dir.

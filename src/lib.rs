@@ -17,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod ratelimit;
 pub mod realtime;
 pub mod service;
@@ -69,6 +70,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.hub.start();
     let expiry = jobs::expiry::start(state.clone());
+    let email = jobs::email::start(state.clone());
     let hub_handle = state.hub.clone();
     let app = app(state);
     // On shutdown, sockets are told to reconnect (close code 1012), so that the graceful
@@ -83,6 +85,8 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    // The email job stops between emails; give it a moment to record the one in flight.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), email).await;
     hub.abort();
     expiry.abort();
     result

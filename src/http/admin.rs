@@ -166,3 +166,43 @@ pub async fn activate(
 ) -> ApiResult<Json<AccountResponse>> {
     set_active(&state, &who, &r, true).await
 }
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EmailsQuery {
+    /// `pending`, `sending`, `sent`, `cancelled` or `failed`.
+    pub status: Option<String>,
+    /// 1 to 100 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailsResponse {
+    /// Newest first.
+    pub emails: Vec<chat_core::model::OutboxEmail>,
+}
+
+/// GET /api/admin/emails — the missed-message email outbox, e.g. `?status=failed` for the
+/// emails that could not be delivered (admins only).
+#[utoipa::path(get, path = "/api/admin/emails", tag = "admin", params(EmailsQuery),
+    responses((status = 200, body = EmailsResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn emails(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<EmailsQuery>,
+) -> ApiResult<Json<EmailsResponse>> {
+    require_admin(&who.actor)?;
+    let limit = validate::page_limit(q.limit)?;
+    if let Some(s) = &q.status
+        && !["pending", "sending", "sent", "cancelled", "failed"].contains(&s.as_str())
+    {
+        return Err(ApiError::Unprocessable(
+            "status: pending, sending, sent, cancelled or failed".into(),
+        ));
+    }
+    Ok(Json(EmailsResponse {
+        emails: state.store.list_emails(q.status.as_deref(), limit).await?,
+    }))
+}

@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
 use chat_core::model::Account;
 use chat_core::secret::{self, SESSION_PREFIX};
-use chat_core::{AccountRole, Role, validate};
+use chat_core::{AccountRole, Actor, Role, validate};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
@@ -114,7 +114,8 @@ pub async fn login(
         .into_response())
 }
 
-/// POST /api/auth/logout — end this session (login or guest) and clear its cookie.
+/// POST /api/auth/logout — end this session and clear its cookie. For a guest this ends
+/// the guest session for good (its open chats close, as when it expires).
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
@@ -123,8 +124,12 @@ pub async fn logout(
     who: Principal,
     jar: CookieJar,
 ) -> ApiResult<Response> {
-    if who.account.is_some() {
-        state.store.delete_session(&who.token_hash).await?;
+    match who.actor {
+        Actor::Guest(g) => {
+            // A guest has one session: leaving ends it (its chats close, as on expiry).
+            crate::jobs::expiry::expire(&state, g).await?;
+        }
+        _ => state.store.delete_session(&who.token_hash).await?,
     }
     // Sockets opened under this session close too.
     state.hub.disconnect(who.actor, Some(&who.token_hash));

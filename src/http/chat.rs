@@ -528,7 +528,7 @@ pub async fn list(
     let admin_filters = q.worker_id.is_some()
         || q.user_id.is_some()
         || q.guest_id.is_some()
-        || q.unassigned.is_some();
+        || q.unassigned == Some(true);
     if admin_filters {
         policy::require_admin(&who.actor).map_err(|_| {
             ApiError::Forbidden("only admins filter by worker, user or guest".into())

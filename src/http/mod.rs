@@ -128,6 +128,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::list, admin::create))
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::activate))
+        .routes(routes!(admin::emails))
         .routes(routes!(prefs::get, prefs::put))
         .routes(routes!(crate::realtime::ws::connect))
         .routes(routes!(crate::realtime::ws::ticket))

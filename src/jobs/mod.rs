@@ -1,3 +1,4 @@
 //! Background jobs. Their state lives in the database, so a restart loses nothing: the
 //! guest-expiry sweep finds the same idle guests after a restart.
+pub mod email;
 pub mod expiry;

@@ -316,3 +316,149 @@ impl Desk {
         }
     }
 }
+
+// ---- Helpers for the access, transitions, input and sessions suites (appended). ----------
+
+/// A response with its headers and raw text, for tests that look past the JSON body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub raw: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `(status, body)` pair [`assert_error`] takes.
+    pub fn pair(&self) -> (StatusCode, Value) {
+        (self.status, self.body.clone())
+    }
+
+    /// Every value of a response header.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(String::from))
+            .collect()
+    }
+}
+
+/// Send a request and keep the headers and the raw body.
+pub async fn send_full(rb: reqwest::RequestBuilder) -> Reply {
+    let resp = rb.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let raw = resp.text().await.expect("body");
+    let body = if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&raw).unwrap_or(Value::String(raw.clone()))
+    };
+    Reply {
+        status,
+        headers,
+        raw,
+        body,
+    }
+}
+
+/// A plain client with no credentials, for hand-built requests (cookies, odd headers).
+pub fn raw_http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+impl Desk {
+    /// A chat as the admin sees it (`details`).
+    pub async fn chat(&self, chat: i64) -> Value {
+        let (st, b) = self
+            .admin
+            .get(&format!("/api/chat/details?chat_id={chat}"))
+            .await;
+        assert_eq!(st, StatusCode::OK, "details {chat}: {b}");
+        b["chat"].clone()
+    }
+
+    /// The chat's status, as the admin sees it.
+    pub async fn status(&self, chat: i64) -> String {
+        self.chat(chat).await["status"]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    }
+
+    /// Every message of the chat, oldest first, as the admin reads them (all pages).
+    pub async fn all_messages(&self, chat: i64) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let (st, b) = self
+                .admin
+                .get(&format!(
+                    "/api/chat/messages?chat_id={chat}&after={after}&limit=100"
+                ))
+                .await;
+            assert_eq!(st, StatusCode::OK, "messages {chat}: {b}");
+            let page = b["messages"].as_array().expect("messages").clone();
+            if let Some(last) = page.last() {
+                after = last["message_id"].as_i64().expect("id");
+            }
+            out.extend(page);
+            if b["has_more"] != true {
+                return out;
+            }
+        }
+    }
+
+    /// Everything a refused request could have changed about one chat: the admin's view
+    /// of it (status, worker, sequence, times, unread) and all its messages.
+    pub async fn chat_snapshot(&self, chat: i64) -> Value {
+        json!({"chat": self.chat(chat).await, "messages": self.all_messages(chat).await})
+    }
+
+    /// Everything the admin can see: the chat list, every chat's messages, the accounts.
+    pub async fn snapshot(&self) -> Value {
+        let (st, list) = self.admin.get("/api/chat/list?limit=100").await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        let mut messages = serde_json::Map::new();
+        for c in list["chats"].as_array().expect("chats") {
+            let id = c["chat_id"].as_i64().expect("id");
+            messages.insert(id.to_string(), json!(self.all_messages(id).await));
+        }
+        let (st, accounts) = self.admin.get("/api/admin/accounts").await;
+        assert_eq!(st, StatusCode::OK, "{accounts}");
+        json!({"list": list, "messages": messages, "accounts": accounts})
+    }
+
+    /// A new chat started by `customer` (no first message unless given).
+    pub async fn start_chat(&self, customer: &Client, topic: &str, message: Option<&str>) -> i64 {
+        let mut body = json!({"topic": topic});
+        if let Some(m) = message {
+            body["message"] = json!(m);
+        }
+        let (st, b) = customer.post("/api/chat/start", body).await;
+        assert_eq!(st, StatusCode::CREATED, "start: {b}");
+        b["chat"]["chat_id"].as_i64().expect("chat id")
+    }
+
+    /// The admin assigns `worker` to `chat`.
+    pub async fn assign(&self, chat: i64, worker: i64) {
+        let (st, b) = self
+            .admin
+            .post(
+                "/api/chat/assign_worker",
+                json!({"chat_id": chat, "worker_id": worker}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "assign {chat} to {worker}: {b}");
+    }
+}
+
+/// The chat ids in a list response, in order.
+pub fn chat_ids(list: &Value) -> Vec<i64> {
+    list["chats"]
+        .as_array()
+        .expect("chats")
+        .iter()
+        .map(|c| c["chat_id"].as_i64().expect("chat id"))
+        .collect()
+}

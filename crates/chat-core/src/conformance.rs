@@ -754,4 +754,160 @@ pub async fn run(store: &dyn Store) {
         None,
         "expired"
     );
+
+    // ---- email outbox: one pending per (recipient, chat), due-time claims, leases
+    assert_eq!(store.job_cursor("email").await.expect("cursor"), None);
+    store.set_job_cursor("email", 42, now()).await.expect("set");
+    store.set_job_cursor("email", 7, now()).await.expect("set");
+    assert_eq!(
+        store.job_cursor("email").await.expect("cursor"),
+        Some(42),
+        "never backwards"
+    );
+    let msgs = store
+        .messages(
+            chat.chat_id,
+            Page {
+                before: None,
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("page");
+    let first_unread = msgs
+        .iter()
+        .find(|m| m.sender_type == crate::SenderType::User)
+        .expect("a user message");
+    let email = NewEmail {
+        recipient: w2act,
+        chat_id: chat.chat_id,
+        first_message_id: first_unread.message_id,
+        due_at: now() + Duration::seconds(60),
+    };
+    assert!(store.enqueue_email(&email, now()).await.expect("enqueue"));
+    assert!(
+        !store.enqueue_email(&email, now()).await.expect("again"),
+        "re-planning is harmless"
+    );
+    let burst = NewEmail {
+        first_message_id: MessageId(first_unread.message_id.0 + 1),
+        ..email.clone()
+    };
+    assert!(
+        !store.enqueue_email(&burst, now()).await.expect("burst"),
+        "a burst becomes one email"
+    );
+    let lease = now() + Duration::seconds(30);
+    assert!(
+        store
+            .claim_due_emails(now(), lease, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due yet"
+    );
+    let later = now() + Duration::seconds(61);
+    let claimed = store
+        .claim_due_emails(later, later + Duration::seconds(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].status.as_str(), claimed[0].recipient()),
+        ("sending", Some(w2act))
+    );
+    assert!(
+        store
+            .claim_due_emails(later, later + Duration::seconds(30), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    let recovered = store
+        .claim_due_emails(
+            later + Duration::seconds(31),
+            later + Duration::seconds(60),
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        recovered.len(),
+        1,
+        "a lease that ran out is claimed again (the sender died)"
+    );
+    let unread = store
+        .unread_for(chat.chat_id, &w2act, first_unread.message_id, 100)
+        .await
+        .expect("unread");
+    assert!(
+        !unread.is_empty()
+            && unread
+                .iter()
+                .all(|m| m.sender_type != crate::SenderType::System)
+    );
+    store
+        .finish_email(
+            claimed[0].id,
+            &EmailOutcome::Retry {
+                at: later + Duration::seconds(5),
+                error: "smtp down".into(),
+            },
+            later,
+        )
+        .await
+        .expect("retry");
+    let again = store
+        .claim_due_emails(
+            later + Duration::seconds(6),
+            later + Duration::seconds(60),
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        (
+            again.len(),
+            again[0].attempts,
+            again[0].last_error.as_deref()
+        ),
+        (1, 1, Some("smtp down"))
+    );
+    let last = unread.last().expect("last").message_id;
+    store
+        .finish_email(
+            again[0].id,
+            &EmailOutcome::Sent {
+                last_message_id: last,
+                idempotency_key: "k1".into(),
+            },
+            later,
+        )
+        .await
+        .expect("sent");
+    let sent = store.list_emails(Some("sent"), 10).await.expect("list");
+    assert_eq!(
+        (
+            sent.len(),
+            sent[0].last_message_id,
+            sent[0].idempotency_key.as_deref()
+        ),
+        (1, Some(last), Some("k1"))
+    );
+    assert!(
+        store
+            .enqueue_email(
+                &NewEmail {
+                    first_message_id: MessageId(last.0 + 1),
+                    ..email.clone()
+                },
+                now()
+            )
+            .await
+            .expect("next"),
+        "after sending, a new message queues anew"
+    );
+    assert_eq!(store.list_emails(None, 10).await.expect("all").len(), 2);
 }

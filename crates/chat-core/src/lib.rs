@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod secret;
 pub mod status;

@@ -344,3 +344,61 @@ pub struct StoredEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
+
+/// An email to queue: one recipient, one chat, starting at one unread message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEmail {
+    pub recipient: Actor,
+    pub chat_id: ChatId,
+    pub first_message_id: MessageId,
+    pub due_at: OffsetDateTime,
+}
+
+/// A row of the email outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OutboxEmail {
+    pub id: i64,
+    /// `user`, `admin`, `worker` or `guest`.
+    pub recipient_type: SenderType,
+    pub recipient_id: i64,
+    pub chat_id: ChatId,
+    pub first_message_id: MessageId,
+    /// The newest message the sent email covered.
+    pub last_message_id: Option<MessageId>,
+    /// `pending`, `sending`, `sent`, `cancelled` (read in time, or email turned off) or
+    /// `failed` (gave up after the last retry).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// Recipient, chat and last message covered: the same email is never sent twice.
+    pub idempotency_key: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+impl OutboxEmail {
+    pub fn recipient(&self) -> Option<Actor> {
+        Actor::from_parts(self.recipient_type.as_str(), self.recipient_id)
+    }
+}
+
+/// How an attempt to send an outbox email ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailOutcome {
+    Sent {
+        last_message_id: MessageId,
+        idempotency_key: String,
+    },
+    /// Nothing to send (read in time, email off, no address).
+    Cancelled(String),
+    /// Try again at this time.
+    Retry { at: OffsetDateTime, error: String },
+    /// Postponed without counting an attempt (quiet hours).
+    Postpone(OffsetDateTime),
+    /// Gave up.
+    Failed(String),
+}

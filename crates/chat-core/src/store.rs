@@ -213,6 +213,55 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Option<(String, String)>, StoreError>;
 
+    // ---- email outbox -------------------------------------------------------------------
+    /// A background job's position in the event log (`None` when it never ran).
+    async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError>;
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        last_event_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Queue an email, unless one is already pending or being sent for this recipient and
+    /// chat (a burst becomes one email), or this very one was queued before (re-planning
+    /// after a restart is harmless). Returns whether a row was added.
+    async fn enqueue_email(
+        &self,
+        email: &NewEmail,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Claim up to `limit` emails that are due: pending ones whose time has come, and ones
+    /// left `sending` by a process that died (their lease ran out). Claimed rows are
+    /// `sending` until `lease_until`.
+    async fn claim_due_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError>;
+    /// What `reader` has not read in `chat`, from `from` on: not their own, not system
+    /// messages, after their read position. Oldest first, at most `limit`.
+    async fn unread_for(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        from: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Record how a claimed email ended.
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Outbox rows, newest first, optionally of one status.
+    async fn list_emails(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError>;
+
     /// The newest event id (0 when none).
     async fn last_event_id(&self) -> Result<i64, StoreError>;
 }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod chats;
+mod outbox;
 mod rows;
 
 use chat_core::model::*;
@@ -306,6 +307,56 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<Option<(String, String)>, StoreError> {
         accounts::take_ws_ticket(self, ticket_hash, now).await
+    }
+    async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        outbox::job_cursor(self, name).await
+    }
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        last_event_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        outbox::set_job_cursor(self, name, last_event_id, now).await
+    }
+    async fn enqueue_email(
+        &self,
+        email: &NewEmail,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        outbox::enqueue_email(self, email, now).await
+    }
+    async fn claim_due_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        outbox::claim_due_emails(self, now, lease_until, limit).await
+    }
+    async fn unread_for(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        from: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        outbox::unread_for(self, chat, reader, from, limit).await
+    }
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        outbox::finish_email(self, id, outcome, now).await
+    }
+    async fn list_emails(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        outbox::list_emails(self, status, limit).await
     }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await

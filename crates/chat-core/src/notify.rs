@@ -1,0 +1,302 @@
+//! Who is emailed about a message left unread, and when. The rules, in one place:
+//!
+//! - A **customer's** message (user or guest) is for staff: the assigned worker, and each
+//!   admin whose preference covers the chat (`all` chats, `unassigned` ones, `escalated`
+//!   ones, or `none`).
+//! - A **staff** message (admin or worker) is for the customer: the user, or the guest if
+//!   the guest gave an email.
+//! - Never the sender; never a system message; never anyone whose email is off.
+//! - The email is due when the message has stayed unread for the recipient's delay; at
+//!   send time the read position is checked again, so a message read in time sends
+//!   nothing. Quiet hours postpone, they do not drop.
+
+use crate::actor::Actor;
+use crate::ids::AdminId;
+use crate::model::{AdminEmailScope, Chat, Preferences};
+use crate::status::ChatStatus;
+use time::{Duration, OffsetDateTime, Time};
+
+/// One person to email about one message, and after how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub recipient: Actor,
+    pub delay_secs: i64,
+}
+
+/// Who should hear about `sender`'s message in `chat`, given the preferences of the
+/// assigned worker and customer (`None`: defaults) and every active admin.
+pub fn recipients(
+    chat: &Chat,
+    sender: &Actor,
+    worker_prefs: Option<&Preferences>,
+    user_prefs: Option<&Preferences>,
+    guest_has_email: bool,
+    guest_delay_secs: i64,
+    admins: &[(AdminId, Preferences)],
+) -> Vec<Due> {
+    let mut out = Vec::new();
+    if sender.is_customer() {
+        if let (Some(w), Some(p)) = (chat.worker_id, worker_prefs)
+            && p.email_enabled
+        {
+            out.push(Due {
+                recipient: Actor::Worker(w),
+                delay_secs: p.email_delay_secs,
+            });
+        }
+        for (id, p) in admins {
+            let wants = p.email_enabled
+                && match p.admin_scope {
+                    AdminEmailScope::All => true,
+                    AdminEmailScope::Unassigned => chat.worker_id.is_none(),
+                    AdminEmailScope::Escalated => chat.status == ChatStatus::Escalated,
+                    AdminEmailScope::None => false,
+                };
+            if wants {
+                out.push(Due {
+                    recipient: Actor::Admin(*id),
+                    delay_secs: p.email_delay_secs,
+                });
+            }
+        }
+    } else {
+        match (chat.user_id, chat.guest_id) {
+            (Some(u), _) => {
+                if let Some(p) = user_prefs
+                    && p.email_enabled
+                {
+                    out.push(Due {
+                        recipient: Actor::User(u),
+                        delay_secs: p.email_delay_secs,
+                    });
+                }
+            }
+            (None, Some(g)) if guest_has_email => out.push(Due {
+                recipient: Actor::Guest(g),
+                delay_secs: guest_delay_secs,
+            }),
+            _ => {}
+        }
+    }
+    out.retain(|d| d.recipient != *sender);
+    out
+}
+
+/// If `now` falls in the quiet hours (UTC, `start` inclusive to `end` exclusive, possibly
+/// across midnight), the moment they end.
+pub fn quiet_until(prefs: &Preferences, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let (Some(start), Some(end)) = (prefs.quiet_start_hour, prefs.quiet_end_hour) else {
+        return None;
+    };
+    if start == end {
+        return None;
+    }
+    let now = now.to_offset(time::UtcOffset::UTC);
+    let h = now.hour() as i32;
+    let inside = if start < end {
+        h >= start && h < end
+    } else {
+        h >= start || h < end
+    };
+    if !inside {
+        return None;
+    }
+    let end_time = Time::from_hms(end as u8, 0, 0).ok()?;
+    let mut at = now.replace_time(end_time);
+    if at <= now {
+        at += Duration::days(1);
+    }
+    Some(at)
+}
+
+/// Wait before retry `attempt` (1-based): `base`·2^(attempt−1), at most an hour.
+pub fn backoff(base_secs: u64, attempt: u32) -> Duration {
+    let factor = 1u64 << attempt.saturating_sub(1).min(16);
+    Duration::seconds(base_secs.saturating_mul(factor).min(3600) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AccountRole;
+    use crate::ids::*;
+    use time::macros::datetime;
+
+    fn chat(worker: Option<i64>, status: ChatStatus, user: bool) -> Chat {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        Chat {
+            chat_id: ChatId(1),
+            user_id: user.then_some(UserId(5)),
+            guest_id: (!user).then_some(GuestId(6)),
+            admin_id: None,
+            worker_id: worker.map(WorkerId),
+            assigned_by: None,
+            status,
+            topic: String::new(),
+            last_seq: 0,
+            created_at: t,
+            updated_at: t,
+            last_message_at: None,
+        }
+    }
+
+    fn admin(scope: AdminEmailScope) -> Preferences {
+        Preferences {
+            admin_scope: scope,
+            ..Preferences::defaults_for(AccountRole::Admin)
+        }
+    }
+
+    #[test]
+    fn customer_messages_go_to_the_worker_and_interested_admins() {
+        let p = Preferences::defaults_for(AccountRole::Worker);
+        let admins = [
+            (AdminId(1), admin(AdminEmailScope::All)),
+            (AdminId(2), admin(AdminEmailScope::Unassigned)),
+            (AdminId(3), admin(AdminEmailScope::Escalated)),
+            (AdminId(4), admin(AdminEmailScope::None)),
+        ];
+        let user = Actor::User(UserId(5));
+        let got = recipients(
+            &chat(Some(9), ChatStatus::Open, true),
+            &user,
+            Some(&p),
+            None,
+            false,
+            60,
+            &admins,
+        );
+        let who: Vec<Actor> = got.iter().map(|d| d.recipient).collect();
+        assert_eq!(who, [Actor::Worker(WorkerId(9)), Actor::Admin(AdminId(1))]);
+        let got = recipients(
+            &chat(None, ChatStatus::Escalated, true),
+            &user,
+            None,
+            None,
+            false,
+            60,
+            &admins,
+        );
+        let who: Vec<Actor> = got.iter().map(|d| d.recipient).collect();
+        assert_eq!(
+            who,
+            [
+                Actor::Admin(AdminId(1)),
+                Actor::Admin(AdminId(2)),
+                Actor::Admin(AdminId(3))
+            ]
+        );
+        let mut off = p.clone();
+        off.email_enabled = false;
+        assert!(
+            recipients(
+                &chat(Some(9), ChatStatus::Open, true),
+                &user,
+                Some(&off),
+                None,
+                false,
+                60,
+                &[]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn staff_messages_go_to_the_customer_never_the_sender() {
+        let p = Preferences::defaults_for(AccountRole::User);
+        let w = Actor::Worker(WorkerId(9));
+        let got = recipients(
+            &chat(Some(9), ChatStatus::Open, true),
+            &w,
+            None,
+            Some(&p),
+            false,
+            60,
+            &[],
+        );
+        assert_eq!(
+            got,
+            [Due {
+                recipient: Actor::User(UserId(5)),
+                delay_secs: 600
+            }]
+        );
+        let got = recipients(
+            &chat(Some(9), ChatStatus::Open, false),
+            &w,
+            None,
+            None,
+            true,
+            42,
+            &[],
+        );
+        assert_eq!(
+            got,
+            [Due {
+                recipient: Actor::Guest(GuestId(6)),
+                delay_secs: 42
+            }]
+        );
+        assert!(
+            recipients(
+                &chat(Some(9), ChatStatus::Open, false),
+                &w,
+                None,
+                None,
+                false,
+                42,
+                &[]
+            )
+            .is_empty()
+        );
+        // An admin writing is not emailed about their own message even with scope "all".
+        let a = Actor::Admin(AdminId(1));
+        let admins = [(AdminId(1), admin(AdminEmailScope::All))];
+        let got = recipients(
+            &chat(None, ChatStatus::Open, true),
+            &a,
+            None,
+            Some(&p),
+            false,
+            60,
+            &admins,
+        );
+        assert_eq!(
+            got.iter().map(|d| d.recipient).collect::<Vec<_>>(),
+            [Actor::User(UserId(5))]
+        );
+    }
+
+    #[test]
+    fn quiet_hours_postpone_to_their_end() {
+        let mut p = Preferences::defaults_for(AccountRole::User);
+        assert_eq!(quiet_until(&p, datetime!(2026-01-01 23:00 UTC)), None);
+        p.quiet_start_hour = Some(22);
+        p.quiet_end_hour = Some(7);
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-01-01 23:30 UTC)),
+            Some(datetime!(2026-01-02 07:00 UTC))
+        );
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-01-02 03:00 UTC)),
+            Some(datetime!(2026-01-02 07:00 UTC))
+        );
+        assert_eq!(quiet_until(&p, datetime!(2026-01-02 12:00 UTC)), None);
+        p.quiet_start_hour = Some(9);
+        p.quiet_end_hour = Some(17);
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-01-02 12:00 UTC)),
+            Some(datetime!(2026-01-02 17:00 UTC))
+        );
+        assert_eq!(quiet_until(&p, datetime!(2026-01-02 17:00 UTC)), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(30, 1), Duration::seconds(30));
+        assert_eq!(backoff(30, 2), Duration::seconds(60));
+        assert_eq!(backoff(30, 4), Duration::seconds(240));
+        assert_eq!(backoff(30, 30), Duration::seconds(3600));
+    }
+}

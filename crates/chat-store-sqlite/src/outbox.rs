@@ -1,0 +1,215 @@
+//! The email outbox and job cursors: their SQL.
+
+use crate::SqliteStore;
+use crate::rows::{self, db, ts};
+use chat_core::model::*;
+use chat_core::{Actor, ChatId, MessageId, SenderType, StoreError};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+
+const COLS: &str = "id, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
+    last_error, idempotency_key, due_at, next_attempt_at, sent_at";
+
+fn email(row: &SqliteRow) -> Result<OutboxEmail, StoreError> {
+    let rt: String = row.try_get("recipient_type").map_err(db)?;
+    Ok(OutboxEmail {
+        id: row.try_get("id").map_err(db)?,
+        recipient_type: SenderType::parse(&rt)
+            .ok_or_else(|| StoreError::Database(format!("bad recipient_type {rt}")))?,
+        recipient_id: row.try_get("recipient_id").map_err(db)?,
+        chat_id: ChatId(row.try_get("chat_id").map_err(db)?),
+        first_message_id: MessageId(row.try_get("first_message_id").map_err(db)?),
+        last_message_id: row
+            .try_get::<Option<i64>, _>("last_message_id")
+            .map_err(db)?
+            .map(MessageId),
+        status: row.try_get("status").map_err(db)?,
+        attempts: row.try_get("attempts").map_err(db)?,
+        last_error: row.try_get("last_error").map_err(db)?,
+        idempotency_key: row.try_get("idempotency_key").map_err(db)?,
+        due_at: rows::time_col(row, "due_at")?,
+        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
+        sent_at: rows::opt_time_col(row, "sent_at")?,
+    })
+}
+
+pub(crate) async fn job_cursor(s: &SqliteStore, name: &str) -> Result<Option<i64>, StoreError> {
+    let v: Option<i64> =
+        sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&s.reader)
+            .await
+            .map_err(db)?;
+    Ok(v)
+}
+
+pub(crate) async fn set_job_cursor(
+    s: &SqliteStore,
+    name: &str,
+    last: i64,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET last_event_id = MAX(last_event_id, excluded.last_event_id), updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(last)
+    .bind(ts(now))
+    .execute(&s.writer)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn enqueue_email(
+    s: &SqliteStore,
+    e: &NewEmail,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ?1 AND recipient_id = ?2 AND chat_id = ?3 \
+         AND status IN ('pending', 'sending') LIMIT 1",
+    )
+    .bind(rtype)
+    .bind(rid)
+    .bind(e.chat_id.0)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if open.is_some() {
+        tx.commit().await.map_err(db)?;
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, status, due_at, \
+         next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?6) \
+         ON CONFLICT (recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+    )
+    .bind(rtype)
+    .bind(rid)
+    .bind(e.chat_id.0)
+    .bind(e.first_message_id.0)
+    .bind(ts(e.due_at))
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn claim_due_emails(
+    s: &SqliteStore,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = ?1, updated_at = ?2 \
+         WHERE id IN (SELECT id FROM tbl_chat_email_outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= ?2 \
+         ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {COLS}"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(ts(lease_until))
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&s.writer)
+        .await
+        .map_err(db)?;
+    let mut out: Vec<OutboxEmail> = rows.iter().map(email).collect::<Result<_, _>>()?;
+    out.sort_by_key(|e| e.id);
+    Ok(out)
+}
+
+pub(crate) async fn unread_for(
+    s: &SqliteStore,
+    chat: ChatId,
+    reader: &Actor,
+    from: MessageId,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
+         FROM tbl_chat_messages m WHERE m.chat_id = ?1 AND m.message_id >= ?4 AND m.sender_type <> 'system' \
+         AND NOT (m.sender_type = ?2 AND m.sender_id = ?3) \
+         AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
+             WHERE r.chat_id = ?1 AND r.reader_type = ?2 AND r.reader_id = ?3), 0) \
+         ORDER BY m.message_id LIMIT ?5",
+    )
+    .bind(chat.0)
+    .bind(reader.sender_type().as_str())
+    .bind(reader.raw_id())
+    .bind(from.0)
+    .bind(limit)
+    .fetch_all(&s.reader)
+    .await
+    .map_err(db)?;
+    rows.iter().map(rows::message).collect()
+}
+
+pub(crate) async fn finish_email(
+    s: &SqliteStore,
+    id: i64,
+    outcome: &EmailOutcome,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let q = match outcome {
+        EmailOutcome::Sent { last_message_id, idempotency_key } => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'sent', last_message_id = ?2, idempotency_key = ?3, sent_at = ?4, \
+             attempts = attempts + 1, last_error = NULL, updated_at = ?4 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(last_message_id.0)
+        .bind(idempotency_key.as_str())
+        .bind(ts(now)),
+        EmailOutcome::Cancelled(why) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'cancelled', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(why.as_str())
+        .bind(ts(now)),
+        EmailOutcome::Retry { at, error } => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'pending', attempts = attempts + 1, last_error = ?2, \
+             next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(error.as_str())
+        .bind(ts(*at))
+        .bind(ts(now)),
+        EmailOutcome::Postpone(at) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'pending', next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(ts(*at))
+        .bind(ts(now)),
+        EmailOutcome::Failed(error) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(error.as_str())
+        .bind(ts(now)),
+    };
+    q.execute(&s.writer).await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn list_emails(
+    s: &SqliteStore,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&s.reader)
+        .await
+        .map_err(db)?;
+    rows.iter().map(email).collect()
+}

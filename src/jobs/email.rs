@@ -1,0 +1,290 @@
+//! The missed-message email job: a planner and a sender, both driven by the database.
+//!
+//! - **Planner**: reads `message.created` events from the event log after its cursor
+//!   (`tbl_chat_job_cursors`), asks [`chat_core::notify::recipients`] who should hear about
+//!   each, and queues one outbox row per (recipient, chat) due after the recipient's
+//!   delay. A burst finds the row already pending and adds nothing. Re-planning after a
+//!   crash is harmless (a unique key).
+//! - **Sender**: claims due rows (a lease, so a process that dies mid-send leaves its rows
+//!   to be claimed again), re-checks at send time what the recipient has still not read
+//!   — with the same read position that drives the bell and the ticks — and sends one
+//!   summary, or cancels the row if everything was read in time. Failures retry with
+//!   backoff; after the last attempt the row is `failed` and shown to admins.
+//!
+//! Each email carries an idempotency key (recipient, chat, last message covered) as its
+//! `Message-ID`, so a retry after a crash between "sent" and "recorded" is recognisable.
+
+use crate::mail::{self, Mailer, Summary};
+use crate::state::AppState;
+use chat_core::model::{EmailOutcome, NewEmail, OutboxEmail, Preferences};
+use chat_core::{AccountRole, Actor, AdminId, GuestId, MessageId, SenderType, StoreError, notify};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const CURSOR: &str = "email_planner";
+/// Messages listed in one email; the rest are counted.
+const MAX_LISTED: i64 = 20;
+
+fn account_role(actor: &Actor) -> Option<(AccountRole, i64)> {
+    match actor {
+        Actor::User(u) => Some((AccountRole::User, u.0)),
+        Actor::Admin(a) => Some((AccountRole::Admin, a.0)),
+        Actor::Worker(w) => Some((AccountRole::Worker, w.0)),
+        Actor::Guest(_) => None,
+    }
+}
+
+/// Read new events and queue emails. Returns how many rows were queued.
+pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
+    let store = &state.store;
+    let Some(mut cursor) = store.job_cursor(CURSOR).await? else {
+        // First run on this database: start from now, never from old history.
+        let last = store.last_event_id().await?;
+        store
+            .set_job_cursor(CURSOR, last, OffsetDateTime::now_utc())
+            .await?;
+        return Ok(0);
+    };
+    let mut queued = 0;
+    loop {
+        let events = store.events_after(cursor, 500).await?;
+        if events.is_empty() {
+            break;
+        }
+        let mut admins: Option<Vec<(AdminId, Preferences)>> = None;
+        for e in &events {
+            cursor = e.event_id;
+            if e.kind != "message.created" {
+                continue;
+            }
+            let p = &e.payload;
+            let Some(sender) = p["sender_type"]
+                .as_str()
+                .zip(p["sender_id"].as_i64())
+                .and_then(|(t, id)| Actor::from_parts(t, id))
+            else {
+                continue; // system message
+            };
+            let Some(message_id) = p["message_id"].as_i64() else {
+                continue;
+            };
+            let Some(mut chat) = store.chat(e.chat_id).await? else {
+                continue;
+            };
+            // Who was assigned when the message was written.
+            chat.worker_id = e.worker_id;
+            let worker_prefs = match (sender.is_customer(), chat.worker_id) {
+                (true, Some(w)) => Some(store.preferences(AccountRole::Worker, w.0).await?),
+                _ => None,
+            };
+            let user_prefs = match (sender.is_staff(), chat.user_id) {
+                (true, Some(u)) => Some(store.preferences(AccountRole::User, u.0).await?),
+                _ => None,
+            };
+            let guest_has_email = match (sender.is_staff(), chat.guest_id) {
+                (true, Some(g)) => store.guest(g).await?.and_then(|g| g.email).is_some(),
+                _ => false,
+            };
+            if sender.is_customer() && admins.is_none() {
+                let mut list = Vec::new();
+                for a in store.list_accounts(Some(AccountRole::Admin)).await? {
+                    if a.active {
+                        list.push((
+                            AdminId(a.id),
+                            store.preferences(AccountRole::Admin, a.id).await?,
+                        ));
+                    }
+                }
+                admins = Some(list);
+            }
+            let dues = notify::recipients(
+                &chat,
+                &sender,
+                worker_prefs.as_ref(),
+                user_prefs.as_ref(),
+                guest_has_email,
+                state.settings.guest_email_delay_secs,
+                admins.as_deref().unwrap_or(&[]),
+            );
+            for d in dues {
+                let email = NewEmail {
+                    recipient: d.recipient,
+                    chat_id: e.chat_id,
+                    first_message_id: MessageId(message_id),
+                    due_at: e.created_at + time::Duration::seconds(d.delay_secs),
+                };
+                if store
+                    .enqueue_email(&email, OffsetDateTime::now_utc())
+                    .await?
+                {
+                    queued += 1;
+                }
+            }
+        }
+        store
+            .set_job_cursor(CURSOR, cursor, OffsetDateTime::now_utc())
+            .await?;
+    }
+    Ok(queued)
+}
+
+/// The key that makes an email recognisable on retry.
+pub fn idempotency_key(recipient: &Actor, chat: i64, last_message: i64) -> String {
+    let h = Sha256::digest(format!(
+        "{}:{}|{chat}|{last_message}",
+        recipient.sender_type().as_str(),
+        recipient.raw_id()
+    ));
+    h.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decide and, if needed, send one claimed email.
+async fn deliver(
+    state: &AppState,
+    mailer: &Mailer,
+    row: &OutboxEmail,
+) -> Result<EmailOutcome, StoreError> {
+    let store = &state.store;
+    let now = OffsetDateTime::now_utc();
+    let Some(recipient) = row.recipient() else {
+        return Ok(EmailOutcome::Cancelled("unknown recipient".into()));
+    };
+    let (name, address) = match account_role(&recipient) {
+        Some((role, id)) => {
+            let Some(acc) = store.account(role, id).await?.filter(|a| a.active) else {
+                return Ok(EmailOutcome::Cancelled(
+                    "account missing or deactivated".into(),
+                ));
+            };
+            let prefs = store.preferences(role, id).await?;
+            if !prefs.email_enabled {
+                return Ok(EmailOutcome::Cancelled("email turned off".into()));
+            }
+            if let Some(at) = notify::quiet_until(&prefs, now) {
+                return Ok(EmailOutcome::Postpone(at));
+            }
+            (acc.name, acc.email)
+        }
+        None => {
+            let guest = store.guest(GuestId(row.recipient_id)).await?;
+            match guest.as_ref().and_then(|g| g.email.clone()) {
+                Some(email) => (guest.map(|g| g.display_name()).unwrap_or_default(), email),
+                None => return Ok(EmailOutcome::Cancelled("guest gave no email".into())),
+            }
+        }
+    };
+    let Some(chat) = store.chat(row.chat_id).await? else {
+        return Ok(EmailOutcome::Cancelled("chat gone".into()));
+    };
+    let mut unread = store
+        .unread_for(row.chat_id, &recipient, row.first_message_id, 1000)
+        .await?;
+    // Only the other side's messages: a worker's email is about the customer's words.
+    unread.retain(|m| {
+        let from_customer = matches!(m.sender_type, SenderType::User | SenderType::Guest);
+        from_customer != recipient.is_customer()
+    });
+    let Some(last) = unread.last().map(|m| m.message_id) else {
+        return Ok(EmailOutcome::Cancelled("read in time".into()));
+    };
+    let more = unread.len().saturating_sub(MAX_LISTED as usize);
+    let listed = &unread[unread.len() - unread.len().min(MAX_LISTED as usize)..];
+    let key = idempotency_key(&recipient, row.chat_id.0, last.0);
+    let summary = Summary {
+        to_name: &name,
+        to_email: &address,
+        chat: &chat,
+        messages: listed,
+        more,
+        link: mail::chat_link(&state.settings, &recipient, &chat),
+        idempotency_key: &key,
+    };
+    let message = match mail::compose(&state.settings, &summary) {
+        Ok(m) => m,
+        Err(e) => return Ok(EmailOutcome::Failed(e.to_string())),
+    };
+    match mailer.send(message).await {
+        Ok(()) => Ok(EmailOutcome::Sent {
+            last_message_id: last,
+            idempotency_key: key,
+        }),
+        Err(e) => {
+            let attempt = row.attempts as u32 + 1;
+            if attempt >= state.settings.email_max_attempts {
+                Ok(EmailOutcome::Failed(e.to_string()))
+            } else {
+                Ok(EmailOutcome::Retry {
+                    at: now + notify::backoff(state.settings.email_retry_base_secs, attempt),
+                    error: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Claim and send what is due. Stops between emails when shutting down.
+pub async fn send_due(
+    state: &AppState,
+    mailer: &Mailer,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> Result<usize, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let rows = state
+        .store
+        .claim_due_emails(now, now + time::Duration::seconds(120), 20)
+        .await?;
+    let mut sent = 0;
+    for row in &rows {
+        if *stopping.borrow() {
+            // Give the rest back at once rather than waiting out the lease.
+            state
+                .store
+                .finish_email(row.id, &EmailOutcome::Postpone(now), now)
+                .await?;
+            continue;
+        }
+        let outcome = deliver(state, mailer, row).await?;
+        if let EmailOutcome::Failed(e) | EmailOutcome::Retry { error: e, .. } = &outcome {
+            tracing::warn!(email = row.id, error = %e, "email not sent");
+        }
+        if matches!(outcome, EmailOutcome::Sent { .. }) {
+            sent += 1;
+        }
+        state
+            .store
+            .finish_email(row.id, &outcome, OffsetDateTime::now_utc())
+            .await?;
+    }
+    Ok(sent)
+}
+
+/// Run planner and sender every `email_poll_millis` until the server shuts down.
+pub fn start(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mailer = match Mailer::from_settings(&state.settings) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "email disabled: bad configuration");
+                return;
+            }
+        };
+        let mut stopping = state.hub.shutdown_signal();
+        let every = Duration::from_millis(state.settings.email_poll_millis.max(10));
+        loop {
+            if let Err(e) = plan(&state).await {
+                tracing::warn!(error = %e, "email planner failed; will retry");
+            }
+            if let Err(e) = send_due(&state, &mailer, &stopping).await {
+                tracing::warn!(error = %e, "email sender failed; will retry");
+            }
+            if *stopping.borrow() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => return,
+            }
+        }
+    })
+}

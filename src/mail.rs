@@ -1,0 +1,211 @@
+//! Outgoing email: composing the missed-message summary (plain text and HTML, user text
+//! escaped) and the transport (SMTP, or `.eml` files when no SMTP is configured).
+
+use crate::config::Settings;
+use chat_core::model::{Chat, Message};
+use chat_core::{Actor, Role};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::fmt::Write as _;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("bad address `{0}`: {1}")]
+    Address(String, String),
+    #[error("cannot build the email: {0}")]
+    Build(String),
+    #[error("sending failed: {0}")]
+    Send(String),
+    #[error("email configuration: {0}")]
+    Config(String),
+}
+
+/// Where emails go.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+}
+
+impl Mailer {
+    pub fn from_settings(s: &Settings) -> Result<Mailer, MailError> {
+        let Some(host) = s.smtp_host.as_deref().filter(|h| !h.is_empty()) else {
+            let dir = s.data_dir.join("outbox");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| MailError::Config(format!("cannot create {}: {e}", dir.display())))?;
+            return Ok(Mailer::Files(AsyncFileTransport::new(&dir), dir));
+        };
+        let tls = |h: &str| {
+            TlsParameters::new(h.to_owned()).map_err(|e| MailError::Config(e.to_string()))
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(s.smtp_port);
+        b = match s.smtp_security.as_str() {
+            "none" => b.tls(Tls::None),
+            "tls" => b.tls(Tls::Wrapper(tls(host)?)),
+            "starttls" => b.tls(Tls::Required(tls(host)?)),
+            other => {
+                return Err(MailError::Config(format!(
+                    "smtp_security `{other}`: use starttls, tls or none"
+                )));
+            }
+        };
+        if let (Some(u), Some(p)) = (&s.smtp_username, &s.smtp_password) {
+            b = b.credentials(Credentials::new(u.clone(), p.clone()));
+        }
+        b = b.timeout(Some(std::time::Duration::from_secs(20)));
+        Ok(Mailer::Smtp(b.build()))
+    }
+
+    pub async fn send(&self, m: lettre::Message) -> Result<(), MailError> {
+        match self {
+            Mailer::Smtp(t) => t
+                .send(m)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Send(e.to_string())),
+            Mailer::Files(t, dir) => {
+                let id = t
+                    .send(m)
+                    .await
+                    .map_err(|e| MailError::Send(e.to_string()))?;
+                tracing::info!(file = %dir.join(format!("{id}.eml")).display(), "email written (no SMTP configured)");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Escape text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The panel a recipient opens the chat in.
+pub fn chat_link(settings: &Settings, recipient: &Actor, chat: &Chat) -> String {
+    let panel = match recipient.role() {
+        Role::Admin => "admin",
+        Role::Worker => "worker",
+        Role::User => "chat",
+        Role::Guest => "guest",
+    };
+    format!("{}/{panel}?chat={}", settings.base_url(), chat.chat_id)
+}
+
+/// The missed-message summary for one recipient and one chat.
+pub struct Summary<'a> {
+    pub to_name: &'a str,
+    pub to_email: &'a str,
+    pub chat: &'a Chat,
+    pub messages: &'a [Message],
+    /// Messages beyond those listed.
+    pub more: usize,
+    pub link: String,
+    pub idempotency_key: &'a str,
+}
+
+fn fmt_time(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+pub fn compose(settings: &Settings, s: &Summary<'_>) -> Result<lettre::Message, MailError> {
+    let business = &settings.business_name;
+    let n = s.messages.len() + s.more;
+    let topic = if s.chat.topic.is_empty() {
+        format!("chat #{}", s.chat.chat_id)
+    } else {
+        s.chat.topic.clone()
+    };
+    let subject = format!(
+        "{business}: {n} unread message{} in “{topic}”",
+        if n == 1 { "" } else { "s" }
+    );
+    let mut plain = format!(
+        "Hello {},\n\nYou have {n} unread message{} in “{topic}”:\n\n",
+        s.to_name,
+        if n == 1 { "" } else { "s" }
+    );
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Hello {},</p><p>You have {n} unread message{} in “{}”:</p>",
+        escape_html(s.to_name),
+        if n == 1 { "" } else { "s" },
+        escape_html(&topic)
+    );
+    for m in s.messages {
+        let _ = write!(
+            plain,
+            "{} — {}\n{}\n\n",
+            m.sender_name,
+            fmt_time(m.created_at),
+            m.message
+        );
+        let _ = write!(
+            html,
+            "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div></div>",
+            escape_html(&m.sender_name),
+            fmt_time(m.created_at),
+            escape_html(&m.message)
+        );
+    }
+    if s.more > 0 {
+        let _ = write!(plain, "…and {} more.\n\n", s.more);
+        let _ = write!(html, "<p>…and {} more.</p>", s.more);
+    }
+    let _ = write!(plain, "Open the conversation: {}\n\n— {business}\n", s.link);
+    let _ = write!(
+        html,
+        "<p><a href=\"{0}\">Open the conversation</a></p><p style=\"color:#666\">— {1}</p></body></html>",
+        escape_html(&s.link),
+        escape_html(business)
+    );
+    let from: Mailbox =
+        settings
+            .email_from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| {
+                MailError::Address(settings.email_from.clone(), e.to_string())
+            })?;
+    let to = Mailbox::new(
+        Some(s.to_name.to_owned()),
+        s.to_email
+            .parse()
+            .map_err(|e: lettre::address::AddressError| {
+                MailError::Address(s.to_email.to_owned(), e.to_string())
+            })?,
+    );
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{}@nati-chat>", s.idempotency_key)))
+        .multipart(MultiPart::alternative_plain_html(plain, html))
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<img src=x onerror=\"a\">&'"),
+            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
+        );
+    }
+}
