@@ -173,6 +173,8 @@ struct Presence {
 struct Inner {
     store: Arc<dyn Store>,
     wake: Notify,
+    /// Local commits to announce to other nodes (coalesced).
+    announce: Notify,
     routes: Mutex<HashMap<Audience, Vec<Slot>>>,
     presence: Mutex<Presence>,
     next_id: AtomicU64,
@@ -207,6 +209,15 @@ impl Drop for Subscription {
     }
 }
 
+/// Aborts a task when dropped, so the links die with the feeder.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Presence as shown to customers: is anybody there?
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct StaffPresence {
@@ -221,6 +232,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 store,
                 wake: Notify::new(),
+                announce: Notify::new(),
                 routes: Mutex::new(HashMap::new()),
                 presence: Mutex::new(Presence::default()),
                 next_id: AtomicU64::new(1),
@@ -246,9 +258,10 @@ impl Hub {
         &self.inner.store
     }
 
-    /// Something was committed: read the log soon.
+    /// Something was committed here: read the log soon, and tell the other nodes.
     pub fn notify(&self) {
         self.inner.wake.notify_one();
+        self.inner.announce.notify_one();
     }
 
     /// The newest event id this hub has published.
@@ -363,11 +376,44 @@ impl Hub {
         }
     }
 
-    /// Start the feeder: reads the event log from its current end and publishes. Runs
+    /// Start the feeder (reads the event log from its current end and publishes), and the
+    /// two links to other nodes: announcing local commits, and waking on theirs. Runs
     /// until the returned handle is aborted.
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let links = {
+            let hub = self.clone();
+            tokio::spawn(async move {
+                let announce = {
+                    let hub = hub.clone();
+                    async move {
+                        loop {
+                            hub.inner.announce.notified().await;
+                            if let Err(e) = hub.inner.store.announce_events().await {
+                                tracing::warn!(error = %e, "hub: cannot announce events to other nodes");
+                            }
+                        }
+                    }
+                };
+                let listen = {
+                    let hub = hub.clone();
+                    async move {
+                        loop {
+                            match hub.inner.store.remote_events().await {
+                                Ok(()) => hub.inner.wake.notify_one(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "hub: listening for other nodes failed; retrying");
+                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                }
+                            }
+                        }
+                    }
+                };
+                tokio::join!(announce, listen);
+            })
+        };
         let hub = self.clone();
         tokio::spawn(async move {
+            let _links = AbortOnDrop(links);
             let mut last = match hub.inner.store.last_event_id().await {
                 Ok(id) => id,
                 Err(e) => {

@@ -264,4 +264,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest event id (0 when none).
     async fn last_event_id(&self) -> Result<i64, StoreError>;
+
+    // ---- several nodes -----------------------------------------------------------------
+    /// Tell other nodes sharing this database that events were committed (PostgreSQL:
+    /// `NOTIFY`). Called after commits, coalesced. A single-node store does nothing.
+    async fn announce_events(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Resolves when another node may have committed events (PostgreSQL: `LISTEN`).
+    /// Called in a loop by the hub. A single-node store never resolves; stores without a
+    /// push channel rely on the hub's periodic poll of the event log.
+    async fn remote_events(&self) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
 }
