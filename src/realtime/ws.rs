@@ -130,11 +130,6 @@ pub async fn ticket(
 pub async fn connect(State(state): State<AppState>, upgrade: Upgrade) -> ApiResult<Response> {
     let Upgrade { ws, query, who } = upgrade;
     let after = query.after;
-    if after.is_some_and(|a| a < 0) {
-        return Err(ApiError::Unprocessable(
-            "after: must be an event id (0 or more)".into(),
-        ));
-    }
     let ws = ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -159,6 +154,15 @@ impl FromRequestParts<AppState> for Upgrade {
     ) -> Result<Self, Self::Rejection> {
         let crate::error::Query(query) =
             crate::error::Query::<WsQuery>::from_request_parts(parts, state).await?;
+        if query.after.is_some_and(|a| a < 0) {
+            return Err(ApiError::Unprocessable(
+                "after: must be an event id (0 or more)".into(),
+            ));
+        }
+        // Check the upgrade before spending a single-use ticket on it.
+        let ws = WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
         let who = match &query.ticket {
             Some(t) => {
                 let now = time::OffsetDateTime::now_utc();
@@ -177,9 +181,6 @@ impl FromRequestParts<AppState> for Upgrade {
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?,
         };
-        let ws = WebSocketUpgrade::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
         Ok(Upgrade { ws, query, who })
     }
 }
@@ -283,7 +284,7 @@ impl Conn {
                     last_heard = Instant::now();
                     match msg {
                         None | Some(Err(_)) => Err(Stop::Gone),
-                        Some(Ok(Message::Close(_))) => Err(Stop::Gone),
+                        Some(Ok(Message::Close(_))) => Err(Stop::Close(1000, "bye")), // answer it: a clean close, not 1006
                         Some(Ok(Message::Text(t))) => self.on_frame(socket, t.as_str()).await,
                         Some(Ok(Message::Binary(_))) => Err(Stop::Close(close::PROTOCOL, "text frames only")),
                         Some(Ok(_)) => Ok(()),
@@ -362,7 +363,7 @@ impl Conn {
         let total: i64 = self.unread.values().sum();
         self.send_json(
             socket,
-            json!({"type": "unread", "total": total, "chats": chats}),
+            json!({"type": "unread", "snapshot": true, "total": total, "chats": chats}),
         )
         .await
     }
@@ -390,7 +391,7 @@ impl Conn {
                 let total: i64 = self.unread.values().sum();
                 self.send_json(
                     socket,
-                    json!({"type": "unread", "total": total, "chats": [{"chat_id": d.chat_id, "unread": n}]}),
+                    json!({"type": "unread", "snapshot": false, "total": total, "chats": [{"chat_id": d.chat_id, "unread": n}]}),
                 )
                 .await
             }

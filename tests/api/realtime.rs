@@ -213,7 +213,10 @@ async fn bell_counts_follow_messages_and_reads() {
     let d = Desk::new().await;
     let mut ws = Ws::connect(&d.server.base, token(&d.u1), "").await;
     let first = ws.next_of("unread").await;
-    assert_eq!(first["total"], 0);
+    assert_eq!(
+        (first["total"].as_i64(), first["snapshot"].as_bool()),
+        (Some(0), Some(true))
+    );
     d.w1.send_message(d.chat_u1, "one").await;
     d.w1.send_message(d.chat_u1, "two").await;
     let mut last = json!(null);
@@ -221,6 +224,7 @@ async fn bell_counts_follow_messages_and_reads() {
         last = ws.next_of("unread").await;
     }
     assert_eq!(last["chats"][0]["unread"], 2);
+    assert_eq!(last["snapshot"], false, "a change, to merge");
     ws.send(json!({"type": "read", "chat_id": d.chat_u1})).await;
     ws.next_of("read_ack").await;
     let mut after = json!(null);
