@@ -14,8 +14,11 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Holds the SQLite file (`nati-chat.db`) and, later, the email outbox.
     pub data_dir: PathBuf,
-    /// `sqlite://...`; empty means the SQLite file in `data_dir`.
+    /// `sqlite://...` or `postgres://user:password@host/db`; empty means the SQLite file
+    /// in `data_dir`.
     pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool, at most (SQLite ignores it).
+    pub database_pool_size: u32,
     /// The address people use to reach the server (`https://chat.example.com`): the
     /// origin accepted for cookie-authenticated writes, and the base of links in email.
     pub public_url: Option<String>,
@@ -56,6 +59,11 @@ pub struct Settings {
     pub email_retry_base_secs: u64,
     /// Give up after this many failed attempts (shown to admins).
     pub email_max_attempts: u32,
+    /// Signs links sent by email (guest resume links). Set the same value on every node;
+    /// unset, a key is generated once into `<data_dir>/secret.key`.
+    pub secret_key: Option<String>,
+    /// How long a guest's resume link stays valid.
+    pub guest_link_ttl_secs: u64,
     /// `FULL` fsyncs every commit (nothing acknowledged is lost on power loss); `false`
     /// uses `NORMAL` (safe across process crashes only).
     pub sqlite_synchronous_full: bool,
@@ -86,6 +94,7 @@ impl Default for Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            database_pool_size: 10,
             public_url: None,
             guest_inactivity_secs: 24 * 3600,
             expiry_sweep_secs: 60,
@@ -104,6 +113,8 @@ impl Default for Settings {
             guest_email_delay_secs: 600,
             email_retry_base_secs: 30,
             email_max_attempts: 10,
+            secret_key: None,
+            guest_link_ttl_secs: 7 * 24 * 3600,
             ws_ping_secs: 20,
             ws_idle_secs: 60,
             sqlite_synchronous_full: true,

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod links;
 pub mod mail;
 pub mod ratelimit;
 pub mod realtime;

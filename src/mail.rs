@@ -173,6 +173,80 @@ pub fn compose(settings: &Settings, s: &Summary<'_>) -> Result<lettre::Message, 
         escape_html(&s.link),
         escape_html(business)
     );
+    build(settings, s, subject, plain, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<img src=x onerror=\"a\">&'"),
+            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
+        );
+    }
+}
+
+/// The whole conversation, for a guest who asked for it when the chat closed.
+pub fn compose_transcript(
+    settings: &Settings,
+    s: &Summary<'_>,
+) -> Result<lettre::Message, MailError> {
+    let business = &settings.business_name;
+    let topic = if s.chat.topic.is_empty() {
+        format!("chat #{}", s.chat.chat_id)
+    } else {
+        s.chat.topic.clone()
+    };
+    let subject = format!("{business}: transcript of “{topic}”");
+    let mut plain = format!(
+        "Hello {},\n\nHere is the transcript of your conversation “{topic}”:\n\n",
+        s.to_name
+    );
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Hello {},</p><p>Here is the transcript of your conversation “{}”:</p>",
+        escape_html(s.to_name),
+        escape_html(&topic)
+    );
+    for m in s.messages {
+        let _ = write!(
+            plain,
+            "{} — {}\n{}\n\n",
+            m.sender_name,
+            fmt_time(m.created_at),
+            m.message
+        );
+        let _ = write!(
+            html,
+            "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div></div>",
+            escape_html(&m.sender_name),
+            fmt_time(m.created_at),
+            escape_html(&m.message)
+        );
+    }
+    let _ = write!(
+        plain,
+        "Continue the conversation: {}\n\n— {business}\n",
+        s.link
+    );
+    let _ = write!(
+        html,
+        "<p><a href=\"{}\">Continue the conversation</a></p><p style=\"color:#666\">— {}</p></body></html>",
+        escape_html(&s.link),
+        escape_html(business)
+    );
+    build(settings, s, subject, plain, html)
+}
+
+fn build(
+    settings: &Settings,
+    s: &Summary<'_>,
+    subject: String,
+    plain: String,
+    html: String,
+) -> Result<lettre::Message, MailError> {
     let from: Mailbox =
         settings
             .email_from
@@ -195,17 +269,4 @@ pub fn compose(settings: &Settings, s: &Summary<'_>) -> Result<lettre::Message, 
         .message_id(Some(format!("<{}@nati-chat>", s.idempotency_key)))
         .multipart(MultiPart::alternative_plain_html(plain, html))
         .map_err(|e| MailError::Build(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html("<img src=x onerror=\"a\">&'"),
-            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
-        );
-    }
 }

@@ -14,12 +14,21 @@ pub struct AppState {
     /// Fans stored events out to sockets.
     pub hub: Hub,
     pub limits: Arc<RateLimits>,
+    /// Signs links sent by email.
+    pub links: crate::links::LinkKey,
 }
 
 impl AppState {
+    /// The state for a server. Loads (or creates) the link-signing key; panics only if
+    /// the data directory cannot be written, which `open_store` would already have hit.
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
         let limits = Arc::new(RateLimits::new(&settings));
+        let links = crate::links::LinkKey::load(&settings).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot store the link key; links will not survive a restart");
+            crate::links::LinkKey::ephemeral()
+        });
         AppState {
+            links,
             hub: Hub::new(store.clone()),
             store,
             settings: Arc::new(settings),

@@ -35,6 +35,8 @@ pub struct StartRequest {
     pub email: Option<String>,
     /// Your id for this start: a retry with the same id returns the same chat.
     pub client_id: Option<String>,
+    /// Guests with an email: send me the transcript when a chat closes.
+    pub transcript: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -102,7 +104,9 @@ pub async fn start(
             ));
         }
         Some(p) => {
-            if matches!(p.actor, Actor::User(_)) && (req.name.is_some() || req.email.is_some()) {
+            if matches!(p.actor, Actor::User(_))
+                && (req.name.is_some() || req.email.is_some() || req.transcript.is_some())
+            {
                 return Err(ApiError::Unprocessable(
                     "name and email are for guests; a signed-in user has them already".into(),
                 ));
@@ -123,6 +127,11 @@ pub async fn start(
                 .filter(|e| !e.trim().is_empty())
                 .map(validate::email)
                 .transpose()?;
+            if req.transcript == Some(true) && email.is_none() {
+                return Err(ApiError::Unprocessable(
+                    "transcript: give an email to receive the transcript".into(),
+                ));
+            }
             let token = secret::new_token(GUEST_PREFIX);
             let guest = state
                 .store
@@ -133,6 +142,12 @@ pub async fn start(
                     now,
                 )
                 .await?;
+            if req.transcript == Some(true) {
+                state
+                    .store
+                    .set_guest_transcript(guest.guest_id, true)
+                    .await?;
+            }
             let p = Principal {
                 actor: Actor::Guest(guest.guest_id),
                 name: guest.display_name(),
@@ -604,4 +619,64 @@ pub async fn unread_count(
             .map(|(chat_id, unread)| ChatUnread { chat_id, unread })
             .collect(),
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuestResumeRequest {
+    /// The `resume` parameter of the link in a guest's email.
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GuestResumeResponse {
+    /// The guest's new token (the old one stops working). Send it as `Authorization: Bearer`.
+    pub guest_token: String,
+    pub guest: GuestSession,
+}
+
+/// POST /api/chat/guest_resume — continue a guest's conversation from the signed, expiring
+/// link in their email, on any device: the guest gets a fresh token.
+#[utoipa::path(post, path = "/api/chat/guest_resume", tag = "chat", request_body = GuestResumeRequest,
+    responses((status = 200, body = GuestResumeResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn guest_resume(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Json(req): Json<GuestResumeRequest>,
+) -> ApiResult<Response> {
+    let now = OffsetDateTime::now_utc();
+    let guest_id = state
+        .links
+        .verify_guest_resume(&req.token, now)
+        .map_err(|e| ApiError::Unauthenticated(format!("resume link refused: {e}")))?;
+    let guest = state
+        .store
+        .guest(guest_id)
+        .await?
+        .ok_or(ApiError::GuestExpired)?;
+    if guest.expired_at.is_some() {
+        return Err(ApiError::GuestExpired);
+    }
+    let idle = time::Duration::seconds(state.settings.guest_inactivity_secs as i64);
+    if guest.last_seen_at + idle <= now {
+        crate::jobs::expiry::expire(&state, guest_id).await?;
+        return Err(ApiError::GuestExpired);
+    }
+    let token = secret::new_token(GUEST_PREFIX);
+    if !state
+        .store
+        .rotate_guest_token(guest_id, &secret::hash_token(&token), now)
+        .await?
+    {
+        return Err(ApiError::GuestExpired);
+    }
+    // Sockets opened with the old token close; the new token opens new ones.
+    state.hub.disconnect(Actor::Guest(guest_id), None);
+    let idle_secs = state.settings.guest_inactivity_secs;
+    let body = GuestResumeResponse {
+        guest_token: token.clone(),
+        guest: guest_session(&guest, idle_secs),
+    };
+    let jar = jar.add(session_cookie(&state, GUEST_COOKIE, token, idle_secs));
+    Ok((jar, Json(body)).into_response())
 }

@@ -125,6 +125,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::unassign))
         .routes(routes!(chat::details))
         .routes(routes!(chat::mark_read))
+        .routes(routes!(chat::guest_resume))
         .routes(routes!(admin::list, admin::create))
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::activate))

@@ -16,7 +16,7 @@
 
 use crate::mail::{self, Mailer, Summary};
 use crate::state::AppState;
-use chat_core::model::{EmailOutcome, NewEmail, OutboxEmail, Preferences};
+use chat_core::model::{EmailKind, EmailOutcome, NewEmail, OutboxEmail, Page, Preferences};
 use chat_core::{AccountRole, Actor, AdminId, GuestId, MessageId, SenderType, StoreError, notify};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -55,6 +55,10 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         let mut admins: Option<Vec<(AdminId, Preferences)>> = None;
         for e in &events {
             cursor = e.event_id;
+            if e.kind == "chat.updated" {
+                queued += plan_transcript(state, e).await? as usize;
+                continue;
+            }
             if e.kind != "message.created" {
                 continue;
             }
@@ -109,6 +113,7 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             );
             for d in dues {
                 let email = NewEmail {
+                    kind: EmailKind::Missed,
                     recipient: d.recipient,
                     chat_id: e.chat_id,
                     first_message_id: MessageId(message_id),
@@ -127,6 +132,44 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             .await?;
     }
     Ok(queued)
+}
+
+/// A guest chat just closed: queue its transcript if the guest asked for one.
+async fn plan_transcript(
+    state: &AppState,
+    e: &chat_core::model::StoredEvent,
+) -> Result<bool, StoreError> {
+    let (Some(g), Some("closed")) = (e.guest_id, e.payload["status"].as_str()) else {
+        return Ok(false);
+    };
+    let store = &state.store;
+    let Some(guest) = store.guest(g).await? else {
+        return Ok(false);
+    };
+    if !guest.wants_transcript || guest.email.is_none() {
+        return Ok(false);
+    }
+    let newest = store
+        .messages(
+            e.chat_id,
+            Page {
+                before: None,
+                after: None,
+                limit: 1,
+            },
+        )
+        .await?;
+    let Some(last) = newest.last() else {
+        return Ok(false);
+    };
+    let email = NewEmail {
+        kind: EmailKind::Transcript,
+        recipient: Actor::Guest(g),
+        chat_id: e.chat_id,
+        first_message_id: last.message_id,
+        due_at: e.created_at,
+    };
+    store.enqueue_email(&email, OffsetDateTime::now_utc()).await
 }
 
 /// The key that makes an email recognisable on retry.
@@ -177,6 +220,56 @@ async fn deliver(
     let Some(chat) = store.chat(row.chat_id).await? else {
         return Ok(EmailOutcome::Cancelled("chat gone".into()));
     };
+    let link = match recipient {
+        // A guest's link resumes the conversation on any device, for a while.
+        Actor::Guest(g) => {
+            let expires = now + time::Duration::seconds(state.settings.guest_link_ttl_secs as i64);
+            format!(
+                "{}/guest?resume={}",
+                state.settings.base_url(),
+                state.links.guest_resume(g, expires)
+            )
+        }
+        _ => mail::chat_link(&state.settings, &recipient, &chat),
+    };
+    if row.kind == EmailKind::Transcript {
+        let all = store
+            .messages(
+                row.chat_id,
+                Page {
+                    before: None,
+                    after: Some(chat_core::MessageId(0)),
+                    limit: 500,
+                },
+            )
+            .await?;
+        let messages: Vec<_> = all
+            .into_iter()
+            .filter(|m| m.sender_type != SenderType::System && m.message_id <= row.first_message_id)
+            .collect();
+        let key = format!(
+            "t{}",
+            idempotency_key(&recipient, row.chat_id.0, row.first_message_id.0)
+        );
+        let summary = Summary {
+            to_name: &name,
+            to_email: &address,
+            chat: &chat,
+            messages: &messages,
+            more: 0,
+            link,
+            idempotency_key: &key,
+        };
+        return send_composed(
+            state,
+            mailer,
+            row,
+            mail::compose_transcript(&state.settings, &summary),
+            row.first_message_id,
+            key,
+        )
+        .await;
+    }
     let mut unread = store
         .unread_for(row.chat_id, &recipient, row.first_message_id, 1000)
         .await?;
@@ -197,10 +290,31 @@ async fn deliver(
         chat: &chat,
         messages: listed,
         more,
-        link: mail::chat_link(&state.settings, &recipient, &chat),
+        link,
         idempotency_key: &key,
     };
-    let message = match mail::compose(&state.settings, &summary) {
+    send_composed(
+        state,
+        mailer,
+        row,
+        mail::compose(&state.settings, &summary),
+        last,
+        key,
+    )
+    .await
+}
+
+/// Send a composed email and say how it went.
+async fn send_composed(
+    state: &AppState,
+    mailer: &Mailer,
+    row: &OutboxEmail,
+    composed: Result<lettre::Message, mail::MailError>,
+    last: MessageId,
+    key: String,
+) -> Result<EmailOutcome, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let message = match composed {
         Ok(m) => m,
         Err(e) => return Ok(EmailOutcome::Failed(e.to_string())),
     };

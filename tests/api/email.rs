@@ -289,3 +289,138 @@ async fn without_smtp_emails_are_written_as_files() {
     }
     panic!("no .eml file in {}", dir.display());
 }
+
+fn resume_token(text: &str) -> String {
+    let at = text.find("/guest?resume=").expect("a resume link") + "/guest?resume=".len();
+    text[at..]
+        .split_whitespace()
+        .next()
+        .expect("token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_guest_resumes_from_the_signed_link_and_gets_the_transcript_on_close() {
+    let sink = SmtpSink::start().await;
+    let server = TestServer::start_with(|s| mail_settings(s, &sink)).await;
+    let (admin, _) = server.account(AccountRole::Admin, "a@t.test", "Ada").await;
+    prefs(&admin, 60, json!({"admin_scope": "none"})).await;
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/start", json!({"email": "gina@example.com", "name": "Gina", "message": "my brakes squeak", "transcript": true}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let chat = b["chat"]["chat_id"].as_i64().expect("id");
+    let old = Client::new(&server.base, b["guest_token"].as_str().map(String::from));
+    admin.send_message(chat, "Bring it in tomorrow").await;
+    let mail = sink.wait_for(1).await;
+    let token = resume_token(&mail[0].text());
+    assert!(token.starts_with("nr_"), "{token}");
+    // Tampered and foreign links are refused and change nothing.
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/guest_resume", json!({"token": tampered}))
+        .await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let (st, _) = old.get(&format!("/api/chat/messages?chat_id={chat}")).await;
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "a refused link leaves the old token working"
+    );
+    // The real link gives a fresh token on any device; the old one stops working.
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/guest_resume", json!({"token": token}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let fresh = Client::new(&server.base, b["guest_token"].as_str().map(String::from));
+    let (st, page) = fresh
+        .get(&format!("/api/chat/messages?chat_id={chat}"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["message"] == "Bring it in tomorrow")
+    );
+    let (st, _) = old.get(&format!("/api/chat/messages?chat_id={chat}")).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Closing sends the whole conversation to the guest who asked for it.
+    fresh.send_message(chat, "thanks, see you").await;
+    let (st, _) = admin
+        .post("/api/chat/close", json!({"chat_id": chat}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let mut transcript = None;
+    for _ in 0..200 {
+        transcript = sink
+            .received()
+            .into_iter()
+            .find(|m| m.subject().contains("transcript"));
+        if transcript.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let t = transcript.expect("a transcript email").text();
+    for line in [
+        "my brakes squeak",
+        "Bring it in tomorrow",
+        "thanks, see you",
+    ] {
+        assert!(t.contains(line), "the transcript has every message: {t}");
+    }
+    // A transcript needs an email.
+    let (st, b) = server
+        .anon()
+        .post(
+            "/api/chat/start",
+            json!({"message": "hi", "transcript": true}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid"))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_resume_link_is_refused() {
+    let sink = SmtpSink::start().await;
+    let server = TestServer::start_with(|s| {
+        mail_settings(s, &sink);
+        s.guest_link_ttl_secs = 0;
+    })
+    .await;
+    let (admin, _) = server.account(AccountRole::Admin, "a@t.test", "Ada").await;
+    prefs(&admin, 60, json!({"admin_scope": "none"})).await;
+    let (_, b) = server
+        .anon()
+        .post(
+            "/api/chat/start",
+            json!({"email": "g@example.com", "message": "hi"}),
+        )
+        .await;
+    admin
+        .send_message(b["chat"]["chat_id"].as_i64().expect("id"), "hello")
+        .await;
+    let token = resume_token(&sink.wait_for(1).await[0].text());
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/guest_resume", json!({"token": token}))
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{b}"
+    );
+}

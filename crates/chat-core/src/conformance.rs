@@ -780,6 +780,7 @@ pub async fn run(store: &dyn Store) {
         .find(|m| m.sender_type == crate::SenderType::User)
         .expect("a user message");
     let email = NewEmail {
+        kind: EmailKind::Missed,
         recipient: w2act,
         chat_id: chat.chat_id,
         first_message_id: first_unread.message_id,
@@ -910,4 +911,71 @@ pub async fn run(store: &dyn Store) {
         "after sending, a new message queues anew"
     );
     assert_eq!(store.list_emails(None, 10).await.expect("all").len(), 2);
+
+    // A transcript is its own kind: it does not merge with a pending missed-message email.
+    let transcript = NewEmail {
+        kind: EmailKind::Transcript,
+        ..email.clone()
+    };
+    assert!(
+        store
+            .enqueue_email(&transcript, now())
+            .await
+            .expect("transcript")
+    );
+    let kinds: Vec<EmailKind> = store
+        .list_emails(Some("pending"), 10)
+        .await
+        .expect("pending")
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&EmailKind::Transcript) && kinds.contains(&EmailKind::Missed),
+        "{kinds:?}"
+    );
+
+    // Guests: a resume link rotates the token; the transcript wish is remembered.
+    let g2 = store
+        .create_guest("g2-old", Some("Gia"), Some("gia@x.test"), now())
+        .await
+        .expect("guest");
+    assert!(!g2.wants_transcript);
+    store
+        .set_guest_transcript(g2.guest_id, true)
+        .await
+        .expect("wish");
+    assert!(
+        store
+            .guest(g2.guest_id)
+            .await
+            .expect("g")
+            .expect("g")
+            .wants_transcript
+    );
+    assert!(
+        store
+            .rotate_guest_token(g2.guest_id, "g2-new", now())
+            .await
+            .expect("rotate")
+    );
+    assert!(
+        store.guest_by_token("g2-old").await.expect("old").is_none(),
+        "the old token stops working"
+    );
+    assert_eq!(
+        store
+            .guest_by_token("g2-new")
+            .await
+            .expect("new")
+            .map(|g| g.guest_id),
+        Some(g2.guest_id)
+    );
+    assert!(
+        !store
+            .rotate_guest_token(guest.guest_id, "expired-new", now())
+            .await
+            .expect("expired"),
+        "not for an expired guest"
+    );
 }

@@ -129,6 +129,9 @@ pub struct Guest {
     /// Set once the session has expired; an expired session is never valid again.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expired_at: Option<OffsetDateTime>,
+    /// The guest asked for the transcript by email when a chat closes.
+    #[serde(default)]
+    pub wants_transcript: bool,
 }
 
 impl Guest {
@@ -345,9 +348,37 @@ pub struct StoredEvent {
     pub created_at: OffsetDateTime,
 }
 
-/// An email to queue: one recipient, one chat, starting at one unread message.
+/// What an outbox email is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailKind {
+    /// Messages left unread past the recipient's delay.
+    Missed,
+    /// The whole conversation, sent to a guest who asked for it when the chat closed.
+    Transcript,
+}
+
+impl EmailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Missed => "missed",
+            EmailKind::Transcript => "transcript",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "missed" => Some(EmailKind::Missed),
+            "transcript" => Some(EmailKind::Transcript),
+            _ => None,
+        }
+    }
+}
+
+/// An email to queue: one recipient, one chat, starting at one unread message (for a
+/// transcript: the newest message when the chat closed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEmail {
+    pub kind: EmailKind,
     pub recipient: Actor,
     pub chat_id: ChatId,
     pub first_message_id: MessageId,
@@ -358,6 +389,7 @@ pub struct NewEmail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OutboxEmail {
     pub id: i64,
+    pub kind: EmailKind,
     /// `user`, `admin`, `worker` or `guest`.
     pub recipient_type: SenderType,
     pub recipient_id: i64,

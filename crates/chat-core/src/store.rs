@@ -89,6 +89,16 @@ pub trait Store: Send + Sync + 'static {
     /// The guest behind a token, expired or not (the caller decides).
     async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError>;
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError>;
+    /// Give a guest a new token (a resume link was used): the old token stops working.
+    /// Counts as activity. False when there is no such guest or it has expired.
+    async fn rotate_guest_token(
+        &self,
+        id: GuestId,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Record whether the guest wants the transcript by email when a chat closes.
+    async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError>;
     /// Record activity, so the session does not expire.
     async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Guests not yet expired whose last activity is before `cutoff`.
@@ -222,8 +232,8 @@ pub trait Store: Send + Sync + 'static {
         last_event_id: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// Queue an email, unless one is already pending or being sent for this recipient and
-    /// chat (a burst becomes one email), or this very one was queued before (re-planning
+    /// Queue an email, unless one of the same kind is already pending or being sent for
+    /// this recipient and chat (a burst becomes one email), or this very one was queued before (re-planning
     /// after a restart is harmless). Returns whether a row was added.
     async fn enqueue_email(
         &self,

@@ -43,7 +43,9 @@ CREATE TABLE tbl_guest_sessions (
     email         TEXT,
     created_at    TEXT    NOT NULL,
     last_seen_at  TEXT    NOT NULL,
-    expired_at    TEXT
+    expired_at    TEXT,
+    -- The guest asked for the transcript by email when a chat closes.
+    wants_transcript INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX idx_guest_sessions_live ON tbl_guest_sessions (last_seen_at) WHERE expired_at IS NULL;
 

@@ -210,7 +210,8 @@ pub(crate) async fn delete_session(s: &SqliteStore, token_hash: &str) -> Result<
     Ok(())
 }
 
-const GUEST_COLS: &str = "guest_id, name, email, created_at, last_seen_at, expired_at";
+const GUEST_COLS: &str =
+    "guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript";
 
 pub(crate) async fn create_guest(
     s: &SqliteStore,
@@ -221,7 +222,7 @@ pub(crate) async fn create_guest(
 ) -> Result<Guest, StoreError> {
     let row = sqlx::query(
         "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4) \
-         RETURNING guest_id, name, email, created_at, last_seen_at, expired_at",
+         RETURNING guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript",
     )
     .bind(token_hash)
     .bind(name)
@@ -237,7 +238,7 @@ pub(crate) async fn guest_by_token(
     s: &SqliteStore,
     token_hash: &str,
 ) -> Result<Option<Guest>, StoreError> {
-    let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at FROM tbl_guest_sessions WHERE session_token = ?1")
+    let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?1")
         .bind(token_hash)
         .fetch_optional(&s.reader)
         .await
@@ -247,7 +248,7 @@ pub(crate) async fn guest_by_token(
 }
 
 pub(crate) async fn guest(s: &SqliteStore, id: GuestId) -> Result<Option<Guest>, StoreError> {
-    let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at FROM tbl_guest_sessions WHERE guest_id = ?1")
+    let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?1")
         .bind(id.0)
         .fetch_optional(&s.reader)
         .await
@@ -384,4 +385,36 @@ pub(crate) async fn take_ws_ticket(
         sqlx::Row::try_get(&row, "session_kind").map_err(db)?,
         sqlx::Row::try_get(&row, "session_hash").map_err(db)?,
     )))
+}
+
+pub(crate) async fn rotate_guest_token(
+    s: &SqliteStore,
+    id: GuestId,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE tbl_guest_sessions SET session_token = ?1, last_seen_at = ?2 WHERE guest_id = ?3 AND expired_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(ts(now))
+    .bind(id.0)
+    .execute(&s.writer)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn set_guest_transcript(
+    s: &SqliteStore,
+    id: GuestId,
+    wanted: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ?1 WHERE guest_id = ?2")
+        .bind(wanted as i64)
+        .bind(id.0)
+        .execute(&s.writer)
+        .await
+        .map_err(db)?;
+    Ok(())
 }

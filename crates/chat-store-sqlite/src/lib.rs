@@ -180,6 +180,17 @@ impl Store for SqliteStore {
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
         accounts::guest(self, id).await
     }
+    async fn rotate_guest_token(
+        &self,
+        id: GuestId,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        accounts::rotate_guest_token(self, id, token_hash, now).await
+    }
+    async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
+        accounts::set_guest_transcript(self, id, wanted).await
+    }
     async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
         accounts::touch_guest(self, id, now).await
     }

@@ -8,13 +8,16 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
-const COLS: &str = "id, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
+const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
     last_error, idempotency_key, due_at, next_attempt_at, sent_at";
 
 fn email(row: &SqliteRow) -> Result<OutboxEmail, StoreError> {
     let rt: String = row.try_get("recipient_type").map_err(db)?;
+    let kind: String = row.try_get("kind").map_err(db)?;
     Ok(OutboxEmail {
         id: row.try_get("id").map_err(db)?,
+        kind: EmailKind::parse(&kind)
+            .ok_or_else(|| StoreError::Database(format!("bad kind {kind}")))?,
         recipient_type: SenderType::parse(&rt)
             .ok_or_else(|| StoreError::Database(format!("bad recipient_type {rt}")))?,
         recipient_id: row.try_get("recipient_id").map_err(db)?,
@@ -72,11 +75,12 @@ pub(crate) async fn enqueue_email(
     let mut tx = s.writer.begin().await.map_err(db)?;
     let open: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ?1 AND recipient_id = ?2 AND chat_id = ?3 \
-         AND status IN ('pending', 'sending') LIMIT 1",
+         AND kind = ?4 AND status IN ('pending', 'sending') LIMIT 1",
     )
     .bind(rtype)
     .bind(rid)
     .bind(e.chat_id.0)
+    .bind(e.kind.as_str())
     .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
@@ -86,8 +90,8 @@ pub(crate) async fn enqueue_email(
     }
     let done = sqlx::query(
         "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, status, due_at, \
-         next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?6) \
-         ON CONFLICT (recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+         next_attempt_at, created_at, updated_at, kind) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?6, ?7) \
+         ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
     )
     .bind(rtype)
     .bind(rid)
@@ -95,6 +99,7 @@ pub(crate) async fn enqueue_email(
     .bind(e.first_message_id.0)
     .bind(ts(e.due_at))
     .bind(ts(now))
+    .bind(e.kind.as_str())
     .execute(&mut *tx)
     .await
     .map_err(db)?;

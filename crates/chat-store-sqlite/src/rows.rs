@@ -68,6 +68,7 @@ pub(crate) fn guest(row: &SqliteRow) -> Result<Guest, StoreError> {
         created_at: time_col(row, "created_at")?,
         last_seen_at: time_col(row, "last_seen_at")?,
         expired_at: opt_time_col(row, "expired_at")?,
+        wants_transcript: get::<i64>(row, "wants_transcript")? != 0,
     })
 }
 
