@@ -2,7 +2,9 @@
 # Full test suite for Nati Chat. Used locally and by CI (.ci/run).
 #
 # Legs (in order):
-#   fmt, clippy, cargo test (sqlite), schemathesis (admin + user token)
+#   fmt, clippy, cargo test (sqlite), postgresql (store + api suites),
+#   schemathesis (admin + user token), browser tests (panels + guest widget
+#   in headless Chromium)
 # Any failure aborts the script with a non-zero exit code.
 #
 # Tunables (environment):
@@ -11,6 +13,7 @@
 #   ST_PHASES          schemathesis phases (default examples,fuzzing; add
 #                      "coverage" for the slower exhaustive boundary phase)
 #   ST_TIMEOUT         hard wall-clock limit per schemathesis run, seconds (default 300)
+#   BROWSER_TIMEOUT    hard wall-clock limit for the browser tests, seconds (default 900)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -92,10 +95,78 @@ cargo test --workspace
 LEGS_RAN+=("cargo-test(sqlite)")
 
 # ---------------------------------------------------------------------------
-# PostgreSQL leg — PLACEHOLDER, not implemented yet.
-#   Will: ensure local PostgreSQL is up, create a throwaway database, export its
-#   URL and run the store/integration suites against it.
+# PostgreSQL leg: the store's conformance story (and its event-order test) and the
+# HTTP/WebSocket suites against a local PostgreSQL on 127.0.0.1:5432, user postgres with
+# trust auth. Each test makes its own throwaway database (nati_conf_*, nati_it_*);
+# leftovers are dropped at the end, also when a test fails.
 # ---------------------------------------------------------------------------
+
+banner "postgresql"
+PG_URL="postgres://postgres@127.0.0.1:5432/postgres"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo for: $*"
+        sudo "$@"
+    fi
+}
+
+pg_up() {
+    command -v pg_isready >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -p 5432 -q
+}
+
+pg_wait_up() {
+    local i
+    for ((i = 0; i < 60; i++)); do # 60 * 0.5 s = 30 s
+        if pg_up; then return 0; fi
+        sleep 0.5
+    done
+    die "PostgreSQL did not accept connections on 127.0.0.1:5432 within 30 s"
+}
+
+pg_fresh_install=0
+if ! pg_up; then
+    if ! dpkg -s postgresql >/dev/null 2>&1; then
+        echo "PostgreSQL is not installed; installing it"
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+        pg_fresh_install=1
+    fi
+    if ! pg_up; then
+        # shellcheck disable=SC2012 # cluster versions are plain numbers
+        pg_version="$(ls /etc/postgresql | head -1)"
+        [ -n "$pg_version" ] || die "no cluster under /etc/postgresql"
+        echo "starting PostgreSQL $pg_version (cluster main)"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
+    fi
+    pg_wait_up
+fi
+if ! psql "$PG_URL" -XAtqc 'SELECT 1' >/dev/null 2>&1; then
+    # Debian's default asks for a password over TCP; on a server this script installed,
+    # let user postgres in from 127.0.0.1 without one (what the test URLs expect).
+    [ "$pg_fresh_install" -eq 1 ] || die "cannot connect to $PG_URL (trust auth for user postgres on 127.0.0.1 expected)"
+    hba_file="$(as_root su postgres -c "psql -XAtqc 'SHOW hba_file'")"
+    as_root sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba_file"
+    as_root su postgres -c "psql -XAtqc 'SELECT pg_reload_conf()'" >/dev/null
+    psql "$PG_URL" -XAtqc 'SELECT 1' >/dev/null || die "cannot connect to $PG_URL after enabling trust auth"
+fi
+
+pg_drop_scratch() {
+    local db
+    for db in $(psql "$PG_URL" -XAtqc "SELECT datname FROM pg_database WHERE datname LIKE 'nati\_it\_%' OR datname LIKE 'nati\_conf\_%'"); do
+        psql "$PG_URL" -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    done
+}
+# On failure, drop the scratch databases and keep the failing exit code.
+trap 'rc=$?; trap - EXIT; if ! pg_drop_scratch; then echo "warning: could not drop nati_it_/nati_conf_ databases" >&2; fi; exit "$rc"' EXIT
+
+NATI_TEST_PG_URL="$PG_URL" cargo test -p chat-store-postgres
+NATI_TEST_DATABASE_URL="$PG_URL" cargo test --test api
+pg_drop_scratch
+trap - EXIT
+LEGS_RAN+=("postgresql(store,api)")
 
 # ---------------------------------------------------------------------------
 # MariaDB leg — PLACEHOLDER, not implemented yet.
@@ -268,16 +339,56 @@ run_schemathesis user user1@nati.test
 LEGS_RAN+=("schemathesis(admin,user)")
 
 # ---------------------------------------------------------------------------
-# Browser tests — PLACEHOLDER, not implemented yet.
-#   Will: start the server with --demo and drive the web UI (user/guest chat,
-#   worker console, admin pages) with a headless browser.
+# Browser tests: the web panels and the guest widget in a real headless
+# Chromium — Debian's chromium + chromium-driver (apt, when missing; never a
+# downloaded browser) driven by playwright-core under node's test runner
+# (web-tests/, npm ci from its lock file). The tests start the debug server
+# binary themselves (port 0, --demo, temp data dirs). Screenshots land in
+# target/screenshots/; the widget's gzipped sizes in target/widget-sizes.txt.
 # ---------------------------------------------------------------------------
 
-# ---------------------------------------------------------------------------
-# Benchmark smoke — PLACEHOLDER, not implemented yet.
-#   Will: run a short load/benchmark pass against a release build and fail on
-#   errors (not on absolute numbers).
-# ---------------------------------------------------------------------------
+banner "browser tests"
+BROWSER_TIMEOUT="${BROWSER_TIMEOUT:-900}"
+browser_pkgs=()
+command -v chromium >/dev/null 2>&1 || browser_pkgs+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser_pkgs+=(chromium-driver)
+command -v node >/dev/null 2>&1 || browser_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || browser_pkgs+=(npm)
+if [ "${#browser_pkgs[@]}" -gt 0 ]; then
+    echo "installing missing system packages: ${browser_pkgs[*]}"
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install ${browser_pkgs[*]}"
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${browser_pkgs[@]}"
+fi
+CHROMIUM_BIN="$(command -v chromium)" || die "chromium not found after installing it"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 18 ] || die "the browser tests need node >= 18 (found $(node --version))"
+"$CHROMIUM_BIN" --version
+cargo build --bin nati-chat
+[ -x "$REPO_ROOT/target/debug/nati-chat" ] || die "server binary not found at target/debug/nati-chat"
+(cd "$REPO_ROOT/web-tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+rm -rf "$REPO_ROOT/target/screenshots" "$REPO_ROOT/target/widget-sizes.txt"
+browser_rc=0
+(cd "$REPO_ROOT/web-tests" &&
+    CHAT_SERVER_BIN="$REPO_ROOT/target/debug/nati-chat" CHROMIUM="$CHROMIUM_BIN" \
+    SCREENSHOT_DIR="$REPO_ROOT/target/screenshots" WIDGET_SIZES_FILE="$REPO_ROOT/target/widget-sizes.txt" \
+    timeout "$BROWSER_TIMEOUT" node --test --test-concurrency=1 tests/ </dev/null) || browser_rc=$?
+if [ "$browser_rc" -eq 124 ]; then
+    die "browser tests exceeded ${BROWSER_TIMEOUT}s"
+elif [ "$browser_rc" -ne 0 ]; then
+    die "browser tests failed (exit $browser_rc)"
+fi
+[ -s "$REPO_ROOT/target/widget-sizes.txt" ] || die "browser tests did not measure the widget"
+echo "-- guest widget size --"
+cat "$REPO_ROOT/target/widget-sizes.txt"
+echo "screenshots: $(find "$REPO_ROOT/target/screenshots" -name '*.png' | wc -l) in target/screenshots/"
+LEGS_RAN+=("browser(panels,widget)")
+
+# (benchmark smoke: added with the benchmark tool)
 
 echo
 echo "== summary: all legs passed: ${LEGS_RAN[*]} =="

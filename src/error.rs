@@ -160,10 +160,62 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejection is an [`ApiError`], so malformed input gets the common shape.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json<T>` whose rejection is an [`ApiError`], so malformed input gets the common shape:
+/// a body that is not JSON is 400 `bad_request`; JSON of the wrong shape or type is 422
+/// `invalid`.
 pub struct Json<T>(pub T);
+
+/// `application/json`, or `application/<something>+json`, as `axum::Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some((kind, sub)) => kind == "application" && (sub == "json" || sub.ends_with("+json")),
+        None => false,
+    }
+}
+
+impl<T, S> axum::extract::FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            // serde_json reports some type mismatches (an array or a number where an enum
+            // is expected) as syntax errors; well-formed JSON is never a syntax error.
+            Err(JsonRejection::JsonSyntaxError(e))
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() =>
+            {
+                Err(ApiError::Unprocessable(e.body_text().replacen(
+                    "Failed to parse the request body as JSON",
+                    "Failed to deserialize the JSON body into the target type",
+                    1,
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

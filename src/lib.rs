@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod service;
 pub mod state;
+pub mod web;
 
 use crate::config::Settings;
 use crate::state::AppState;
@@ -57,9 +58,17 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
             chat_store_sqlite::SqliteStore::open(&url, &opts).await?,
         ));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let opts = chat_store_postgres::PgOptions {
+            max_connections: settings.database_pool_size,
+        };
+        return Ok(Arc::new(
+            chat_store_postgres::PgStore::open(&url, &opts).await?,
+        ));
+    }
     let scheme = url.split(':').next().unwrap_or("");
     Err(StoreError::Database(format!(
-        "unsupported database URL scheme `{scheme}:`; use sqlite://PATH"
+        "unsupported database URL scheme `{scheme}:`; use sqlite://PATH or postgres://..."
     )))
 }
 

@@ -176,19 +176,6 @@ pub fn compose(settings: &Settings, s: &Summary<'_>) -> Result<lettre::Message, 
     build(settings, s, subject, plain, html)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html("<img src=x onerror=\"a\">&'"),
-            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
-        );
-    }
-}
-
 /// The whole conversation, for a guest who asked for it when the chat closed.
 pub fn compose_transcript(
     settings: &Settings,
@@ -269,4 +256,17 @@ fn build(
         .message_id(Some(format!("<{}@nati-chat>", s.idempotency_key)))
         .multipart(MultiPart::alternative_plain_html(plain, html))
         .map_err(|e| MailError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<img src=x onerror=\"a\">&'"),
+            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
+        );
+    }
 }

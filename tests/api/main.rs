@@ -2,6 +2,7 @@
 //! One test binary (one link) for all suites.
 
 mod email;
+mod nodes;
 mod realtime;
 mod smoke;
 mod smtp;

@@ -1,10 +1,14 @@
 //! The test harness: a real server on 127.0.0.1 port 0 with a temporary SQLite file, and
 //! a small HTTP client that speaks to it. No mocks, no start-up sleeps: the listener is
 //! bound before the server task starts.
+//!
+//! With `NATI_TEST_DATABASE_URL=postgres://user@host:port/db` each server gets a throwaway
+//! PostgreSQL database (`nati_it_<random>`) on that server instead, dropped with it.
 
 #![allow(dead_code)]
 
 use chat_core::AccountRole;
+use chat_store_postgres::scratch::{ScratchDb, ScratchGuard};
 use nati_chat::config::Settings;
 use nati_chat::state::AppState;
 use reqwest::{Method, StatusCode};
@@ -22,6 +26,26 @@ pub struct TestServer {
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The throwaway PostgreSQL database of this server, dropped with it.
+    pg: Option<ScratchGuard>,
+}
+
+/// Throwaway PostgreSQL databases of stopped servers, kept for a restart on the same
+/// settings (`stop` then `start_in`), which takes them back.
+static PARKED_DBS: std::sync::Mutex<Vec<ScratchDb>> = std::sync::Mutex::new(Vec::new());
+
+/// With `NATI_TEST_DATABASE_URL=postgres://...` (a server URL), a fresh database on that
+/// server for one test server; otherwise `None` (the temporary SQLite file).
+async fn throwaway_pg_database() -> Option<ScratchDb> {
+    let url = std::env::var("NATI_TEST_DATABASE_URL").ok()?;
+    if !url.starts_with("postgres") {
+        return None;
+    }
+    Some(
+        ScratchDb::create(&url, "nati_it_")
+            .await
+            .expect("create a throwaway PostgreSQL database"),
+    )
 }
 
 /// Settings for tests: a temp data dir, generous rate limits, fast fsync.
@@ -45,11 +69,24 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = test_settings(&dir);
         tweak(&mut settings);
+        if settings.database_url.is_none()
+            && let Some(db) = throwaway_pg_database().await
+        {
+            settings.database_url = Some(db.url().to_owned());
+            PARKED_DBS.lock().expect("parked").push(db);
+        }
         Self::start_in(dir, settings).await
     }
 
     /// Start on an existing data dir (for restart tests).
     pub async fn start_in(dir: TempDir, settings: Settings) -> TestServer {
+        let pg = {
+            let mut parked = PARKED_DBS.lock().expect("parked");
+            let i = parked
+                .iter()
+                .position(|db| settings.database_url.as_deref() == Some(db.url()));
+            i.map(|i| ScratchGuard::new(parked.remove(i)))
+        };
         let store = nati_chat::open_store(&settings).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -67,6 +104,7 @@ impl TestServer {
             dir,
             stop: Some(tx),
             task: Some(task),
+            pg,
         }
     }
 
@@ -79,6 +117,9 @@ impl TestServer {
             let _ = t.await;
         }
         let settings = (*self.state.settings).clone();
+        if let Some(db) = self.pg.as_mut().and_then(ScratchGuard::disarm) {
+            PARKED_DBS.lock().expect("parked").push(db);
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let old = std::mem::replace(&mut self.dir, dir);
         (old, settings)
@@ -461,4 +502,11 @@ pub fn chat_ids(list: &Value) -> Vec<i64> {
         .iter()
         .map(|c| c["chat_id"].as_i64().expect("chat id"))
         .collect()
+}
+
+impl Client {
+    /// GET with query parameters, encoded by the client (for values with `&`, `%`, emoji...).
+    pub async fn get_query(&self, path: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
+        Self::send(self.request(Method::GET, path).query(query)).await
+    }
 }

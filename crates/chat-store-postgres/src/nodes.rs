@@ -1,0 +1,67 @@
+//! Several servers on one database: `NOTIFY` after local commits, `LISTEN` for the others'.
+
+use crate::PgStore;
+use crate::rows::db;
+use chat_core::StoreError;
+use sqlx::postgres::PgListener;
+use tokio::sync::Mutex;
+
+/// The channel that carries "events were committed" between nodes.
+pub const EVENTS_CHANNEL: &str = "nati_chat_events";
+
+/// This store's identity among the nodes, and its listening connection (made on first use).
+pub(crate) struct Node {
+    id: String,
+    listener: Mutex<Option<PgListener>>,
+}
+
+impl Node {
+    pub(crate) fn new() -> Node {
+        Node {
+            id: format!("{:016x}", crate::random_u64()),
+            listener: Mutex::new(None),
+        }
+    }
+
+    /// Drop the listener unless a caller is waiting on it.
+    pub(crate) fn drop_idle_listener(&self) {
+        if let Ok(mut l) = self.listener.try_lock() {
+            *l = None;
+        }
+    }
+}
+
+pub(crate) async fn announce_events(s: &PgStore) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(EVENTS_CHANNEL)
+        .bind(&s.node.id)
+        .execute(&s.pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Resolves when another node announced events, when listening (re)started (anything may
+/// have been committed meanwhile), or with an error (the caller retries).
+pub(crate) async fn remote_events(s: &PgStore) -> Result<(), StoreError> {
+    let mut guard = s.node.listener.lock().await;
+    let Some(listener) = guard.as_mut() else {
+        let mut listener = PgListener::connect_with(&s.pool).await.map_err(db)?;
+        listener.listen(EVENTS_CHANNEL).await.map_err(db)?;
+        *guard = Some(listener);
+        return Ok(());
+    };
+    loop {
+        match listener.try_recv().await {
+            // Our own announcement: this node's hub already knows.
+            Ok(Some(n)) if n.payload() == s.node.id => continue,
+            Ok(Some(_)) => return Ok(()),
+            // The connection was lost and is being remade: notifications may be lost.
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                *guard = None;
+                return Err(db(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The email outbox and job cursors: their SQL.
+
+use crate::PgStore;
+use crate::rows::{self, db};
+use chat_core::model::*;
+use chat_core::{Actor, ChatId, MessageId, StoreError};
+use time::OffsetDateTime;
+
+const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
+    last_error, idempotency_key, due_at, next_attempt_at, sent_at";
+
+pub(crate) async fn job_cursor(s: &PgStore, name: &str) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(db)
+}
+
+pub(crate) async fn set_job_cursor(
+    s: &PgStore,
+    name: &str,
+    last: i64,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET \
+         last_event_id = GREATEST(tbl_chat_job_cursors.last_event_id, excluded.last_event_id), \
+         updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(last)
+    .bind(now)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn enqueue_email(
+    s: &PgStore,
+    e: &NewEmail,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+    let mut tx = s.pool.begin().await.map_err(db)?;
+    // Lock the chat, so two planners cannot both find no open row for this recipient and
+    // chat and both add one (SQLite's single writer gives this for free).
+    sqlx::query("SELECT chat_id FROM tbl_chats WHERE chat_id = $1 FOR UPDATE")
+        .bind(e.chat_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = $1 AND recipient_id = $2 AND chat_id = $3 \
+         AND kind = $4 AND status IN ('pending', 'sending') LIMIT 1",
+    )
+    .bind(rtype)
+    .bind(rid)
+    .bind(e.chat_id.0)
+    .bind(e.kind.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if open.is_some() {
+        tx.commit().await.map_err(db)?;
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, status, due_at, \
+         next_attempt_at, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $6, $7) \
+         ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+    )
+    .bind(rtype)
+    .bind(rid)
+    .bind(e.chat_id.0)
+    .bind(e.first_message_id.0)
+    .bind(e.due_at)
+    .bind(now)
+    .bind(e.kind.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn claim_due_emails(
+    s: &PgStore,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    // SKIP LOCKED: two claimers never take the same row, nor wait for each other.
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+         WHERE id IN (SELECT id FROM tbl_chat_email_outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $2 \
+         ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLS}"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+    let mut out: Vec<OutboxEmail> = rows.iter().map(rows::email).collect::<Result<_, _>>()?;
+    out.sort_by_key(|e| e.id);
+    Ok(out)
+}
+
+pub(crate) async fn unread_for(
+    s: &PgStore,
+    chat: ChatId,
+    reader: &Actor,
+    from: MessageId,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
+         FROM tbl_chat_messages m WHERE m.chat_id = $1 AND m.message_id >= $4 AND m.sender_type <> 'system' \
+         AND NOT (m.sender_type = $2 AND m.sender_id = $3) \
+         AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
+             WHERE r.chat_id = $1 AND r.reader_type = $2 AND r.reader_id = $3), 0) \
+         ORDER BY m.message_id LIMIT $5",
+    )
+    .bind(chat.0)
+    .bind(reader.sender_type().as_str())
+    .bind(reader.raw_id())
+    .bind(from.0)
+    .bind(limit)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(rows::message).collect()
+}
+
+pub(crate) async fn finish_email(
+    s: &PgStore,
+    id: i64,
+    outcome: &EmailOutcome,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let q = match outcome {
+        EmailOutcome::Sent {
+            last_message_id,
+            idempotency_key,
+        } => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'sent', last_message_id = $2, idempotency_key = $3, sent_at = $4, \
+             attempts = attempts + 1, last_error = NULL, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(last_message_id.0)
+        .bind(idempotency_key.as_str())
+        .bind(now),
+        EmailOutcome::Cancelled(why) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'cancelled', last_error = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(why.as_str())
+        .bind(now),
+        EmailOutcome::Retry { at, error } => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'pending', attempts = attempts + 1, last_error = $2, \
+             next_attempt_at = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error.as_str())
+        .bind(*at)
+        .bind(now),
+        EmailOutcome::Postpone(at) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'pending', next_attempt_at = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(*at)
+        .bind(now),
+        EmailOutcome::Failed(error) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error.as_str())
+        .bind(now),
+    };
+    q.execute(&s.pool).await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn list_emails(
+    s: &PgStore,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM tbl_chat_email_outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+    rows.iter().map(rows::email).collect()
+}

@@ -1,0 +1,222 @@
+//! The web panels and the guest widget: static files from `web/`, embedded in the binary at
+//! build time (`rust-embed`; debug builds read the folder from disk, so edits show on
+//! reload), served with their content types and security headers.
+//!
+//! - `/login`, `/admin`, `/worker`, `/chat` (also `/user`), `/guest`: pages of this origin,
+//!   framable only by it (`frame-ancestors 'self'`, `X-Frame-Options: SAMEORIGIN`);
+//! - `/widget`: the guest chat page that `widget.js` puts in an iframe on any site
+//!   (`frame-ancestors *`, no `X-Frame-Options`);
+//! - `/widget.js`: the loader that other sites include with a `<script>` tag;
+//! - `/assets/*`: CSS, JavaScript modules and icons;
+//! - `/`: a redirect to the signed-in account's panel, or to `/login`.
+//!
+//! Every page forbids inline script (`script-src 'self'`); user text is only ever put in
+//! the page as text by the scripts.
+
+use crate::auth::{GUEST_COOKIE, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+use chat_core::Role;
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct Assets;
+
+/// Who may put a page in a frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Framing {
+    /// Only this origin (the panels).
+    SameOrigin,
+    /// Any site (the widget's iframe page).
+    Anyone,
+}
+
+/// The Content-Security-Policy of a page.
+pub fn csp(framing: Framing) -> String {
+    let ancestors = match framing {
+        Framing::SameOrigin => "'self'",
+        Framing::Anyone => "*",
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors {ancestors}"
+    )
+}
+
+/// The pages: path, file in `web/`, who may frame it.
+const PAGES: [(&str, &str, Framing); 7] = [
+    ("/login", "login.html", Framing::SameOrigin),
+    ("/admin", "admin.html", Framing::SameOrigin),
+    ("/worker", "worker.html", Framing::SameOrigin),
+    ("/chat", "chat.html", Framing::SameOrigin),
+    ("/user", "chat.html", Framing::SameOrigin),
+    ("/guest", "guest.html", Framing::SameOrigin),
+    ("/widget", "widget.html", Framing::Anyone),
+];
+
+/// The routes of the pages and their files.
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new()
+        .route("/", get(root))
+        .route("/widget.js", get(loader))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/assets/icon.svg") }),
+        )
+        .route("/assets/{*path}", get(asset));
+    for (path, file, framing) in PAGES {
+        router = router.route(path, get(move |h: HeaderMap| page(h, file, framing)));
+    }
+    router
+}
+
+/// `/`: the panel of the signed-in account, the guest page for a guest, else sign-in.
+async fn root(State(state): State<AppState>, jar: CookieJar) -> Redirect {
+    if let Some(c) = jar.get(SESSION_COOKIE)
+        && let Ok(who) = crate::auth::resolve_token(&state, c.value()).await
+    {
+        return Redirect::to(panel_of(who.role()));
+    }
+    if jar.get(GUEST_COOKIE).is_some() {
+        return Redirect::to("/guest");
+    }
+    Redirect::to("/login")
+}
+
+/// The page each role works in.
+pub fn panel_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "/admin",
+        Role::Worker => "/worker",
+        Role::User => "/chat",
+        Role::Guest => "/guest",
+    }
+}
+
+fn etag(file: &rust_embed::EmbeddedFile) -> String {
+    let hash = file.metadata.sha256_hash();
+    let hex: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+fn content_type(path: &str, file: &rust_embed::EmbeddedFile) -> String {
+    let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    match ext {
+        "html" => "text/html; charset=utf-8".to_owned(),
+        "js" | "mjs" => "text/javascript; charset=utf-8".to_owned(),
+        "css" => "text/css; charset=utf-8".to_owned(),
+        "svg" => "image/svg+xml".to_owned(),
+        "json" => "application/json".to_owned(),
+        _ => file.metadata.mimetype().to_owned(),
+    }
+}
+
+/// A file with its type and validator; `304` when the client's copy is current.
+fn file_response(
+    headers: &HeaderMap,
+    path: &str,
+    extra: &[(header::HeaderName, String)],
+) -> Response {
+    let Some(file) = Assets::get(path) else {
+        return crate::error::ApiError::NoRoute.into_response();
+    };
+    let tag = etag(&file);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut resp = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = file.data.clone().into_owned().into_response();
+        if let Ok(v) = HeaderValue::from_str(&content_type(path, &file)) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        r
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    // Revalidate every time: files are not versioned by name, and a 304 is cheap.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    for (name, value) in extra {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name.clone(), v);
+        }
+    }
+    resp
+}
+
+async fn page(headers: HeaderMap, file: &'static str, framing: Framing) -> Response {
+    let mut extra = vec![
+        (header::CONTENT_SECURITY_POLICY, csp(framing)),
+        (
+            header::REFERRER_POLICY,
+            "strict-origin-when-cross-origin".to_owned(),
+        ),
+    ];
+    if framing == Framing::SameOrigin {
+        extra.push((header::X_FRAME_OPTIONS, "SAMEORIGIN".to_owned()));
+    }
+    file_response(&headers, file, &extra)
+}
+
+/// `/widget.js`: loaded by `<script>` from any site (and by sites that isolate themselves
+/// with COEP, hence `Cross-Origin-Resource-Policy`).
+async fn loader(headers: HeaderMap) -> Response {
+    file_response(
+        &headers,
+        "widget.js",
+        &[(
+            header::HeaderName::from_static("cross-origin-resource-policy"),
+            "cross-origin".to_owned(),
+        )],
+    )
+}
+
+async fn asset(headers: HeaderMap, Path(path): Path<String>) -> Response {
+    if path.contains("..") || path.starts_with('/') {
+        return crate::error::ApiError::NoRoute.into_response();
+    }
+    file_response(&headers, &format!("assets/{path}"), &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_are_framed_only_by_themselves_and_the_widget_by_anyone() {
+        assert!(csp(Framing::SameOrigin).contains("frame-ancestors 'self'"));
+        assert!(csp(Framing::Anyone).ends_with("frame-ancestors *"));
+        for f in [Framing::SameOrigin, Framing::Anyone] {
+            let p = csp(f);
+            assert!(p.contains("script-src 'self';"));
+            assert!(!p.contains("unsafe-inline"));
+        }
+    }
+
+    #[test]
+    fn every_page_and_the_loader_are_embedded() {
+        for f in [
+            "login.html",
+            "admin.html",
+            "worker.html",
+            "chat.html",
+            "guest.html",
+            "widget.html",
+            "widget.js",
+            "assets/app.css",
+        ] {
+            assert!(Assets::get(f).is_some(), "{f} missing from web/");
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Several nodes on one PostgreSQL database: two real `nati-chat` processes. These run in
+//! the test script's PostgreSQL leg (`NATI_TEST_DATABASE_URL=postgres://...`); without a
+//! PostgreSQL URL there is no shared database to run them on, and they say so.
+
+use crate::smtp::SmtpSink;
+use crate::support::*;
+use crate::wsclient::Ws;
+use chat_store_postgres::scratch::ScratchDb;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One server process.
+struct Node {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn start(db_url: &str, extra_env: &[(&str, String)]) -> Node {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nati-chat"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("NATI_DATABASE_URL", db_url)
+            .env("NATI_LOGIN_RATE_PER_MINUTE", "100000")
+            .env("NATI_GUEST_START_RATE_PER_MINUTE", "100000")
+            .env(
+                "NATI_SECRET_KEY",
+                "shared-secret-of-the-test-cluster-0123456789",
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start nati-chat");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(out).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server printed its address")
+                .expect("read");
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node {
+            child,
+            base,
+            _dir: dir,
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh database on the PostgreSQL server of `NATI_TEST_DATABASE_URL`, or `None`.
+async fn shared_db() -> Option<ScratchDb> {
+    match std::env::var("NATI_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => Some(
+            ScratchDb::create(&url, "nati_it_")
+                .await
+                .expect("scratch database"),
+        ),
+        _ => {
+            println!(
+                "several-node tests need NATI_TEST_DATABASE_URL=postgres://...; the test script's PostgreSQL leg runs them"
+            );
+            None
+        }
+    }
+}
+
+async fn login(base: &str, email: &str, password: &str) -> Client {
+    let (st, b) = Client::new(base, None)
+        .post(
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    Client::new(base, b["token"].as_str().map(String::from))
+}
+
+/// Create the demo-like accounts through the CLI against the shared database.
+fn account(db_url: &str, role: &str, email: &str) {
+    let st = Command::new(env!("CARGO_BIN_EXE_nati-chat"))
+        .args([
+            "account",
+            "create",
+            "--role",
+            role,
+            "--email",
+            email,
+            "--name",
+            email,
+            "--password",
+            PASSWORD,
+        ])
+        .env("NATI_DATABASE_URL", db_url)
+        .env("NATI_DATA_DIR", std::env::temp_dir())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run account create");
+    assert!(st.success());
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_node_reaches_sockets_on_the_other_in_order_once() {
+    let Some(db) = shared_db().await else { return };
+    let a = Node::start(db.url(), &[]);
+    let b = Node::start(db.url(), &[]);
+    account(db.url(), "admin", "admin@n.test");
+    let admin_b = login(&b.base, "admin@n.test", PASSWORD).await;
+    let (guest_a, chat, _) = {
+        let (st, body) = Client::new(&a.base, None)
+            .post("/api/chat/start", json!({"message": "first"}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        (
+            Client::new(&a.base, body["guest_token"].as_str().map(String::from)),
+            body["chat"]["chat_id"].as_i64().expect("id"),
+            (),
+        )
+    };
+    let mut ws_b = Ws::connect(&b.base, admin_b.token.as_deref().expect("t"), "").await;
+    let mut sent = Vec::new();
+    for i in 0..40 {
+        let text = format!("m{i}");
+        let (st, _) = guest_a.send_message(chat, &text).await;
+        assert_eq!(st, StatusCode::CREATED);
+        sent.push(text);
+    }
+    while !ws_b.texts(chat).contains(&"m39".to_owned()) {
+        ws_b.next().await;
+    }
+    let burst: Vec<String> = ws_b
+        .texts(chat)
+        .into_iter()
+        .filter(|t| t.starts_with('m'))
+        .collect();
+    assert_eq!(burst, sent, "every message, once, in order, across nodes");
+    // Resume on the other node: disconnect from B, send through A, reconnect to A.
+    let seen = ws_b.last_event_id();
+    drop(ws_b);
+    for i in 40..45 {
+        guest_a.send_message(chat, &format!("m{i}")).await;
+    }
+    let admin_a = login(&a.base, "admin@n.test", PASSWORD).await;
+    let mut ws_a = Ws::connect(
+        &a.base,
+        admin_a.token.as_deref().expect("t"),
+        &format!("?after={seen}"),
+    )
+    .await;
+    while !ws_a.texts(chat).contains(&"m44".to_owned()) {
+        ws_a.next().await;
+    }
+    assert_eq!(
+        ws_a.texts(chat),
+        (40..45).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "exactly the missed ones"
+    );
+    drop((a, b));
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn killing_a_node_mid_burst_loses_no_acknowledged_message() {
+    let Some(db) = shared_db().await else { return };
+    let mut a = Node::start(db.url(), &[]);
+    let b = Node::start(db.url(), &[]);
+    let (st, body) = Client::new(&a.base, None)
+        .post("/api/chat/start", json!({"message": "start"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let token = body["guest_token"].as_str().map(String::from);
+    let chat = body["chat"]["chat_id"].as_i64().expect("id");
+    let on_a = Client::new(&a.base, token.clone());
+    // Some sends complete; then a concurrent burst, and A dies while requests are in flight.
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let text = format!("before {i}");
+        let (st, _) = on_a.send_message(chat, &text).await;
+        assert_eq!(st, StatusCode::CREATED);
+        acked.push(text);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let c = on_a.clone();
+        tasks.spawn(async move {
+            let text = format!("burst {i}");
+            let r = c
+                .request(reqwest::Method::POST, "/api/chat/send_message")
+                .json(&json!({"chat_id": chat, "message": text}))
+                .send()
+                .await;
+            match r {
+                Ok(resp) if resp.status() == StatusCode::CREATED => Some(text),
+                _ => None,
+            }
+        });
+        if i == 30 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            a.kill();
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Some(t) = r.expect("task") {
+            acked.push(t);
+        }
+    }
+    assert!(
+        acked.len() >= 10,
+        "the sends before the burst were acknowledged"
+    );
+    // B keeps serving, and has every acknowledged message.
+    let on_b = Client::new(&b.base, token);
+    let (st, page) = on_b
+        .get(&format!("/api/chat/messages?chat_id={chat}&limit=100"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    let stored: Vec<String> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["message"].as_str().map(String::from))
+        .collect();
+    for t in &acked {
+        assert!(stored.contains(t), "acknowledged `{t}` is stored");
+    }
+    let (st, _) = on_b.send_message(chat, "after the crash").await;
+    assert_eq!(st, StatusCode::CREATED);
+    drop(b);
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn both_nodes_run_the_email_job_and_each_email_is_sent_once() {
+    let Some(db) = shared_db().await else { return };
+    let sink = SmtpSink::start().await;
+    let env = [
+        ("NATI_SMTP_HOST", "127.0.0.1".to_owned()),
+        ("NATI_SMTP_PORT", sink.addr.port().to_string()),
+        ("NATI_SMTP_SECURITY", "none".to_owned()),
+        ("NATI_EMAIL_POLL_MILLIS", "20".to_owned()),
+    ];
+    let a = Node::start(db.url(), &env);
+    let b = Node::start(db.url(), &env);
+    account(db.url(), "admin", "admin@n.test");
+    let admin = login(&a.base, "admin@n.test", PASSWORD).await;
+    let (_, mut p) = admin.get("/api/me/preferences").await;
+    p["email_delay_secs"] = json!(1);
+    p["admin_scope"] = json!("all");
+    let (st, _) = admin.put("/api/me/preferences", p).await;
+    assert_eq!(st, StatusCode::OK);
+    // Twelve guests write, half through each node: twelve emails are due to the admin.
+    for i in 0..12 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let (st, _) = Client::new(base, None)
+            .post(
+                "/api/chat/start",
+                json!({"message": format!("question {i}")}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+    let got = sink.wait_for(12).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let all = sink.received();
+    assert_eq!(all.len(), 12, "each email once with two senders: {got:?}");
+    let mut ids: Vec<String> = all.iter().map(|m| m.message_id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
+    drop((a, b));
+    db.drop_database().await.expect("drop");
+}

@@ -1,0 +1,62 @@
+// The sign-in page: posts to /api/auth/login (the server sets the session cookie), then
+// goes to the account's panel (or back where the visitor came from).
+
+import { api, PANEL } from './api.js';
+import { el, field } from './ui.js';
+
+const next = new URLSearchParams(location.search).get('next');
+
+/** The account's panel; the page that sent us here when it is that panel (e.g. a chat link). */
+function go(role) {
+  const home = PANEL[role] || '/';
+  let back = null;
+  if (next && next.startsWith('/') && !next.startsWith('//')) {
+    const u = new URL(next, location.origin);
+    if (u.origin === location.origin && (u.pathname === home || (role === 'user' && u.pathname === '/user'))) back = u.pathname + u.search + u.hash;
+  }
+  location.replace(back || home);
+}
+
+const email = el('input', { name: 'email', type: 'email', required: true, autocomplete: 'username', autofocus: true });
+const password = el('input', { name: 'password', type: 'password', required: true, autocomplete: 'current-password' });
+const role = el('select', { name: 'role' },
+  el('option', { value: 'user', text: 'Customer' }), el('option', { value: 'worker', text: 'Worker' }), el('option', { value: 'admin', text: 'Admin' }));
+const roleField = field('Sign in as', role, 'This email has more than one account.');
+roleField.hidden = true;
+const error = el('p', { class: 'form-error', role: 'alert', hidden: true });
+const submit = el('button', { class: 'btn primary wide', type: 'submit', text: 'Sign in' });
+const form = el('form', { class: 'login-form', novalidate: false },
+  field('Email', email), field('Password', password), roleField, error, submit);
+
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  error.hidden = true;
+  submit.disabled = true;
+  submit.textContent = 'Signing in…';
+  try {
+    const r = await api.post('/api/auth/login', {
+      email: email.value, password: password.value, role: roleField.hidden ? null : role.value,
+    });
+    go(r.account.role);
+    return;
+  } catch (err) {
+    if (err.status === 409) {
+      roleField.hidden = false;
+      role.focus();
+    }
+    error.textContent = err.code === 'rate_limited' ? 'Too many attempts. Wait a minute and try again.' : err.message;
+    error.hidden = false;
+  }
+  submit.disabled = false;
+  submit.textContent = 'Sign in';
+});
+
+document.body.replaceChildren(el('main', { class: 'login' },
+  el('div', { class: 'login-card' },
+    el('div', { class: 'login-brand' }, el('img', { src: '/assets/icon.svg', alt: '', width: 44, height: 44 }),
+      el('div', {}, el('strong', { text: 'Nati Automotive' }), el('span', { class: 'muted', text: 'Support chat' }))),
+    el('h1', { text: 'Sign in' }),
+    el('p', { class: 'muted', text: 'Customers, workshop staff and admins sign in here.' }),
+    form,
+    el('p', { class: 'login-foot muted' }, 'No account? ', el('a', { href: '/guest', text: 'Chat with us as a guest' })))));
+email.focus();

@@ -1,0 +1,529 @@
+// The signed-in panels (admin, worker, customer): top bar with the bell, the chat list
+// kept live from the socket, the conversation, preferences. Each panel's entry module
+// passes what differs (filters, tools, extra tabs).
+
+import { api, PANEL, toLogin, signOut } from './api.js';
+import { Live } from './socket.js';
+import { ChatView, sideOf } from './chat-view.js';
+import { el, icon, avatar, timeEl, statusPill, toast, modal, field, notifier, askNotifications, uid } from './ui.js';
+
+const LIST_LIMIT = 50;
+
+/**
+ * cfg: role, label (e.g. 'Admin'), heading, listQuery(filters) -> query, filterBar(ctx) -> Node,
+ * matches(s, filters) -> bool, item(s) -> {title, tags: [Node]}, convTitle(s), convSubtitle(s),
+ * actions(s, box, ctx), composer(s) -> {disabled, note}, newChat, grouped, tabs: [{id, label, mount(box, ctx)}].
+ */
+export async function startPanel(cfg) {
+  let me;
+  try {
+    me = await api.get('/api/me');
+  } catch (e) {
+    if (e.status === 401) return toLogin();
+    document.body.replaceChildren(el('p', { class: 'fatal', text: `Cannot load: ${e.message}` }));
+    return;
+  }
+  if (me.role !== cfg.role) return location.replace(PANEL[me.role] || '/login');
+
+  const live = new Live();
+  const chats = new Map();
+  const unread = new Map();
+  const itemNodes = new Map();
+  const filters = {};
+  let unreadTotal = 0;
+  let current = null;
+  let nextCursor = null;
+  let listGen = 0;
+  let staffOnline = null;
+  let away = sessionStorage.getItem('nati_away') === '1';
+  let prefs = null;
+
+  const ctx = {
+    me, live, chats, filters, cfg,
+    refresh: () => loadList(),
+    open: (id) => openChat(id, true),
+    upsert,
+    refreshChat,
+    async act(path, body, done) {
+      try {
+        const r = await api.post(path, body);
+        if (r && r.chat) upsert(r.chat);
+        if (done) toast(done, 'ok');
+        return r;
+      } catch (e) {
+        toast(e.message, 'error');
+        if (e.status === 404) refreshChat(body.chat_id);
+        return null;
+      }
+    },
+  };
+
+  // ---- top bar -------------------------------------------------------------------
+  const bellBadge = el('span', { class: 'badge', hidden: true });
+  const bell = el('button', { class: 'icon-btn bell', type: 'button', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-label': 'Unread messages', onclick: () => toggleBell() }, icon('bell'), bellBadge);
+  const bellPop = el('div', { class: 'popover bell-pop', hidden: true, role: 'dialog', 'aria-label': 'Unread messages' });
+  const menuPop = el('div', { class: 'popover menu-pop', hidden: true, role: 'menu' },
+    el('div', { class: 'menu-who' }, avatar(me.name), el('div', {}, el('strong', { text: me.name }), el('small', { class: 'muted', text: me.email || '' }))),
+    el('button', { type: 'button', role: 'menuitem', onclick: () => { closePops(); openPrefs(); } }, icon('gear'), 'Notification preferences'),
+    el('button', { type: 'button', role: 'menuitem', onclick: () => signOut() }, icon('out'), 'Sign out'));
+  const menuBtn = el('button', { class: 'me-btn', type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-label': `Account: ${me.name}`, onclick: () => toggle(menuPop, menuBtn) }, avatar(me.name));
+  const awayBtn = el('button', { class: 'avail', type: 'button', onclick: () => setAway(!away) });
+  const tabBtns = [];
+  const tabBar = cfg.tabs ? el('nav', { class: 'tabs', 'aria-label': 'Sections' }) : null;
+  const banner = el('div', { class: 'banner', role: 'status', hidden: true });
+  const top = el('header', { class: `topbar${cfg.tabs ? ' has-tabs' : ''}` },
+    el('a', { class: 'brand', href: PANEL[me.role] },
+      el('img', { src: '/assets/icon.svg', alt: '', width: 28, height: 28 }),
+      el('span', { class: 'brand-name', text: 'Nati Automotive' }),
+      el('span', { class: 'brand-role', text: cfg.label })),
+    tabBar,
+    el('div', { class: 'top-actions' }, sideOf(me.role) === 'staff' ? awayBtn : null,
+      el('div', { class: 'pop-wrap' }, bell, bellPop), el('div', { class: 'pop-wrap' }, menuBtn, menuPop)));
+
+  // ---- chat list -----------------------------------------------------------------
+  const search = el('input', { type: 'search', class: 'search-input', placeholder: cfg.searchPlaceholder || 'Search chats', 'aria-label': 'Search chats', autocomplete: 'off' });
+  let searchTimer;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { filters.q = search.value.trim() || null; loadList(); }, 250);
+  });
+  const list = el('ul', { class: 'chat-list', 'aria-label': 'Chats' });
+  const more = el('button', { class: 'btn ghost small', type: 'button', hidden: true, text: 'Load more', onclick: () => loadList(true) });
+  const presenceLine = el('p', { class: 'presence-line', hidden: true });
+  const listHead = el('div', { class: 'list-head' },
+    el('div', { class: 'list-title' }, el('h1', { text: cfg.heading || 'Chats' }),
+      cfg.newChat ? el('button', { class: 'btn primary small', type: 'button', onclick: () => newChat() }, icon('plus'), 'New chat') : null),
+    presenceLine,
+    cfg.search === false ? null : el('div', { class: 'searchbar' }, icon('search'), search),
+    cfg.filterBar ? cfg.filterBar(ctx) : null);
+  const listPane = el('section', { class: 'list-pane', 'aria-label': 'Chat list' }, listHead,
+    el('div', { class: 'list-scroll' }, list, el('div', { class: 'list-foot' }, more)));
+
+  // ---- conversation --------------------------------------------------------------
+  const view = new ChatView({
+    me, live,
+    onBack: () => back(),
+    title: (s) => [avatar(cfg.convName ? cfg.convName(s) : s.customer_name, 'conv-av'),
+      el('div', { class: 'conv-names' }, el('h2', { text: cfg.convName ? cfg.convName(s) : s.customer_name }),
+        el('div', { class: 'conv-sub' }, statusPill(s.status, cfg.statusNames), cfg.convSubtitle ? cfg.convSubtitle(s) : null))],
+    actions: (s, box) => cfg.actions?.(s, box, ctx),
+    composer: (s) => (cfg.composer ? cfg.composer(s) : {}),
+    isVisible: () => main.dataset.view === 'chat' || matchMedia('(min-width: 900px)').matches,
+    onMessage: (m) => {
+      const s = chats.get(m.chat_id);
+      if (s) upsert({ ...s, last_message: m.message, updated_at: m.created_at, last_message_at: m.created_at });
+    },
+  });
+  const empty = el('div', { class: 'empty' }, el('div', { class: 'empty-art' }, icon('chat')),
+    el('h2', { text: cfg.emptyTitle || 'Pick a conversation' }),
+    el('p', { class: 'muted', text: cfg.emptyText || 'Choose a chat on the left to read and answer it.' }));
+  const convPane = el('section', { class: 'conv-pane' }, empty);
+  const main = el('main', { class: 'main', 'data-view': 'list' }, listPane, convPane);
+  const tabBox = el('div', { class: 'tab-box', hidden: true });
+  document.body.replaceChildren(el('div', { class: 'app' }, top, banner, main, tabBox));
+
+  // ---- tabs (admin: accounts) --------------------------------------------------
+  if (cfg.tabs) {
+    const all = [{ id: 'chats', label: 'Chats' }, ...cfg.tabs];
+    for (const t of all) {
+      const b = el('button', { type: 'button', class: 'tab', 'aria-pressed': String(t.id === 'chats'), text: t.label, onclick: () => showTab(t) });
+      tabBtns.push(b);
+      tabBar.append(b);
+    }
+  }
+  function showTab(t) {
+    tabBtns.forEach((b) => b.setAttribute('aria-pressed', String(b.textContent === t.label)));
+    main.hidden = t.id !== 'chats';
+    tabBox.hidden = t.id === 'chats';
+    if (t.id !== 'chats') {
+      tabBox.replaceChildren();
+      t.mount(tabBox, ctx);
+    }
+  }
+
+  // ---- popovers ------------------------------------------------------------------
+  function closePops() {
+    for (const [p, b] of [[bellPop, bell], [menuPop, menuBtn]]) { p.hidden = true; b.setAttribute('aria-expanded', 'false'); }
+  }
+  function toggle(p, b) {
+    const show = p.hidden;
+    closePops();
+    p.hidden = !show;
+    b.setAttribute('aria-expanded', String(show));
+    if (show) p.querySelector('button')?.focus();
+  }
+  document.addEventListener('click', (e) => { if (!e.target.closest('.pop-wrap')) closePops(); });
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePops(); });
+
+  function toggleBell() {
+    renderBell();
+    toggle(bellPop, bell);
+  }
+  function renderBell() {
+    const rows = [...unread].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    bellPop.replaceChildren(el('h3', { text: 'Unread' }), rows.length
+      ? el('ul', { class: 'bell-list' }, rows.map(([id, n]) => {
+        const s = chats.get(id);
+        const name = s ? (cfg.convName ? cfg.convName(s) : s.customer_name) : `Chat #${id}`;
+        return el('li', {}, el('button', { type: 'button', onclick: () => { closePops(); openChat(id, true); } },
+          avatar(name), el('span', { class: 'bell-name', text: name }), el('span', { class: 'badge', text: String(n) })));
+      }))
+      : el('p', { class: 'muted', text: "You're all caught up." }));
+  }
+
+  // ---- banner, presence, availability ----------------------------------------------
+  live.addEventListener('status', (e) => {
+    const s = e.detail;
+    banner.className = `banner ${s}`;
+    if (s === 'reconnecting') {
+      banner.replaceChildren(el('span', { class: 'spin', 'aria-hidden': 'true' }), 'Connection lost. Reconnecting…');
+      banner.hidden = false;
+    } else if (s === 'ended') {
+      banner.replaceChildren('Your session has ended. ', el('a', { href: `/login?next=${encodeURIComponent(location.pathname)}`, text: 'Sign in again' }));
+      banner.hidden = false;
+      view.lock('Your session has ended. Sign in again to keep chatting.');
+    } else {
+      banner.hidden = true;
+    }
+  });
+  function renderAvail() {
+    awayBtn.replaceChildren(el('span', { class: `dot ${away ? 'away' : 'on'}` }), el('span', { class: 'avail-label', text: away ? 'Away' : 'Available' }));
+    awayBtn.setAttribute('aria-label', away ? 'You appear away. Switch to available' : 'You appear available. Switch to away');
+  }
+  function setAway(v) {
+    away = v;
+    sessionStorage.setItem('nati_away', v ? '1' : '0');
+    live.send({ type: 'presence', status: v ? 'away' : 'online' });
+    renderAvail();
+  }
+  renderAvail();
+  function renderPresence() {
+    if (cfg.role !== 'user' || staffOnline == null) return;
+    presenceLine.hidden = false;
+    presenceLine.replaceChildren(el('span', { class: `dot ${staffOnline ? 'on' : 'off'}` }),
+      staffOnline ? 'Support is online' : 'Support is offline — we reply by email and here as soon as we are back');
+  }
+
+  // ---- the list ----------------------------------------------------------------
+  function sortKey(s) { return `${s.updated_at}|${String(s.chat_id).padStart(12, '0')}`; }
+  function upsert(s) {
+    const old = chats.get(s.chat_id);
+    chats.set(s.chat_id, { ...old, ...s });
+    if (!unread.has(s.chat_id) && typeof s.unread === 'number') unread.set(s.chat_id, s.unread);
+    renderList();
+    if (current === s.chat_id) view.setSummary(chats.get(s.chat_id));
+  }
+  function remove(id) {
+    chats.delete(id);
+    renderList();
+  }
+  function item(s) {
+    const n = unread.get(s.chat_id) || 0;
+    const info = cfg.item(s);
+    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.worker_name, s.customer_name, s.topic, n, current === s.chat_id]);
+    const cached = itemNodes.get(s.chat_id);
+    if (cached && cached._sig === sig) return cached;
+    const li = el('li', { class: 'chat-li' }, el('button', {
+      type: 'button', class: `chat-item${n ? ' has-unread' : ''}`, 'aria-current': current === s.chat_id ? 'true' : null,
+      'data-chat': s.chat_id, onclick: () => openChat(s.chat_id, true),
+    },
+    avatar(info.title),
+    el('span', { class: 'ci-body' },
+      el('span', { class: 'ci-top' }, el('span', { class: 'ci-name', text: info.title }), timeEl(s.last_message_at || s.updated_at)),
+      el('span', { class: 'ci-mid' }, el('span', { class: 'ci-preview', text: s.last_message || 'No messages yet' }),
+        n ? el('span', { class: 'badge', 'aria-label': `${n} unread`, text: String(n) }) : null),
+      el('span', { class: 'ci-tags' }, info.tags))));
+    li._sig = sig;
+    itemNodes.set(s.chat_id, li);
+    return li;
+  }
+  function renderList() {
+    const all = [...chats.values()].sort((a, b) => (sortKey(a) < sortKey(b) ? 1 : -1));
+    let nodes;
+    if (cfg.grouped) {
+      const act = all.filter((s) => s.status !== 'closed');
+      const done = all.filter((s) => s.status === 'closed');
+      nodes = [];
+      if (act.length) nodes.push(groupHead('Active'), ...act.map(item));
+      if (done.length) nodes.push(groupHead('Closed'), ...done.map(item));
+    } else nodes = all.map(item);
+    if (!all.length) nodes = [emptyItem()];
+    let cur = list.firstChild;
+    for (const n of nodes) {
+      if (n === cur) { cur = cur.nextSibling; continue; }
+      list.insertBefore(n, cur);
+    }
+    while (cur) { const nx = cur.nextSibling; cur.remove(); cur = nx; }
+    renderBadge();
+  }
+  const heads = {};
+  function groupHead(t) { return (heads[t] ||= el('li', { class: 'group-head', text: t })); }
+  let emptyLi;
+  function emptyItem() {
+    return (emptyLi ||= el('li', { class: 'list-empty muted', text: cfg.listEmpty || 'No chats here.' }));
+  }
+  function renderBadge() {
+    bellBadge.hidden = unreadTotal <= 0;
+    bellBadge.textContent = unreadTotal > 99 ? '99+' : String(unreadTotal);
+    bell.setAttribute('aria-label', `Unread messages: ${unreadTotal}`);
+    document.title = `${unreadTotal > 0 ? `(${unreadTotal}) ` : ''}${cfg.title || 'Chats'} · Nati Automotive`;
+    if (!bellPop.hidden) renderBell();
+  }
+
+  async function loadList(append) {
+    const gen = ++listGen;
+    const q = { ...(cfg.listQuery ? cfg.listQuery(filters) : {}), q: filters.q, limit: LIST_LIMIT, cursor: append ? nextCursor : null };
+    list.setAttribute('aria-busy', 'true');
+    try {
+      const r = await api.get('/api/chat/list', q);
+      if (gen !== listGen) return;
+      if (!append) { chats.clear(); }
+      for (const s of r.chats) {
+        chats.set(s.chat_id, s);
+        unread.set(s.chat_id, s.unread);
+      }
+      nextCursor = r.next_cursor;
+      more.hidden = !nextCursor;
+      renderList();
+    } catch (e) {
+      if (e.status === 401) return toLogin();
+      toast(`Could not load chats: ${e.message}`, 'error');
+    } finally {
+      list.removeAttribute('aria-busy');
+    }
+  }
+
+  const pendingDetails = new Map();
+  function refreshChat(id) {
+    if (pendingDetails.has(id)) return pendingDetails.get(id);
+    const p = new Promise((r) => setTimeout(r, 120)).then(() => api.get('/api/chat/details', { chat_id: id }))
+      .then((r) => {
+        const s = r.chat;
+        const known = chats.has(id);
+        const fits = cfg.matches ? cfg.matches(s, filters) : true;
+        if (fits && (known || !filters.q)) upsert(s);
+        else if (known && !fits) remove(id);
+        else if (current === id) view.setSummary(s);
+        return s;
+      })
+      .catch((e) => {
+        if (e.status === 404) {
+          remove(id);
+          if (current === id) {
+            view.lock('This chat is no longer assigned to you.');
+            toast('A chat was moved away from you.', 'info');
+          }
+        }
+        return null;
+      })
+      .finally(() => pendingDetails.delete(id));
+    pendingDetails.set(id, p);
+    return p;
+  }
+
+  // ---- opening chats -------------------------------------------------------------
+  async function openChat(id, push) {
+    let s = chats.get(id);
+    if (!s) s = await refreshChat(id);
+    if (!s) { toast('That chat is not available.', 'error'); return; }
+    if (current !== id) {
+      current = id;
+      convPane.replaceChildren(view.root);
+      view.open(s);
+    }
+    main.dataset.view = 'chat';
+    // One history entry for "a chat is open": the phone's back button returns to the list.
+    if (push && history.state?.chat !== id) {
+      if (history.state?.chat) history.replaceState({ chat: id, pushed: history.state.pushed }, '', `#chat-${id}`);
+      else history.pushState({ chat: id, pushed: true }, '', `#chat-${id}`);
+    }
+    renderList();
+    if (!matchMedia('(pointer: coarse)').matches) view.input.focus({ preventScroll: true });
+  }
+  function back() {
+    if (history.state?.pushed) history.back();
+    else { history.replaceState(null, '', location.pathname); showList(); }
+  }
+  function showList() {
+    main.dataset.view = 'list';
+    list.querySelector('[aria-current="true"]')?.focus();
+  }
+  addEventListener('popstate', () => {
+    const m = /^#chat-(\d+)$/.exec(location.hash);
+    if (m) openChat(Number(m[1]), false);
+    else showList();
+  });
+
+  // ---- live events -------------------------------------------------------------
+  live.addEventListener('ready', (e) => {
+    staffOnline = e.detail.staff_online;
+    renderPresence();
+    if (away) live.send({ type: 'presence', status: 'away' });
+  });
+  live.addEventListener('frame', (e) => {
+    const f = e.detail;
+    switch (f.type) {
+      case 'message.created': {
+        const m = f.data;
+        const s = chats.get(f.chat_id);
+        if (s) upsert({ ...s, last_message: m.message.slice(0, 200), updated_at: m.created_at, last_message_at: m.created_at });
+        else refreshChat(f.chat_id);
+        if (current === f.chat_id) view.handle(f);
+        const mine = m.sender_type === me.role && m.sender_id === me.id;
+        if (!mine && m.sender_type !== 'system' && (document.hidden || current !== f.chat_id || !view.visible())) {
+          notifier.beep();
+          notifier.show(m.sender_name, m.message, () => openChat(f.chat_id, true));
+        }
+        break;
+      }
+      case 'message.read':
+        if (current === f.chat_id) view.handle(f);
+        break;
+      case 'typing':
+        if (current === f.chat_id) view.handle(f);
+        break;
+      case 'chat.created':
+      case 'chat.updated':
+        refreshChat(f.chat_id);
+        break;
+      case 'unread': {
+        let listed = 0;
+        for (const c of f.chats) { unread.set(c.chat_id, c.unread); listed += c.unread; }
+        if (listed === f.total) {
+          const ids = new Set(f.chats.map((c) => c.chat_id));
+          for (const k of unread.keys()) if (!ids.has(k)) unread.set(k, 0);
+        }
+        unreadTotal = f.total;
+        for (const c of f.chats) if (!chats.has(c.chat_id) && c.unread > 0 && !filters.q) refreshChat(c.chat_id);
+        renderList();
+        break;
+      }
+      case 'presence':
+        staffOnline = f.staff_online;
+        renderPresence();
+        break;
+      case 'ack':
+      case 'error':
+        if (f.client_id) view.handle(f);
+        else if (f.type === 'error') toast(f.message, 'error');
+        break;
+      default:
+    }
+  });
+
+  // ---- preferences -----------------------------------------------------------------
+  async function loadPrefs() {
+    try {
+      prefs = await api.get('/api/me/preferences');
+      notifier.sound = prefs.sound_enabled;
+      notifier.browser = prefs.browser_notifications;
+    } catch { /* keep defaults */ }
+  }
+  async function openPrefs() {
+    await loadPrefs();
+    if (!prefs) return toast('Could not load your preferences.', 'error');
+    const p = prefs;
+    const chk = (name, label, on, hint) => el('label', { class: 'check' },
+      el('input', { type: 'checkbox', name, checked: on }), el('span', {}, el('span', { text: label }), hint ? el('small', { class: 'hint', text: hint }) : null));
+    const delays = [[60, '1 minute'], [300, '5 minutes'], [600, '10 minutes'], [1800, '30 minutes'], [3600, '1 hour'], [14400, '4 hours'], [86400, '1 day']];
+    if (!delays.some(([v]) => v === p.email_delay_secs)) delays.push([p.email_delay_secs, `${Math.round(p.email_delay_secs / 60)} minutes`]);
+    const sel = (name, opts, value) => el('select', { name }, opts.map(([v, t]) => el('option', { value: String(v), text: t, selected: String(v) === String(value) })));
+    const hours = [['', 'None'], ...Array.from({ length: 24 }, (_, h) => [h, `${String(h).padStart(2, '0')}:00`])];
+    const fields = [
+      el('fieldset', {}, el('legend', { text: 'In this browser' }),
+        chk('sound_enabled', 'Play a sound for new messages', p.sound_enabled),
+        chk('browser_notifications', 'Show browser notifications', p.browser_notifications, 'Your browser will ask for permission.')),
+      el('fieldset', {}, el('legend', { text: 'Email' }),
+        chk('email_enabled', 'Email me about messages I have not read', p.email_enabled),
+        field('Send the email after', sel('email_delay_secs', delays, p.email_delay_secs)),
+        me.role === 'admin' ? field('Email me about', sel('admin_scope', [['all', 'All chats'], ['unassigned', 'Chats without a worker'], ['escalated', 'Escalated chats'], ['none', 'No chats']], p.admin_scope)) : null,
+        el('div', { class: 'row2' },
+          field('Quiet from (UTC)', sel('quiet_start_hour', hours, p.quiet_start_hour ?? '')),
+          field('until', sel('quiet_end_hour', hours, p.quiet_end_hour ?? '')))),
+    ];
+    const v = await modal('Notification preferences', fields, 'Save');
+    if (!v) return;
+    const qs = v.quiet_start_hour === '' ? null : Number(v.quiet_start_hour);
+    const qe = v.quiet_end_hour === '' ? null : Number(v.quiet_end_hour);
+    if ((qs == null) !== (qe == null)) return toast('Quiet hours need both a start and an end.', 'error');
+    const next = {
+      email_enabled: 'email_enabled' in v,
+      email_delay_secs: Number(v.email_delay_secs),
+      admin_scope: v.admin_scope || p.admin_scope,
+      sound_enabled: 'sound_enabled' in v,
+      browser_notifications: 'browser_notifications' in v,
+      quiet_start_hour: qs,
+      quiet_end_hour: qe,
+    };
+    if (next.browser_notifications && !(await askNotifications())) {
+      next.browser_notifications = false;
+      toast('Notifications are blocked in this browser; allow them in the site settings.', 'error');
+    }
+    try {
+      prefs = await api.put('/api/me/preferences', next);
+      notifier.sound = prefs.sound_enabled;
+      notifier.browser = prefs.browser_notifications;
+      if (prefs.sound_enabled) notifier.beep();
+      toast('Preferences saved.', 'ok');
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  // ---- customers: new chat ---------------------------------------------------------
+  async function newChat() {
+    const topic = el('input', { name: 'topic', maxlength: '200', placeholder: 'e.g. Brake noise, service booking', autocomplete: 'off' });
+    const msg = el('textarea', { name: 'message', rows: 4, required: true, maxlength: '4000', placeholder: 'How can we help?' });
+    const v = await modal('Start a new chat', [field('Topic', topic, 'Optional'), field('Message', msg)], 'Start chat');
+    if (!v) return;
+    try {
+      const r = await api.post('/api/chat/start', { topic: v.topic.trim() || null, message: v.message, client_id: uid('s') });
+      upsert(r.chat);
+      openChat(r.chat.chat_id, true);
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  // ---- start ---------------------------------------------------------------------
+  loadPrefs();
+  live.start();
+  await new Promise((resolve) => {
+    const done = () => { live.removeEventListener('ready', done); resolve(); };
+    live.addEventListener('ready', done);
+    setTimeout(done, 4000);
+  });
+  await loadList();
+  // A link to one chat: `#chat-ID`, or `?chat=ID` from the notification emails.
+  const linked = Number(new URLSearchParams(location.search).get('chat')) || Number((/^#chat-(\d+)$/.exec(location.hash) || [])[1]);
+  if (linked) {
+    history.replaceState({ chat: linked }, '', `${location.pathname}#chat-${linked}`);
+    openChat(linked, false);
+  }
+  return ctx;
+}
+
+/** Status filter chips: All + the four statuses. */
+export function statusChips(ctx, statuses = ['pending', 'open', 'escalated', 'closed'], labels = {}) {
+  const names = { '': 'All', pending: 'Waiting', open: 'Open', escalated: 'Needs admin', closed: 'Closed', ...labels };
+  const box = el('div', { class: 'chips', role: 'group', 'aria-label': 'Filter by status' });
+  for (const s of ['', ...statuses]) {
+    box.append(el('button', {
+      type: 'button', class: 'chip', 'aria-pressed': String(s === ''), text: names[s],
+      onclick: (e) => {
+        for (const b of box.children) b.setAttribute('aria-pressed', String(b === e.currentTarget));
+        ctx.filters.status = s || null;
+        ctx.refresh();
+      },
+    }));
+  }
+  return box;
+}
+
+/** Client-side check of the status filter for live inserts. */
+export const statusMatches = (s, f) => !f.status || s.status === f.status;
+
+/** A tool bar button. */
+export function tool(label, onclick, kind = 'ghost', ic) {
+  return el('button', { type: 'button', class: `btn ${kind} small`, onclick }, ic ? icon(ic) : null, label);
+}
