@@ -1,10 +1,14 @@
 //! Integration suites: the real server on 127.0.0.1, a temporary SQLite file, real HTTP.
 //! One test binary (one link) for all suites.
 
+mod access;
 mod email;
+mod input;
 mod nodes;
 mod realtime;
+mod sessions;
 mod smoke;
 mod smtp;
 mod support;
+mod transitions;
 mod wsclient;
