@@ -18,6 +18,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO_ROOT="$(pwd)"
+# Build output: cargo's own choice (CARGO_TARGET_DIR if set), so the binaries are found.
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 
 SCHEMATHESIS_VERSION="4.32.5"
 ST_TOTAL_EXAMPLES="${ST_TOTAL_EXAMPLES:-150}"
@@ -201,7 +203,7 @@ ST="$VENV/bin/schemathesis"
 "$ST" --version
 
 cargo build --bin nati-chat
-SERVER_BIN="$REPO_ROOT/target/debug/nati-chat"
+SERVER_BIN="$TARGET_DIR/debug/nati-chat"
 [ -x "$SERVER_BIN" ] || die "server binary not found at $SERVER_BIN"
 
 TMPDIR_X="$(mktemp -d "${TMPDIR:-/tmp}/nati-chat-test.XXXXXX")"
@@ -369,23 +371,23 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 18 ] || die "the browser tests need node >= 18 (found $(node --version))"
 "$CHROMIUM_BIN" --version
 cargo build --bin nati-chat
-[ -x "$REPO_ROOT/target/debug/nati-chat" ] || die "server binary not found at target/debug/nati-chat"
+[ -x "$TARGET_DIR/debug/nati-chat" ] || die "server binary not found at $TARGET_DIR/debug/nati-chat"
 (cd "$REPO_ROOT/web-tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
-rm -rf "$REPO_ROOT/target/screenshots" "$REPO_ROOT/target/widget-sizes.txt"
+rm -rf "$TARGET_DIR/screenshots" "$TARGET_DIR/widget-sizes.txt"
 browser_rc=0
 (cd "$REPO_ROOT/web-tests" &&
-    CHAT_SERVER_BIN="$REPO_ROOT/target/debug/nati-chat" CHROMIUM="$CHROMIUM_BIN" \
-    SCREENSHOT_DIR="$REPO_ROOT/target/screenshots" WIDGET_SIZES_FILE="$REPO_ROOT/target/widget-sizes.txt" \
+    CHAT_SERVER_BIN="$TARGET_DIR/debug/nati-chat" CHROMIUM="$CHROMIUM_BIN" \
+    SCREENSHOT_DIR="$TARGET_DIR/screenshots" WIDGET_SIZES_FILE="$TARGET_DIR/widget-sizes.txt" \
     timeout "$BROWSER_TIMEOUT" node --test --test-concurrency=1 tests/ </dev/null) || browser_rc=$?
 if [ "$browser_rc" -eq 124 ]; then
     die "browser tests exceeded ${BROWSER_TIMEOUT}s"
 elif [ "$browser_rc" -ne 0 ]; then
     die "browser tests failed (exit $browser_rc)"
 fi
-[ -s "$REPO_ROOT/target/widget-sizes.txt" ] || die "browser tests did not measure the widget"
+[ -s "$TARGET_DIR/widget-sizes.txt" ] || die "browser tests did not measure the widget"
 echo "-- guest widget size --"
-cat "$REPO_ROOT/target/widget-sizes.txt"
-echo "screenshots: $(find "$REPO_ROOT/target/screenshots" -name '*.png' | wc -l) in target/screenshots/"
+cat "$TARGET_DIR/widget-sizes.txt"
+echo "screenshots: $(find "$TARGET_DIR/screenshots" -name '*.png' | wc -l) in $TARGET_DIR/screenshots/"
 LEGS_RAN+=("browser(panels,widget)")
 
 # (benchmark smoke: added with the benchmark tool)
