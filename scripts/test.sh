@@ -341,6 +341,17 @@ run_schemathesis user user1@nati.test
 LEGS_RAN+=("schemathesis(admin,user)")
 
 # ---------------------------------------------------------------------------
+# Email end to end through a well-kept SMTP server: aiosmtpd (PyPI, in the same
+# virtualenv) receives what the real server binary sends (scripts/smtp_e2e.py).
+# ---------------------------------------------------------------------------
+
+banner "email (aiosmtpd)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "aiosmtpd==1.4.6"
+cargo build --bin nati-chat
+timeout 120 "$VENV/bin/python" "$REPO_ROOT/scripts/smtp_e2e.py" "$TARGET_DIR/debug/nati-chat" </dev/null     || die "email end-to-end through aiosmtpd failed"
+LEGS_RAN+=("email(aiosmtpd)")
+
+# ---------------------------------------------------------------------------
 # Browser tests: the web panels and the guest widget in a real headless
 # Chromium — Debian's chromium + chromium-driver (apt, when missing; never a
 # downloaded browser) driven by playwright-core under node's test runner
