@@ -3,6 +3,7 @@
 #
 # Legs (in order):
 #   fmt, clippy, cargo test (sqlite), postgresql (store + api suites),
+#   mariadb (store + api suites),
 #   schemathesis (admin + user token), browser tests (panels + guest widget
 #   in headless Chromium)
 # Any failure aborts the script with a non-zero exit code.
@@ -171,10 +172,71 @@ trap - EXIT
 LEGS_RAN+=("postgresql(store,api)")
 
 # ---------------------------------------------------------------------------
-# MariaDB leg — PLACEHOLDER, not implemented yet.
-#   Will: ensure local MariaDB is up, create a throwaway database, export its
-#   URL and run the store/integration suites against it.
+# MariaDB leg: the store's tests (conformance story, host-mode schema, event-id order,
+# concurrent outbox claims, migrations) and the HTTP/WebSocket suites (several nodes
+# included) against a local MariaDB on 127.0.0.1:3306, user root without a password.
+# Each test makes its own throwaway database (nati_conf_*, nati_it_*); leftovers are
+# dropped at the end, also when a test fails.
 # ---------------------------------------------------------------------------
+
+banner "mariadb"
+MY_URL="mysql://root@127.0.0.1:3306/test"
+
+my_up() {
+    command -v mariadb >/dev/null 2>&1 && mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1' >/dev/null 2>&1
+}
+
+# The server answers at all (ping succeeds even when access is denied).
+my_alive() {
+    command -v mariadb-admin >/dev/null 2>&1 && mariadb-admin -h127.0.0.1 -P3306 --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+my_wait_up() {
+    local i
+    for ((i = 0; i < 60; i++)); do # 60 * 0.5 s = 30 s
+        if my_alive; then return 0; fi
+        sleep 0.5
+    done
+    die "MariaDB did not answer on 127.0.0.1:3306 within 30 s"
+}
+
+my_fresh_install=0
+if ! my_up; then
+    if [ ! -x /usr/sbin/mariadbd ]; then
+        echo "MariaDB is not installed; installing it"
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mariadb-server
+        my_fresh_install=1
+    fi
+    if ! my_alive; then
+        echo "starting MariaDB"
+        as_root install -d -o mysql -g mysql /run/mysqld
+        as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    fi
+    my_wait_up
+fi
+if ! my_up; then
+    # Debian's root signs in over the local socket only; on a server this script
+    # installed, let root in from 127.0.0.1 without a password (what the test URLs expect).
+    [ "$my_fresh_install" -eq 1 ] || die "cannot connect to 127.0.0.1:3306 as root without a password (mariadb -uroot -h127.0.0.1)"
+    as_root mariadb -uroot --protocol=socket -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')"
+    my_up || die "cannot connect to 127.0.0.1:3306 as root after allowing it"
+fi
+
+my_drop_scratch() {
+    local db
+    for db in $(mariadb -uroot -h127.0.0.1 -P3306 -N -B -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'nati\_it\_%' OR SCHEMA_NAME LIKE 'nati\_conf\_%'"); do
+        mariadb -uroot -h127.0.0.1 -P3306 -e "DROP DATABASE IF EXISTS \`$db\`"
+    done
+}
+# On failure, drop the scratch databases and keep the failing exit code.
+trap 'rc=$?; trap - EXIT; if ! my_drop_scratch; then echo "warning: could not drop nati_it_/nati_conf_ databases" >&2; fi; exit "$rc"' EXIT
+
+NATI_TEST_MYSQL_URL="$MY_URL" cargo test -p chat-store-mysql
+NATI_TEST_DATABASE_URL="$MY_URL" cargo test --test api
+my_drop_scratch
+trap - EXIT
+LEGS_RAN+=("mariadb(store,api)")
 
 # ---------------------------------------------------------------------------
 # Schemathesis leg: fuzz the live HTTP API against its own OpenAPI document.
@@ -401,7 +463,25 @@ cat "$TARGET_DIR/widget-sizes.txt"
 echo "screenshots: $(find "$TARGET_DIR/screenshots" -name '*.png' | wc -l) in $TARGET_DIR/screenshots/"
 LEGS_RAN+=("browser(panels,widget)")
 
-# (benchmark smoke: added with the benchmark tool)
+# ---------------------------------------------------------------------------
+# Benchmark smoke: every nati-bench scenario with tiny sizes against a fresh
+# debug server (a few seconds). Fails on errors and lost deliveries, never on
+# numbers; real measurements use the release build (docs/BENCHMARKS.md).
+# ---------------------------------------------------------------------------
+
+banner "benchmark smoke"
+cargo build -p nati-chat -p nati-bench --bin nati-chat --bin nati-bench
+BENCH_BIN="$TARGET_DIR/debug/nati-bench"
+[ -x "$BENCH_BIN" ] || die "benchmark binary not found at $BENCH_BIN"
+start_server bench
+if ! timeout 300 "$BENCH_BIN" smoke --url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+    --json "$TMPDIR_X/bench/smoke.json" </dev/null; then
+    echo "server log (bench): $SERVER_LOG" >&2
+    tail -n 50 "$SERVER_LOG" >&2
+    die "benchmark smoke failed"
+fi
+stop_server
+LEGS_RAN+=("bench-smoke")
 
 echo
 echo "== summary: all legs passed: ${LEGS_RAN[*]} =="

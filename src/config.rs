@@ -14,11 +14,26 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Holds the SQLite file (`nati-chat.db`) and, later, the email outbox.
     pub data_dir: PathBuf,
-    /// `sqlite://...` or `postgres://user:password@host/db`; empty means the SQLite file
-    /// in `data_dir`.
+    /// `sqlite://...`, `postgres://user:password@host/db` or
+    /// `mysql://user:password@host:3306/db` (also `mariadb://`); empty means the SQLite
+    /// file in `data_dir`.
     pub database_url: Option<String>,
-    /// Connections in the PostgreSQL pool, at most (SQLite ignores it).
+    /// Connections in the PostgreSQL or MariaDB pool, at most (SQLite ignores it).
     pub database_pool_size: u32,
+    /// Where people's accounts live. `own`: the chat's own `tbl_user`, `tbl_admin`,
+    /// `tbl_worker`. `host` (MariaDB/MySQL only): those are the host site's tables, in the
+    /// same database; the chat's foreign keys reference them, nothing of them is altered,
+    /// and what the chat needs about a person is kept in tables of its own
+    /// (docs/mariadb.md).
+    pub accounts: AccountsMode,
+    /// Host accounts: the key column of the host's `tbl_user`, `tbl_admin`, `tbl_worker`.
+    pub host_account_pk: String,
+    /// Host accounts: that column's exact type (`INT UNSIGNED`), checked against the
+    /// database before anything is created; unset, it is read from the database.
+    pub host_account_pk_type: Option<String>,
+    /// Host accounts: the host's email column, by which `account create` finds the person
+    /// to give a chat account; empty: people are linked by their host id only.
+    pub host_account_email_column: String,
     /// The address people use to reach the server (`https://chat.example.com`): the
     /// origin accepted for cookie-authenticated writes, and the base of links in email.
     pub public_url: Option<String>,
@@ -95,6 +110,10 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_pool_size: 10,
+            accounts: AccountsMode::Own,
+            host_account_pk: "id".into(),
+            host_account_pk_type: None,
+            host_account_email_column: "email".into(),
             public_url: None,
             guest_inactivity_secs: 24 * 3600,
             expiry_sweep_secs: 60,
@@ -122,6 +141,14 @@ impl Default for Settings {
     }
 }
 
+/// Where people's accounts live (see [`Settings::accounts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountsMode {
+    Own,
+    Host,
+}
+
 /// Overrides from the command line (only those given).
 #[derive(Debug, Default, Serialize)]
 pub struct FlagOverrides {
@@ -131,6 +158,9 @@ pub struct FlagOverrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// `own` or `host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<String>,
 }
 
 impl Settings {
@@ -149,6 +179,7 @@ impl Settings {
                 "password",
                 "test_database_url",
                 "test_pg_url",
+                "test_mysql_url",
             ]))
             .merge(Serialized::defaults(flags));
         fig.extract().map_err(Box::new)

@@ -19,6 +19,7 @@ pub mod http;
 pub mod jobs;
 pub mod links;
 pub mod mail;
+pub mod migrations;
 pub mod ratelimit;
 pub mod realtime;
 pub mod service;
@@ -39,6 +40,16 @@ pub use http::app;
 /// rather than silently creating a SQLite file.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
     let url = settings.database_url();
+    if chat_store_mysql::handles(&url) {
+        return Ok(Arc::new(
+            chat_store_mysql::MysqlStore::open(&url, &mysql_options(settings)).await?,
+        ));
+    }
+    if settings.accounts == config::AccountsMode::Host {
+        return Err(StoreError::Database(
+            "accounts = \"host\" needs a MariaDB/MySQL database_url (mysql://...)".into(),
+        ));
+    }
     if url.starts_with("sqlite:") {
         if let Some(parent) = url
             .trim_start_matches("sqlite://")
@@ -66,10 +77,36 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
             chat_store_postgres::PgStore::open(&url, &opts).await?,
         ));
     }
+    Err(unsupported_url(&url))
+}
+
+fn unsupported_url(url: &str) -> StoreError {
     let scheme = url.split(':').next().unwrap_or("");
-    Err(StoreError::Database(format!(
-        "unsupported database URL scheme `{scheme}:`; use sqlite://PATH or postgres://..."
-    )))
+    StoreError::Database(format!(
+        "unsupported database URL scheme `{scheme}:`; use sqlite://PATH, postgres://... or mysql://..."
+    ))
+}
+
+/// The MariaDB/MySQL store's options from the settings.
+pub fn mysql_options(settings: &Settings) -> chat_store_mysql::MysqlOptions {
+    let accounts = match settings.accounts {
+        config::AccountsMode::Own => chat_store_mysql::Accounts::Own,
+        config::AccountsMode::Host => {
+            chat_store_mysql::Accounts::Host(chat_store_mysql::HostAccounts {
+                pk_column: settings.host_account_pk.clone(),
+                pk_type: settings
+                    .host_account_pk_type
+                    .clone()
+                    .filter(|t| !t.trim().is_empty()),
+                email_column: Some(settings.host_account_email_column.clone())
+                    .filter(|c| !c.is_empty()),
+            })
+        }
+    };
+    chat_store_mysql::MysqlOptions {
+        accounts,
+        max_connections: settings.database_pool_size,
+    }
 }
 
 /// Serve on `listener` until `shutdown` resolves: starts the hub and the background jobs.

@@ -10,6 +10,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod bench_seed;
+
 #[derive(Parser)]
 #[command(
     name = "nati-chat",
@@ -31,9 +33,14 @@ struct Common {
     /// Directory for the SQLite file [env: NATI_DATA_DIR] (default ./data).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// Database URL, e.g. sqlite://data/nati-chat.db [env: NATI_DATABASE_URL].
+    /// Database URL: sqlite://data/nati-chat.db, postgres://... or mysql://... (mariadb://)
+    /// [env: NATI_DATABASE_URL].
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// Where accounts live: `own` tables, or the `host` site's tbl_user/tbl_admin/tbl_worker
+    /// (MariaDB/MySQL; docs/mariadb.md) [env: NATI_ACCOUNTS] (default own).
+    #[arg(long, global = true, value_parser = ["own", "host"])]
+    accounts: Option<String>,
     /// A TOML settings file.
     #[arg(long, global = true, env = "NATI_CONFIG")]
     config: Option<PathBuf>,
@@ -48,11 +55,28 @@ enum Command {
         demo: bool,
     },
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Print the SQL that would run on this database, in order, and run nothing.
+        #[arg(long, conflicts_with = "status")]
+        print_sql: bool,
+        /// List applied and pending migrations, and run nothing.
+        #[arg(long)]
+        status: bool,
+    },
     /// Manage accounts.
     Account {
         #[command(subcommand)]
         action: AccountCommand,
+    },
+    /// Benchmark data only: add N messages over M new chats straight into the SQLite file,
+    /// for `nati-bench history` (docs/BENCHMARKS.md). Run it with the server stopped.
+    BenchSeed {
+        /// Messages to add.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// New chats (one guest each) the messages are spread over.
+        #[arg(long, default_value_t = 100)]
+        chats: u64,
     },
 }
 
@@ -77,6 +101,7 @@ fn settings(c: &Common) -> Result<Settings> {
         bind: c.bind,
         data_dir: c.data_dir.clone(),
         database_url: c.database_url.clone(),
+        accounts: c.accounts.clone(),
     };
     Settings::load(c.config.as_deref(), &flags).map_err(|e| anyhow::anyhow!("configuration: {e}"))
 }
@@ -94,7 +119,48 @@ async fn main() -> Result<()> {
     let settings = settings(&cli.common)?;
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo).await,
-        Command::Migrate => {
+        Command::BenchSeed { messages, chats } => {
+            let url = settings.database_url();
+            if !url.starts_with("sqlite:") {
+                bail!(
+                    "bench-seed writes SQLite files only (database URL {})",
+                    redact(&url)
+                );
+            }
+            if let Some(parent) = std::path::Path::new(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            )
+            .parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            let s = bench_seed::seed(&url, messages, chats).await?;
+            println!(
+                "seeded {} messages over {} chats (chat ids {}..={}) in {:.1}s",
+                s.messages,
+                s.chats,
+                s.first_chat_id,
+                s.first_chat_id + s.chats as i64 - 1,
+                s.seconds
+            );
+            Ok(())
+        }
+        Command::Migrate { print_sql, status } if print_sql || status => {
+            let report = nati_chat::migrations::report(&settings)
+                .await
+                .context("reading the database's migrations")?;
+            if print_sql {
+                print!("{}", report.sql_text());
+            } else {
+                println!("{}", redact(&settings.database_url()));
+                print!("{}", report.status_text());
+            }
+            Ok(())
+        }
+        Command::Migrate { .. } => {
             let store = nati_chat::open_store(&settings)
                 .await
                 .context("opening the database")?;

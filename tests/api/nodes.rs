@@ -1,11 +1,12 @@
-//! Several nodes on one PostgreSQL database: two real `nati-chat` processes. These run in
-//! the test script's PostgreSQL leg (`NATI_TEST_DATABASE_URL=postgres://...`); without a
-//! PostgreSQL URL there is no shared database to run them on, and they say so.
+//! Several nodes on one PostgreSQL or MariaDB database: two real `nati-chat` processes.
+//! These run in the test script's PostgreSQL and MariaDB legs
+//! (`NATI_TEST_DATABASE_URL=postgres://...` or `mysql://...`; on MariaDB the nodes find each
+//! other's events by polling the event log); without such a URL there is no shared database
+//! to run them on, and they say so.
 
 use crate::smtp::SmtpSink;
 use crate::support::*;
 use crate::wsclient::Ws;
-use chat_store_postgres::scratch::ScratchDb;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
@@ -71,17 +72,17 @@ impl Drop for Node {
     }
 }
 
-/// A fresh database on the PostgreSQL server of `NATI_TEST_DATABASE_URL`, or `None`.
+/// A fresh database on the PostgreSQL or MariaDB server of `NATI_TEST_DATABASE_URL`, or `None`.
 async fn shared_db() -> Option<ScratchDb> {
     match std::env::var("NATI_TEST_DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => Some(
+        Ok(url) if is_server_url(&url) => Some(
             ScratchDb::create(&url, "nati_it_")
                 .await
                 .expect("scratch database"),
         ),
         _ => {
             println!(
-                "several-node tests need NATI_TEST_DATABASE_URL=postgres://...; the test script's PostgreSQL leg runs them"
+                "several-node tests need NATI_TEST_DATABASE_URL=postgres://... or mysql://...; the test script's PostgreSQL and MariaDB legs run them"
             );
             None
         }

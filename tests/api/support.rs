@@ -2,13 +2,13 @@
 //! a small HTTP client that speaks to it. No mocks, no start-up sleeps: the listener is
 //! bound before the server task starts.
 //!
-//! With `NATI_TEST_DATABASE_URL=postgres://user@host:port/db` each server gets a throwaway
-//! PostgreSQL database (`nati_it_<random>`) on that server instead, dropped with it.
+//! With `NATI_TEST_DATABASE_URL=postgres://user@host:port/db` (or `mysql://...`, a
+//! MariaDB/MySQL server) each server gets a throwaway database (`nati_it_<random>`) on that
+//! server instead, dropped with it.
 
 #![allow(dead_code)]
 
 use chat_core::AccountRole;
-use chat_store_postgres::scratch::{ScratchDb, ScratchGuard};
 use nati_chat::config::Settings;
 use nati_chat::state::AppState;
 use reqwest::{Method, StatusCode};
@@ -26,25 +26,89 @@ pub struct TestServer {
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    /// The throwaway PostgreSQL database of this server, dropped with it.
+    /// The throwaway PostgreSQL or MariaDB database of this server, dropped with it.
     pg: Option<ScratchGuard>,
 }
 
-/// Throwaway PostgreSQL databases of stopped servers, kept for a restart on the same
+/// A throwaway database on the PostgreSQL or MariaDB/MySQL server of a URL.
+#[derive(Debug, Clone)]
+pub enum ScratchDb {
+    Pg(chat_store_postgres::scratch::ScratchDb),
+    My(chat_store_mysql::scratch::ScratchDb),
+}
+
+impl ScratchDb {
+    pub async fn create(url: &str, prefix: &str) -> Result<ScratchDb, chat_core::StoreError> {
+        if chat_store_mysql::handles(url) {
+            chat_store_mysql::scratch::ScratchDb::create(url, prefix)
+                .await
+                .map(ScratchDb::My)
+        } else {
+            chat_store_postgres::scratch::ScratchDb::create(url, prefix)
+                .await
+                .map(ScratchDb::Pg)
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            ScratchDb::Pg(d) => d.url(),
+            ScratchDb::My(d) => d.url(),
+        }
+    }
+
+    pub async fn drop_database(&self) -> Result<(), chat_core::StoreError> {
+        match self {
+            ScratchDb::Pg(d) => d.drop_database().await,
+            ScratchDb::My(d) => d.drop_database().await,
+        }
+    }
+}
+
+/// Drops its database with it, unless disarmed.
+enum ScratchGuard {
+    Pg(chat_store_postgres::scratch::ScratchGuard),
+    My(chat_store_mysql::scratch::ScratchGuard),
+}
+
+impl ScratchGuard {
+    fn new(db: ScratchDb) -> ScratchGuard {
+        match db {
+            ScratchDb::Pg(d) => {
+                ScratchGuard::Pg(chat_store_postgres::scratch::ScratchGuard::new(d))
+            }
+            ScratchDb::My(d) => ScratchGuard::My(chat_store_mysql::scratch::ScratchGuard::new(d)),
+        }
+    }
+
+    fn disarm(&mut self) -> Option<ScratchDb> {
+        match self {
+            ScratchGuard::Pg(g) => g.disarm().map(ScratchDb::Pg),
+            ScratchGuard::My(g) => g.disarm().map(ScratchDb::My),
+        }
+    }
+}
+
+/// Whether `url` names a database server the suites can make throwaway databases on.
+pub fn is_server_url(url: &str) -> bool {
+    url.starts_with("postgres") || chat_store_mysql::handles(url)
+}
+
+/// Throwaway databases of stopped servers, kept for a restart on the same
 /// settings (`stop` then `start_in`), which takes them back.
 static PARKED_DBS: std::sync::Mutex<Vec<ScratchDb>> = std::sync::Mutex::new(Vec::new());
 
-/// With `NATI_TEST_DATABASE_URL=postgres://...` (a server URL), a fresh database on that
-/// server for one test server; otherwise `None` (the temporary SQLite file).
+/// With `NATI_TEST_DATABASE_URL=postgres://...` or `mysql://...` (a server URL), a fresh
+/// database on that server for one test server; otherwise `None` (the temporary SQLite file).
 async fn throwaway_pg_database() -> Option<ScratchDb> {
     let url = std::env::var("NATI_TEST_DATABASE_URL").ok()?;
-    if !url.starts_with("postgres") {
+    if !is_server_url(&url) {
         return None;
     }
     Some(
         ScratchDb::create(&url, "nati_it_")
             .await
-            .expect("create a throwaway PostgreSQL database"),
+            .expect("create a throwaway database"),
     )
 }
 

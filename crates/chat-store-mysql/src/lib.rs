@@ -1,0 +1,599 @@
+//! Nati Chat storage on MariaDB 10.6+ (and MySQL 8), in the host site's own database.
+//!
+//! All SQL of this backend is in this crate: accounts and sessions in [`accounts`], chats,
+//! messages, read positions and events in [`chats`], the email outbox in [`outbox`], the
+//! migrations and their checks in [`schema`]. The behaviour is the SQLite store's, statement
+//! for statement; what differs is how MariaDB gets there.
+//!
+//! # Two account modes
+//! - **Own** (default): the chat creates `tbl_user`, `tbl_admin` and `tbl_worker` itself, as on
+//!   SQLite and PostgreSQL.
+//! - **Host** (`accounts = "host"`): the database is the host site's and already has those
+//!   three tables. The chat creates none of them and never alters or drops anything of the
+//!   host's. Its foreign keys (`tbl_chats.user_id`, `admin_id`, `worker_id`, `assigned_by`)
+//!   reference the host's key column (`host_account_pk`, default `id`) with exactly its type
+//!   (read from `information_schema`, or `host_account_pk_type` checked against it), and its
+//!   tables take the host tables' collation. What the chat needs about a person (name,
+//!   email, avatar, password hash — empty for people the host signs in —, active flag) is in
+//!   one table per role, `tbl_chat_user_accounts` / `tbl_chat_admin_accounts` /
+//!   `tbl_chat_worker_accounts`, keyed by `host_id` with a plain foreign key to the host row
+//!   (one table per role, so that every key is an ordinary FK and the account SQL is the same
+//!   in both modes with other table names). Sessions and preferences are the chat's tables as
+//!   in own mode. `create_account` links the host row found by its email
+//!   (`host_account_email_column`); [`MysqlStore::link_host_account`] links one by id.
+//!
+//! # Migrations
+//! Host mode cannot be written down in static files (the key type and collation are the
+//! host's), so the files in `migrations/` are templates rendered at start with the
+//! parameters read from the database, then run by sqlx's own migrator, recorded in
+//! `_nati_chat_migrations`. See [`schema`]. Every statement is `CREATE TABLE IF NOT EXISTS`
+//! with its indexes and keys inside, because MariaDB DDL is not transactional: a migration
+//! that failed halfway is re-run once its failed row is deleted. `nati-chat migrate
+//! --print-sql` shows the rendered SQL before anything runs.
+//!
+//! # Event ids become visible in order
+//! Several nodes share delivery by polling `events_after` (no LISTEN/NOTIFY here). InnoDB
+//! hands out AUTO_INCREMENT ids at INSERT, before commit, so with concurrent writers id 11
+//! could commit before id 10, and a poller that has seen 11 would never see 10. Every
+//! transaction that may write events therefore first locks the single row of
+//! `tbl_chat_event_lock` (`SELECT ... FOR UPDATE`) and holds it to commit: event writers take
+//! turns, ids are handed out in commit order. Taking it first, before any chat row, also
+//! gives all writers one lock order (no deadlocks between them). Readers take no lock.
+//!
+//! # MySQL 8
+//! The same SQL runs on both: no `RETURNING` (MySQL has none; inserts read
+//! `LAST_INSERT_ID()`, "take" is `SELECT ... FOR UPDATE` then `DELETE`), upserts with `ON
+//! DUPLICATE KEY UPDATE col = VALUES(col)` (deprecated but working on MySQL 8, the only form
+//! MariaDB knows), no `CREATE INDEX IF NOT EXISTS` (MariaDB only: indexes live inside `CREATE
+//! TABLE`), no `LIMIT` inside `IN (subquery)` (neither has it), `utf8mb4_unicode_ci` as the
+//! own collation (MariaDB lacks MySQL's `utf8mb4_0900_ai_ci`), JSON payloads as `LONGTEXT`
+//! (MySQL's JSON type decodes differently), `LIKE ... ESCAPE '!'` (not backslash, which
+//! depends on `NO_BACKSLASH_ESCAPES`). MySQL 8's default `caching_sha2_password` login over
+//! a plain connection needs RSA key exchange, which this build leaves out: give the chat's
+//! user `mysql_native_password`, or connect over a local socket.
+//!
+//! # Sessions
+//! sqlx sets `time_zone = '+00:00'` and `NAMES utf8mb4` on each connection; this store turns
+//! off sqlx's `PIPES_AS_CONCAT`, so that its SQL means the same in a DBA's own session
+//! (`||` is never used). Times are `DATETIME(6)` holding UTC, written by the chat, never
+//! `NOW()`, so the server's time zone does not matter.
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod chats;
+mod outbox;
+mod rows;
+pub mod schema;
+pub mod scratch;
+
+#[cfg(test)]
+mod tests;
+
+use chat_core::model::*;
+use chat_core::store::ChatRule;
+use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+pub use schema::{MIGRATIONS_TABLE, SchemaParams};
+
+/// Where people's accounts live.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Accounts {
+    /// The chat's own `tbl_user`, `tbl_admin`, `tbl_worker`.
+    #[default]
+    Own,
+    /// The host site's tables, referenced and never altered.
+    Host(HostAccounts),
+}
+
+/// How to reach the host's people in host mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAccounts {
+    /// The key column of `tbl_user`, `tbl_admin` and `tbl_worker` (`id`).
+    pub pk_column: String,
+    /// Its exact type (`INT UNSIGNED`); `None` reads it from the database. When given, it
+    /// is checked against the database before anything is created.
+    pub pk_type: Option<String>,
+    /// The host's email column, through which `create_account` finds the person to link.
+    /// `None`: accounts are linked by id only ([`MysqlStore::link_host_account`]).
+    pub email_column: Option<String>,
+}
+
+impl Default for HostAccounts {
+    fn default() -> Self {
+        HostAccounts {
+            pk_column: "id".into(),
+            pk_type: None,
+            email_column: Some("email".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MysqlOptions {
+    pub accounts: Accounts,
+    /// Pool size. Every event-writing transaction waits its turn on one lock row anyway, so
+    /// more connections mostly serve reads.
+    pub max_connections: u32,
+}
+
+impl Default for MysqlOptions {
+    fn default() -> Self {
+        MysqlOptions {
+            accounts: Accounts::Own,
+            max_connections: 10,
+        }
+    }
+}
+
+/// The account tables of the mode in use: the same SQL reads either.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tables {
+    pub user: &'static str,
+    pub admin: &'static str,
+    pub worker: &'static str,
+    /// The key column: `id` in the chat's own tables, `host_id` in the host-mode profiles.
+    pub id: &'static str,
+}
+
+impl Tables {
+    const OWN: Tables = Tables {
+        user: "tbl_user",
+        admin: "tbl_admin",
+        worker: "tbl_worker",
+        id: "id",
+    };
+    const HOST: Tables = Tables {
+        user: "tbl_chat_user_accounts",
+        admin: "tbl_chat_admin_accounts",
+        worker: "tbl_chat_worker_accounts",
+        id: "host_id",
+    };
+
+    pub fn of(self, role: AccountRole) -> &'static str {
+        match role {
+            AccountRole::User => self.user,
+            AccountRole::Admin => self.admin,
+            AccountRole::Worker => self.worker,
+        }
+    }
+}
+
+/// How `create_account` finds a host row in host mode (checked identifiers).
+#[derive(Debug, Clone)]
+pub(crate) struct HostLookup {
+    pub pk: String,
+    pub email: Option<String>,
+}
+
+/// The MariaDB/MySQL store.
+#[derive(Clone)]
+pub struct MysqlStore {
+    pub(crate) pool: MySqlPool,
+    pub(crate) tables: Tables,
+    pub(crate) host: Option<HostLookup>,
+}
+
+/// What `nati-chat migrate --status` and `--print-sql` need: the rendered migrations and a
+/// connection to read what was applied. Nothing has been created.
+pub struct MigrationPlan {
+    pub migrator: sqlx::migrate::Migrator,
+    pub conn: MySqlConnection,
+    /// Whether `_nati_chat_migrations` exists (if not, everything is pending).
+    pub recorded: bool,
+    /// The server's version text.
+    pub server: String,
+    pub params: SchemaParams,
+}
+
+/// Is this a URL for this backend (`mysql://` or `mariadb://`)?
+pub fn handles(url: &str) -> bool {
+    url.starts_with("mysql://") || url.starts_with("mariadb://")
+}
+
+/// Connection options for `url` (`mariadb://` is read as `mysql://`).
+pub fn connect_options(url: &str) -> Result<MySqlConnectOptions, StoreError> {
+    let url = match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_owned(),
+    };
+    let opts = MySqlConnectOptions::from_str(&url).map_err(rows::db)?;
+    if opts.get_database().is_none_or(str::is_empty) {
+        return Err(StoreError::Database(
+            "the database URL names no database (mysql://user:password@host:3306/DATABASE)".into(),
+        ));
+    }
+    Ok(opts
+        .charset("utf8mb4")
+        .pipes_as_concat(false)
+        .timezone(Some("+00:00".to_owned())))
+}
+
+impl MysqlStore {
+    /// Connect, check the server and the host tables, apply pending migrations, and open
+    /// the pool.
+    pub async fn open(url: &str, opts: &MysqlOptions) -> Result<Self, StoreError> {
+        let base = connect_options(url)?;
+        let mut conn = base.connect().await.map_err(rows::db)?;
+        let server = schema::check_server(&mut conn).await?;
+        let params = schema::resolve(&mut conn, &opts.accounts).await?;
+        run_migrations(&mut conn, &params).await?;
+        conn.close().await.map_err(rows::db)?;
+        tracing::info!(%server, host_accounts = params.host, collation = %params.collation, "MariaDB/MySQL store ready");
+        let pool = MySqlPoolOptions::new()
+            .max_connections(opts.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.collation(&params.collation))
+            .await
+            .map_err(rows::db)?;
+        let (tables, host) = match &opts.accounts {
+            Accounts::Own => (Tables::OWN, None),
+            Accounts::Host(h) => (
+                Tables::HOST,
+                Some(HostLookup {
+                    pk: schema::identifier("host_account_pk", &h.pk_column)?,
+                    email: h
+                        .email_column
+                        .as_deref()
+                        .filter(|c| !c.is_empty())
+                        .map(|c| schema::identifier("host_account_email_column", c))
+                        .transpose()?,
+                }),
+            ),
+        };
+        Ok(MysqlStore { pool, tables, host })
+    }
+
+    /// Apply pending migrations without opening a store (the `migrate` command).
+    pub async fn migrate(url: &str, opts: &MysqlOptions) -> Result<(), StoreError> {
+        let mut conn = connect_options(url)?.connect().await.map_err(rows::db)?;
+        schema::check_server(&mut conn).await?;
+        let params = schema::resolve(&mut conn, &opts.accounts).await?;
+        run_migrations(&mut conn, &params).await?;
+        conn.close().await.map_err(rows::db)
+    }
+
+    /// The rendered migrations for this database and settings, without running anything.
+    pub async fn plan(url: &str, opts: &MysqlOptions) -> Result<MigrationPlan, StoreError> {
+        let mut conn = connect_options(url)?.connect().await.map_err(rows::db)?;
+        let server = schema::check_server(&mut conn).await?;
+        let params = schema::resolve(&mut conn, &opts.accounts).await?;
+        let migrator = schema::migrator(&params)?;
+        let recorded = schema::migrations_table_exists(&mut conn).await?;
+        Ok(MigrationPlan {
+            migrator,
+            conn,
+            recorded,
+            server,
+            params,
+        })
+    }
+
+    /// Host mode: give the host's person `host_id` a chat account. `password_hash` may be
+    /// empty for people the host signs in (they cannot log in with a password).
+    pub async fn link_host_account(
+        &self,
+        role: AccountRole,
+        host_id: i64,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        if self.host.is_none() {
+            return Err(StoreError::Database(
+                "link_host_account needs accounts = \"host\"".into(),
+            ));
+        }
+        accounts::insert_account(self, role, Some(host_id), email, name, password_hash, now).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn run_migrations(
+    conn: &mut MySqlConnection,
+    params: &SchemaParams,
+) -> Result<(), StoreError> {
+    use sqlx::migrate::{Migrate, MigrateError};
+    let migrator = schema::migrator(params)?;
+    // Up to date: touch nothing, so that the serving user needs no DDL privilege at all
+    // (sqlx's run would issue CREATE TABLE IF NOT EXISTS for its table).
+    if schema::migrations_table_exists(conn).await? {
+        let applied = conn
+            .list_applied_migrations(MIGRATIONS_TABLE)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let dirty = conn
+            .dirty_version(MIGRATIONS_TABLE)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let current = migrator.iter().all(|m| {
+            applied
+                .iter()
+                .any(|a| a.version == m.version && a.checksum == m.checksum)
+        });
+        if dirty.is_none() && current {
+            return Ok(());
+        }
+    }
+    migrator.run(&mut *conn).await.map_err(|e| {
+        StoreError::Database(match e {
+            MigrateError::Dirty(v) => format!(
+                "migration {v} failed halfway on an earlier run and is marked failed in \
+                 {MIGRATIONS_TABLE}; see docs/mariadb.md, \"A migration failed halfway\""
+            ),
+            MigrateError::VersionMismatch(v) => format!(
+                "migration {v} was applied with other settings (accounts mode, host key type or \
+                 collation) than the current ones; the schema cannot change mode in place"
+            ),
+            other => other.to_string(),
+        })
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for MysqlStore {
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        accounts::create_account(self, new, now).await
+    }
+    async fn account_by_email(
+        &self,
+        role: AccountRole,
+        email: &str,
+    ) -> Result<Option<(Account, String)>, StoreError> {
+        accounts::account_by_email(self, role, email).await
+    }
+    async fn account(&self, role: AccountRole, id: i64) -> Result<Option<Account>, StoreError> {
+        accounts::account(self, role, id).await
+    }
+    async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
+        accounts::list_accounts(self, role).await
+    }
+    async fn set_account_active(
+        &self,
+        role: AccountRole,
+        id: i64,
+        active: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::set_account_active(self, role, id, active, now).await
+    }
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        role: AccountRole,
+        account_id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        accounts::create_session(self, token_hash, role, account_id, expires_at, now).await
+    }
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::session_account(self, token_hash, now).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        accounts::delete_session(self, token_hash).await
+    }
+    async fn create_guest(
+        &self,
+        token_hash: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Guest, StoreError> {
+        accounts::create_guest(self, token_hash, name, email, now).await
+    }
+    async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
+        accounts::guest_by_token(self, token_hash).await
+    }
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
+        accounts::guest(self, id).await
+    }
+    async fn rotate_guest_token(
+        &self,
+        id: GuestId,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        accounts::rotate_guest_token(self, id, token_hash, now).await
+    }
+    async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
+        accounts::set_guest_transcript(self, id, wanted).await
+    }
+    async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
+        accounts::touch_guest(self, id, now).await
+    }
+    async fn guests_inactive_since(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<GuestId>, StoreError> {
+        accounts::guests_inactive_since(self, cutoff, limit).await
+    }
+    async fn expire_guest(
+        &self,
+        id: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        chats::expire_guest(self, id, now).await
+    }
+    async fn create_chat(
+        &self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<ChatStart, StoreError> {
+        chats::create_chat(self, new, now).await
+    }
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        chats::chat(self, id).await
+    }
+    async fn chat_summary(
+        &self,
+        id: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<ChatSummary>, StoreError> {
+        chats::chat_summary(self, id, reader).await
+    }
+    async fn list_chats(
+        &self,
+        scope: ChatScope,
+        filter: &ChatFilter,
+        reader: &Actor,
+    ) -> Result<Vec<ChatSummary>, StoreError> {
+        chats::list_chats(self, scope, filter, reader).await
+    }
+    async fn update_chat(
+        &self,
+        id: ChatId,
+        rule: &ChatRule<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        chats::update_chat(self, id, rule, now).await
+    }
+    async fn send_message(
+        &self,
+        new: &NewMessage,
+        rule: &ChatRule<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(SendOutcome, Chat), StoreError> {
+        chats::send_message(self, new, rule, now).await
+    }
+    async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
+        chats::messages(self, chat, page).await
+    }
+    async fn mark_read(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    ) -> Result<ReadPosition, StoreError> {
+        chats::mark_read(self, chat, reader, up_to, now).await
+    }
+    async fn unread_counts(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<Vec<(ChatId, i64)>, StoreError> {
+        chats::unread_counts(self, scope, reader).await
+    }
+    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
+        accounts::preferences(self, role, id).await
+    }
+    async fn set_preferences(
+        &self,
+        role: AccountRole,
+        id: i64,
+        prefs: &Preferences,
+        now: OffsetDateTime,
+    ) -> Result<Preferences, StoreError> {
+        accounts::set_preferences(self, role, id, prefs, now).await
+    }
+    async fn events_after(
+        &self,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        chats::events_after(self, after_event_id, limit).await
+    }
+    async fn events_visible_after(
+        &self,
+        scope: ChatScope,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        chats::events_visible_after(self, scope, after_event_id, limit).await
+    }
+    async fn unread_snapshot(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
+        chats::unread_snapshot(self, scope, reader).await
+    }
+    async fn create_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        kind: &str,
+        session_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        accounts::create_ws_ticket(self, ticket_hash, kind, session_hash, expires_at, now).await
+    }
+    async fn take_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        accounts::take_ws_ticket(self, ticket_hash, now).await
+    }
+    async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        outbox::job_cursor(self, name).await
+    }
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        last_event_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        outbox::set_job_cursor(self, name, last_event_id, now).await
+    }
+    async fn enqueue_email(
+        &self,
+        email: &NewEmail,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        outbox::enqueue_email(self, email, now).await
+    }
+    async fn claim_due_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        outbox::claim_due_emails(self, now, lease_until, limit).await
+    }
+    async fn unread_for(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        from: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        outbox::unread_for(self, chat, reader, from, limit).await
+    }
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        outbox::finish_email(self, id, outcome, now).await
+    }
+    async fn list_emails(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        outbox::list_emails(self, status, limit).await
+    }
+    async fn last_event_id(&self) -> Result<i64, StoreError> {
+        chats::last_event_id(self).await
+    }
+}

@@ -1,0 +1,304 @@
+//! The email outbox and job cursors: their SQL.
+//!
+//! Claims run on several nodes at once: `SELECT ... FOR UPDATE SKIP LOCKED` in the order of
+//! the index `(status, next_attempt_at, id)`, one status at a time, so that InnoDB reads (and
+//! locks) only the rows a claimer takes and the next claimer gets the rows after them. With
+//! both statuses in one `IN (...)`, or without that index, the server sorts all due rows
+//! first, locking every one of them, and a concurrent claimer gets nothing.
+
+use crate::MysqlStore;
+use crate::rows::{self, db, int, unique_violation};
+use chat_core::model::*;
+use chat_core::{Actor, ChatId, MessageId, SenderType, StoreError};
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::{AssertSqlSafe, Connection, Executor, MySql, Row, Transaction};
+use time::OffsetDateTime;
+
+const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
+    last_error, idempotency_key, due_at, next_attempt_at, sent_at";
+
+fn email(row: &MySqlRow) -> Result<OutboxEmail, StoreError> {
+    let rt: String = row.try_get("recipient_type").map_err(db)?;
+    let kind: String = row.try_get("kind").map_err(db)?;
+    Ok(OutboxEmail {
+        id: int(row, "id")?,
+        kind: EmailKind::parse(&kind)
+            .ok_or_else(|| StoreError::Database(format!("bad kind {kind}")))?,
+        recipient_type: SenderType::parse(&rt)
+            .ok_or_else(|| StoreError::Database(format!("bad recipient_type {rt}")))?,
+        recipient_id: int(row, "recipient_id")?,
+        chat_id: ChatId(int(row, "chat_id")?),
+        first_message_id: MessageId(int(row, "first_message_id")?),
+        last_message_id: rows::opt_int(row, "last_message_id")?.map(MessageId),
+        status: row.try_get("status").map_err(db)?,
+        attempts: int(row, "attempts")?,
+        last_error: row.try_get("last_error").map_err(db)?,
+        idempotency_key: row.try_get("idempotency_key").map_err(db)?,
+        due_at: rows::time_col(row, "due_at")?,
+        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
+        sent_at: rows::opt_time_col(row, "sent_at")?,
+    })
+}
+
+pub(crate) async fn job_cursor(s: &MysqlStore, name: &str) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(db)?;
+    row.map(|r| int(&r, "last_event_id")).transpose()
+}
+
+pub(crate) async fn set_job_cursor(
+    s: &MysqlStore,
+    name: &str,
+    last: i64,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE last_event_id = GREATEST(last_event_id, VALUES(last_event_id)), \
+         updated_at = VALUES(updated_at)",
+    )
+    .bind(name)
+    .bind(last)
+    .bind(now)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn enqueue_email(
+    s: &MysqlStore,
+    e: &NewEmail,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+    let mut tx = s.pool.begin().await.map_err(db)?;
+    // Planners on several nodes take turns per chat, so "one open row per (kind, recipient,
+    // chat)" holds as it does behind SQLite's single writer.
+    sqlx::query("SELECT chat_id FROM tbl_chats WHERE chat_id = ? FOR UPDATE")
+        .bind(e.chat_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let open = sqlx::query(
+        "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ? AND recipient_id = ? AND chat_id = ? \
+         AND kind = ? AND status IN ('pending', 'sending') LIMIT 1",
+    )
+    .bind(rtype)
+    .bind(rid)
+    .bind(e.chat_id.0)
+    .bind(e.kind.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if open.is_some() {
+        tx.commit().await.map_err(db)?;
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, status, \
+         due_at, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+    )
+    .bind(e.kind.as_str())
+    .bind(rtype)
+    .bind(rid)
+    .bind(e.chat_id.0)
+    .bind(e.first_message_id.0)
+    .bind(e.due_at)
+    .bind(e.due_at)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    match done {
+        Ok(_) => {
+            tx.commit().await.map_err(db)?;
+            Ok(true)
+        }
+        // This very email was queued before: re-planning is harmless.
+        Err(err) if unique_violation(&err) => {
+            tx.rollback().await.map_err(db)?;
+            Ok(false)
+        }
+        Err(err) => {
+            // Free the chat row now rather than when the connection is next used.
+            let _ = tx.rollback().await;
+            Err(db(err))
+        }
+    }
+}
+
+/// A claim transaction, at READ COMMITTED whatever the server's default: under REPEATABLE
+/// READ the claim's range scans leave gap locks that make the next claimer's UPDATE wait.
+pub(crate) async fn begin_claim(
+    conn: &mut MySqlConnection,
+) -> Result<Transaction<'_, MySql>, StoreError> {
+    conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(db)?;
+    conn.begin().await.map_err(db)
+}
+
+/// Claim inside a claim transaction: the rows stay locked (and skipped by other claimers)
+/// until it ends.
+pub(crate) async fn claim_in(
+    tx: &mut MySqlConnection,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    let limit = rows::limit(limit);
+    // Due pending rows, and rows left `sending` by a sender whose lease ran out.
+    let mut due: Vec<(OffsetDateTime, i64)> = Vec::new();
+    for status in ["pending", "sending"] {
+        let rows = sqlx::query(
+            "SELECT id, next_attempt_at FROM tbl_chat_email_outbox WHERE status = ? AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
+        )
+        .bind(status)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        for r in &rows {
+            due.push((rows::time_col(r, "next_attempt_at")?, int(r, "id")?));
+        }
+    }
+    due.sort();
+    due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; due.len()].join(", ");
+    let mut update = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = ?, updated_at = ? WHERE id IN ({marks})"
+    )))
+    .bind(lease_until)
+    .bind(now);
+    for (_, id) in &due {
+        update = update.bind(*id);
+    }
+    update.execute(&mut *tx).await.map_err(db)?;
+    let mut select = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLS} FROM tbl_chat_email_outbox WHERE id IN ({marks}) ORDER BY id"
+    )));
+    for (_, id) in &due {
+        select = select.bind(*id);
+    }
+    let rows = select.fetch_all(&mut *tx).await.map_err(db)?;
+    rows.iter().map(email).collect()
+}
+
+pub(crate) async fn claim_due_emails(
+    s: &MysqlStore,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    let mut conn = s.pool.acquire().await.map_err(db)?;
+    let mut tx = begin_claim(&mut conn).await?;
+    let out = claim_in(&mut tx, now, lease_until, limit).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(out)
+}
+
+pub(crate) async fn unread_for(
+    s: &MysqlStore,
+    chat: ChatId,
+    reader: &Actor,
+    from: MessageId,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
+    let rows = sqlx::query(
+        "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, \
+         m.client_id, m.created_at FROM tbl_chat_messages m WHERE m.chat_id = ? AND m.message_id >= ? \
+         AND m.sender_type <> 'system' AND NOT (m.sender_type = ? AND m.sender_id = ?) \
+         AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
+             WHERE r.chat_id = m.chat_id AND r.reader_type = ? AND r.reader_id = ?), 0) \
+         ORDER BY m.message_id LIMIT ?",
+    )
+    .bind(chat.0)
+    .bind(from.0)
+    .bind(rt)
+    .bind(rid)
+    .bind(rt)
+    .bind(rid)
+    .bind(rows::limit(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(rows::message).collect()
+}
+
+pub(crate) async fn finish_email(
+    s: &MysqlStore,
+    id: i64,
+    outcome: &EmailOutcome,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let q = match outcome {
+        EmailOutcome::Sent {
+            last_message_id,
+            idempotency_key,
+        } => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'sent', last_message_id = ?, idempotency_key = ?, sent_at = ?, \
+             attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(last_message_id.0)
+        .bind(idempotency_key.as_str())
+        .bind(now)
+        .bind(now)
+        .bind(id),
+        EmailOutcome::Cancelled(why) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'cancelled', last_error = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(why.as_str())
+        .bind(now)
+        .bind(id),
+        EmailOutcome::Retry { at, error } => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'pending', attempts = attempts + 1, last_error = ?, \
+             next_attempt_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(error.as_str())
+        .bind(*at)
+        .bind(now)
+        .bind(id),
+        EmailOutcome::Postpone(at) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(*at)
+        .bind(now)
+        .bind(id),
+        EmailOutcome::Failed(error) => sqlx::query(
+            "UPDATE tbl_chat_email_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(error.as_str())
+        .bind(now)
+        .bind(id),
+    };
+    q.execute(&s.pool).await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn list_emails(
+    s: &MysqlStore,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?"
+    )))
+    .bind(status)
+    .bind(status)
+    .bind(rows::limit(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(email).collect()
+}

@@ -1,0 +1,231 @@
+//! Several writers, pollers and claimers at once, as on several nodes.
+
+use super::Db;
+use crate::{MysqlOptions, outbox};
+use chat_core::model::*;
+use chat_core::{AccountRole, Actor, ChatId, MessageId, Store, UserId, WorkerId};
+use sqlx::Row;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// A poller that moves its cursor past every id it sees must never miss one: with
+/// concurrent writers, an event id may only become visible after all smaller ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn event_ids_become_visible_in_order() {
+    let Some(db) = Db::new("event_ids_become_visible_in_order").await else {
+        return;
+    };
+    let store = Arc::new(db.open(&MysqlOptions::default()).await);
+    let user = store
+        .create_account(
+            &NewAccount {
+                role: AccountRole::User,
+                email: "u@x.test".into(),
+                name: "U".into(),
+                password_hash: "x".into(),
+            },
+            now(),
+        )
+        .await
+        .expect("user");
+    let customer = Actor::User(UserId(user.id));
+    let mut chats = Vec::new();
+    for i in 0..6 {
+        let start = store
+            .create_chat(
+                &NewChat {
+                    customer,
+                    customer_name: "U".into(),
+                    topic: format!("t{i}"),
+                    first_message: None,
+                    client_id: None,
+                },
+                now(),
+            )
+            .await
+            .expect("chat");
+        chats.push(start.chat.chat_id);
+    }
+    let start = store.last_event_id().await.expect("last");
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut last, mut seen) = (start, Vec::new());
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                for e in store.events_after(last, 1000).await.expect("poll") {
+                    seen.push(e.event_id);
+                    last = e.event_id;
+                }
+                if finished {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let writers: Vec<_> = chats
+        .iter()
+        .map(|&chat_id| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..25 {
+                    let m = NewMessage {
+                        chat_id,
+                        sender: customer,
+                        sender_name: "U".into(),
+                        text: format!("m{n}"),
+                        client_id: None,
+                    };
+                    store
+                        .send_message(&m, &|_| Ok(ChatChange::default()), now())
+                        .await
+                        .expect("send");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = poller.await.expect("poller");
+    let all: Vec<i64> = store
+        .events_after(start, 100_000)
+        .await
+        .expect("all")
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(all.len(), 6 * 25);
+    assert_eq!(seen, all, "the poller saw every event, in order");
+    store.close().await;
+    drop(db);
+}
+
+/// Claimers on several nodes each get work of their own, at once, never the same row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_claimers_get_distinct_work() {
+    let Some(db) = Db::new("outbox_claimers_get_distinct_work").await else {
+        return;
+    };
+    let store = Arc::new(db.open(&MysqlOptions::default()).await);
+    let guest = store
+        .create_guest("g", Some("G"), None, now())
+        .await
+        .expect("guest");
+    let chat: ChatId = store
+        .create_chat(
+            &NewChat {
+                customer: Actor::Guest(guest.guest_id),
+                customer_name: "G".into(),
+                topic: String::new(),
+                first_message: Some("hi".into()),
+                client_id: None,
+            },
+            now(),
+        )
+        .await
+        .expect("chat")
+        .chat
+        .chat_id;
+    let past = now() - time::Duration::seconds(5);
+    for i in 0..40 {
+        let queued = store
+            .enqueue_email(
+                &NewEmail {
+                    kind: EmailKind::Missed,
+                    recipient: Actor::Worker(WorkerId(1000 + i)),
+                    chat_id: chat,
+                    first_message_id: MessageId(1),
+                    due_at: past + time::Duration::milliseconds(i),
+                },
+                now(),
+            )
+            .await
+            .expect("enqueue");
+        assert!(queued);
+    }
+    let lease = now() + time::Duration::minutes(5);
+
+    // The claim reads the index in order: no sort of every due row first.
+    let plan = db
+        .rows(
+            "EXPLAIN SELECT id, next_attempt_at FROM tbl_chat_email_outbox WHERE status = 'pending' \
+             AND next_attempt_at <= '2999-01-01' ORDER BY next_attempt_at, id LIMIT 5",
+        )
+        .await;
+    let key: Option<String> = plan[0].try_get("key").expect("key");
+    let extra: Option<String> = plan[0].try_get("Extra").expect("extra");
+    assert_eq!(key.as_deref(), Some("idx_chat_email_outbox_due"));
+    assert!(!extra.unwrap_or_default().contains("filesort"));
+
+    // One claimer holds its rows (its transaction is still open); another gets the next
+    // rows at once instead of waiting or getting nothing.
+    let mut conn = store.pool.acquire().await.expect("acquire");
+    let mut holding = outbox::begin_claim(&mut conn).await.expect("begin");
+    let first = outbox::claim_in(&mut holding, now(), lease, 5)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 5);
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.claim_due_emails(now(), lease, 5),
+    )
+    .await
+    .expect("not blocked by the other claimer")
+    .expect("claim");
+    assert_eq!(second.len(), 5, "the next rows, not nothing");
+    let ids = |v: &[OutboxEmail]| v.iter().map(|e| e.id).collect::<BTreeSet<_>>();
+    assert!(ids(&first).is_disjoint(&ids(&second)));
+    holding.commit().await.expect("commit");
+    drop(conn);
+
+    // Four claimers at once until nothing is due: every row claimed exactly once.
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_due_emails(now(), lease, 3)
+                        .await
+                        .expect("claim");
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|e| e.id));
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = first.iter().chain(&second).map(|e| e.id).collect();
+    let mut per_claimer = Vec::new();
+    for c in claimers {
+        let got = c.await.expect("claimer");
+        per_claimer.push(got.len());
+        all.extend(got);
+    }
+    let distinct: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 40, "no row claimed twice: {per_claimer:?}");
+    assert_eq!(distinct.len(), 40);
+    assert!(
+        store
+            .list_emails(Some("sending"), 100)
+            .await
+            .expect("list")
+            .len()
+            == 40
+    );
+    store.close().await;
+    drop(db);
+}
