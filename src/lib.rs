@@ -28,6 +28,7 @@ pub mod web;
 
 use crate::config::Settings;
 use crate::state::AppState;
+use axum::serve::ListenerExt;
 use chat_core::{Store, StoreError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -126,6 +127,13 @@ pub async fn serve(
         shutdown.await;
         hub_handle.shut_down();
     };
+    // Chat frames are small and latency-bound: Nagle's algorithm would hold each one back
+    // until the previous one is acknowledged (tens of milliseconds on a busy socket).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY on an accepted socket");
+        }
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -11,10 +11,11 @@ use chat_core::{
     Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, SenderType, StoreError, WorkerId,
 };
 use serde::Serialize;
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
-type Tx = Transaction<'static, Sqlite>;
+/// What the write helpers run on: a transaction's connection, or a group write's.
+type Tx = SqliteConnection;
 
 const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
 const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
@@ -25,7 +26,7 @@ async fn chat_in(tx: &mut Tx, id: ChatId) -> Result<Option<Chat>, StoreError> {
          created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ?1",
     )
     .bind(id.0)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
     row.map(|r| rows::chat(&r)).transpose()
@@ -68,7 +69,7 @@ async fn push_event<T: Serialize>(
     .bind(chat.user_id.map(|u| u.0))
     .bind(chat.guest_id.map(|g| g.0))
     .bind(ts(now))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
     Ok(())
@@ -115,7 +116,7 @@ async fn insert_message(
     .bind(read)
     .bind(client_id)
     .bind(ts(now))
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db)?;
     let _ = MESSAGE_COLS;
@@ -136,7 +137,7 @@ async fn save_chat(tx: &mut Tx, c: &Chat) -> Result<(), StoreError> {
     .bind(ts(c.updated_at))
     .bind(c.last_message_at.map(ts))
     .bind(c.chat_id.0)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
     Ok(())
@@ -309,14 +310,28 @@ pub(crate) async fn update_chat(
     Ok(chat)
 }
 
+/// Store a message. Runs as a group write (see [`crate::group`]): many messages share
+/// one commit, each in its own savepoint, and none is answered before that commit.
 pub(crate) async fn send_message(
     s: &SqliteStore,
     new: &NewMessage,
     rule: &ChatRule<'_>,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
-    let mut chat = chat_in(&mut tx, new.chat_id)
+    let mut w = s.group.join().await?;
+    let result = send_message_in(&mut w, new, rule, now).await;
+    // A duplicate changed nothing, but it is answered only once its original is durable.
+    w.finish(result.is_ok()).await?;
+    result
+}
+
+async fn send_message_in(
+    tx: &mut Tx,
+    new: &NewMessage,
+    rule: &ChatRule<'_>,
+    now: OffsetDateTime,
+) -> Result<(SendOutcome, Chat), StoreError> {
+    let mut chat = chat_in(tx, new.chat_id)
         .await?
         .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
     if let Some(cid) = &new.client_id {
@@ -332,14 +347,13 @@ pub(crate) async fn send_message(
         .await
         .map_err(db)?;
         if let Some(row) = found {
-            tx.commit().await.map_err(db)?;
             return Ok((SendOutcome::Duplicate(rows::message(&row)?), chat));
         }
     }
     let change = rule(&chat)?;
     chat.last_seq += 1;
     let m = insert_message(
-        &mut tx,
+        tx,
         MessageRow {
             chat: chat.chat_id,
             seq: chat.last_seq,
@@ -351,21 +365,11 @@ pub(crate) async fn send_message(
         now,
     )
     .await?;
-    push_event(
-        &mut tx,
-        &chat,
-        chat.last_seq,
-        "message.created",
-        &m,
-        None,
-        now,
-    )
-    .await?;
+    push_event(tx, &chat, chat.last_seq, "message.created", &m, None, now).await?;
     chat.last_message_at = Some(now);
     chat.updated_at = now;
-    apply_change(&mut tx, &mut chat, &change, now).await?;
-    save_chat(&mut tx, &chat).await?;
-    tx.commit().await.map_err(db)?;
+    apply_change(tx, &mut chat, &change, now).await?;
+    save_chat(tx, &chat).await?;
     Ok((SendOutcome::Created(m), chat))
 }
 
