@@ -16,6 +16,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use chat_core::policy;
+use futures_util::SinkExt;
 use chat_core::{Actor, ChatId, MessageId, secret};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -248,6 +249,23 @@ impl Conn {
         }
     }
 
+    /// Queue a frame without flushing: the next `send` (or `flush`) writes both in one go.
+    async fn feed(&self, socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), Stop> {
+        match timeout(write_timeout(), socket.feed(Message::Text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Close(close::RESUME, "too slow")),
+        }
+    }
+
+    async fn flush(&self, socket: &mut WebSocket) -> Result<(), Stop> {
+        match timeout(write_timeout(), SinkExt::<Message>::flush(socket)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Close(close::RESUME, "too slow")),
+        }
+    }
+
     async fn send_json(&self, socket: &mut WebSocket, v: serde_json::Value) -> Result<(), Stop> {
         self.send(socket, Utf8Bytes::from(v.to_string())).await
     }
@@ -372,10 +390,11 @@ impl Conn {
         if d.event_id <= self.sent_through {
             return Ok(());
         }
-        self.send(socket, d.frame.clone()).await?;
+        // The event and the bell change it causes leave in one write.
+        self.feed(socket, d.frame.clone()).await?;
         self.sent_through = d.event_id;
         if d.event_id <= self.counted_through {
-            return Ok(());
+            return self.flush(socket).await;
         }
         let me = (
             self.who.actor.sender_type().as_str(),
@@ -395,13 +414,16 @@ impl Conn {
                 )
                 .await
             }
+            // These recount from the database: let the event go first.
             Meta::Read { reader: (t, id) } if (t.as_str(), *id) == me => {
+                self.flush(socket).await?;
                 self.refresh_bell(socket).await
             }
             Meta::ChatUpdated if matches!(self.who.actor, Actor::Worker(_)) => {
+                self.flush(socket).await?;
                 self.refresh_bell(socket).await
             }
-            _ => Ok(()),
+            _ => self.flush(socket).await,
         }
     }
 

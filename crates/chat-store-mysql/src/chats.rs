@@ -440,24 +440,22 @@ pub(crate) async fn messages(
     let rows = match (page.after, page.before) {
         (Some(after), before) => sqlx::query(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id > ? \
-             AND (? IS NULL OR message_id < ?) ORDER BY message_id ASC LIMIT ?"
+             AND message_id < ? ORDER BY message_id ASC LIMIT ?"
         )))
         .bind(chat.0)
         .bind(after.0)
-        .bind(before.map(|b| b.0))
-        .bind(before.map(|b| b.0))
+        .bind(before.map_or(i64::MAX, |b| b.0))
         .bind(rows::limit(page.limit))
         .fetch_all(&s.pool)
         .await
         .map_err(db)?,
         (None, before) => {
             let mut rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND (? IS NULL OR message_id < ?) \
+                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id < ? \
                  ORDER BY message_id DESC LIMIT ?"
             )))
             .bind(chat.0)
-            .bind(before.map(|b| b.0))
-            .bind(before.map(|b| b.0))
+            .bind(before.map_or(i64::MAX, |b| b.0))
             .bind(rows::limit(page.limit))
             .fetch_all(&s.pool)
             .await

@@ -434,12 +434,12 @@ pub(crate) async fn messages(
     let rows = match (page.after, page.before) {
         (Some(after), before) => sqlx::query(
             "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-             FROM tbl_chat_messages WHERE chat_id = $1 AND message_id > $2 AND ($3::BIGINT IS NULL OR message_id < $3) \
+             FROM tbl_chat_messages WHERE chat_id = $1 AND message_id > $2 AND message_id < $3 \
              ORDER BY message_id ASC LIMIT $4",
         )
         .bind(chat.0)
         .bind(after.0)
-        .bind(before.map(|b| b.0))
+        .bind(before.map_or(i64::MAX, |b| b.0))
         .bind(page.limit)
         .fetch_all(&s.pool)
         .await
@@ -447,11 +447,11 @@ pub(crate) async fn messages(
         (None, before) => {
             let mut rows = sqlx::query(
                 "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-                 FROM tbl_chat_messages WHERE chat_id = $1 AND ($2::BIGINT IS NULL OR message_id < $2) \
+                 FROM tbl_chat_messages WHERE chat_id = $1 AND message_id < $2 \
                  ORDER BY message_id DESC LIMIT $3",
             )
             .bind(chat.0)
-            .bind(before.map(|b| b.0))
+            .bind(before.map_or(i64::MAX, |b| b.0))
             .bind(page.limit)
             .fetch_all(&s.pool)
             .await

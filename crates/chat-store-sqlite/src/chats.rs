@@ -381,12 +381,12 @@ pub(crate) async fn messages(
     let rows = match (page.after, page.before) {
         (Some(after), before) => sqlx::query(
             "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-             FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id > ?2 AND (?3 IS NULL OR message_id < ?3) \
+             FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id > ?2 AND message_id < ?3 \
              ORDER BY message_id ASC LIMIT ?4",
         )
         .bind(chat.0)
         .bind(after.0)
-        .bind(before.map(|b| b.0))
+        .bind(upper_bound(before))
         .bind(page.limit)
         .fetch_all(&s.reader)
         .await
@@ -394,11 +394,11 @@ pub(crate) async fn messages(
         (None, before) => {
             let mut rows = sqlx::query(
                 "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-                 FROM tbl_chat_messages WHERE chat_id = ?1 AND (?2 IS NULL OR message_id < ?2) \
+                 FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id < ?2 \
                  ORDER BY message_id DESC LIMIT ?3",
             )
             .bind(chat.0)
-            .bind(before.map(|b| b.0))
+            .bind(upper_bound(before))
             .bind(page.limit)
             .fetch_all(&s.reader)
             .await
@@ -408,6 +408,12 @@ pub(crate) async fn messages(
         }
     };
     rows.iter().map(rows::message).collect()
+}
+
+/// A page's upper bound as a plain range (no `? IS NULL OR ...`, which keeps the planner
+/// from using the `(chat_id, message_id)` index for the range and makes older pages scan).
+fn upper_bound(before: Option<MessageId>) -> i64 {
+    before.map_or(i64::MAX, |b| b.0)
 }
 
 /// The sender types whose messages a reader's reading marks `is_read`.
@@ -630,24 +636,29 @@ async fn unread_counts_on(
     scope: ChatScope,
     reader: &Actor,
 ) -> Result<Vec<(ChatId, i64)>, StoreError> {
-    let (all, w, u, g) = scope_params(scope);
-    let rows = sqlx::query(
+    // One statement per scope: an `OR` of every scope's column would make SQLite scan
+    // every chat for a customer who has two.
+    let (filter, id) = match scope {
+        ChatScope::All => ("1 = 1", None),
+        ChatScope::Worker(w) => ("c.worker_id = ?3", Some(w.0)),
+        ChatScope::User(u) => ("c.user_id = ?3", Some(u.0)),
+        ChatScope::Guest(g) => ("c.guest_id = ?3", Some(g.0)),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
         "SELECT c.chat_id AS chat_id, COUNT(m.message_id) AS unread FROM tbl_chats c \
          LEFT JOIN tbl_chat_read_positions r ON r.chat_id = c.chat_id AND r.reader_type = ?1 AND r.reader_id = ?2 \
          JOIN tbl_chat_messages m ON m.chat_id = c.chat_id AND m.message_id > COALESCE(r.last_read_message_id, 0) \
-         WHERE (?3 = 1 OR c.worker_id = ?4 OR c.user_id = ?5 OR c.guest_id = ?6) \
+         WHERE {filter} \
          AND m.sender_type <> 'system' AND NOT (m.sender_type = ?1 AND m.sender_id = ?2) \
-         GROUP BY c.chat_id ORDER BY c.chat_id",
-    )
-    .bind(reader.sender_type().as_str())
-    .bind(reader.raw_id())
-    .bind(all)
-    .bind(w)
-    .bind(u)
-    .bind(g)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+         GROUP BY c.chat_id ORDER BY c.chat_id"
+    ));
+    let mut q = sqlx::query(sql)
+        .bind(reader.sender_type().as_str())
+        .bind(reader.raw_id());
+    if let Some(id) = id {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(&mut *conn).await.map_err(db)?;
     rows.iter()
         .map(|r| {
             Ok((
