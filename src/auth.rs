@@ -35,6 +35,15 @@ impl Principal {
     pub fn role(&self) -> Role {
         self.actor.role()
     }
+
+    /// A login session (staff, customer) or a guest session.
+    pub fn session_kind(&self) -> SessionKind {
+        if self.account.is_some() {
+            SessionKind::Login
+        } else {
+            SessionKind::Guest
+        }
+    }
 }
 
 /// Like [`Principal`], but absent when the request carries no credentials at all (guest
@@ -177,6 +186,31 @@ pub async fn resolve_hash(
             })
         }
     }
+}
+
+/// Is this session still usable, read-only (no activity recorded)? What a socket checks
+/// again while it stays open, since a session can end on another node (signed out there,
+/// account deactivated, guest expired by another node's job).
+pub async fn session_alive(
+    state: &AppState,
+    kind: SessionKind,
+    token_hash: &str,
+) -> Result<bool, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(match kind {
+        SessionKind::Login => state
+            .store
+            .session_account(token_hash, now)
+            .await?
+            .is_some(),
+        SessionKind::Guest => match state.store.guest_by_token(token_hash).await? {
+            None => false,
+            Some(g) => {
+                let idle = Duration::seconds(state.settings.guest_inactivity_secs as i64);
+                g.expired_at.is_none() && g.last_seen_at + idle > now
+            }
+        },
+    })
 }
 
 /// Does this `Origin` belong to this server (its public URL, or the Host it was reached at)?

@@ -53,6 +53,9 @@ pub struct Settings {
     pub ws_ping_secs: u64,
     /// A socket that sends nothing (not even a pong) for this long is closed.
     pub ws_idle_secs: u64,
+    /// An open socket checks again that its session still stands (it may end on another
+    /// node) before a send or read, and at every ping, at most this often. 0: every time.
+    pub ws_session_check_millis: u64,
     /// SMTP server for outgoing email. Unset: each email is written as an `.eml` file
     /// under `<data_dir>/outbox/` and logged, so the embedded default needs nothing else.
     pub smtp_host: Option<String>,
@@ -136,6 +139,7 @@ impl Default for Settings {
             guest_link_ttl_secs: 7 * 24 * 3600,
             ws_ping_secs: 20,
             ws_idle_secs: 60,
+            ws_session_check_millis: 1000,
             sqlite_synchronous_full: true,
         }
     }

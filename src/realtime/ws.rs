@@ -198,6 +198,8 @@ struct Conn {
     typing: HashMap<ChatId, Instant>,
     away: bool,
     last_guest_touch: Instant,
+    /// When the session was last found still standing (see [`Conn::session_stands`]).
+    last_session_check: Instant,
 }
 
 enum Stop {
@@ -218,6 +220,7 @@ async fn run(mut socket: WebSocket, state: AppState, who: Principal, after: Opti
         typing: HashMap::new(),
         away: false,
         last_guest_touch: Instant::now(),
+        last_session_check: Instant::now(),
     };
     let stop = conn.session(&mut socket, sub, after).await;
     state
@@ -311,6 +314,8 @@ impl Conn {
                 _ = ping.tick() => {
                     if last_heard.elapsed() > idle {
                         Err(Stop::Close(close::IDLE, "idle"))
+                    } else if let Err(stop) = self.session_stands().await {
+                        Err(stop)
                     } else {
                         match timeout(write_timeout(), socket.send(Message::Ping(Default::default()))).await {
                             Ok(Ok(())) => Ok(()),
@@ -427,6 +432,27 @@ impl Conn {
         }
     }
 
+    /// Does the session still stand? It can end on another node (signed out there, the
+    /// account deactivated, the guest expired by that node's job), which this node's hub
+    /// does not hear of; so before a send or a read, and at each ping, the socket looks
+    /// again, at most every `ws_session_check_millis`.
+    async fn session_stands(&mut self) -> Result<(), Stop> {
+        let every = Duration::from_millis(self.state.settings.ws_session_check_millis);
+        if !every.is_zero() && self.last_session_check.elapsed() < every {
+            return Ok(());
+        }
+        match auth::session_alive(&self.state, self.who.session_kind(), &self.who.token_hash).await
+        {
+            Ok(true) => {
+                self.last_session_check = Instant::now();
+                Ok(())
+            }
+            Ok(false) => Err(Stop::Close(close::SESSION_ENDED, "session ended")),
+            // The database did not answer: keep the socket, look again next time.
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Guests stay alive while they use the socket.
     async fn touch_guest(&mut self) {
         if let Actor::Guest(g) = self.who.actor {
@@ -452,6 +478,9 @@ impl Conn {
                     .await;
             }
         };
+        if matches!(frame, ClientFrame::Send { .. } | ClientFrame::Read { .. }) {
+            self.session_stands().await?;
+        }
         self.touch_guest().await;
         match frame {
             ClientFrame::Ping => self.send_json(socket, json!({"type": "pong"})).await,

@@ -294,3 +294,70 @@ async fn both_nodes_run_the_email_job_and_each_email_is_sent_once() {
     drop((a, b));
     db.drop_database().await.expect("drop");
 }
+
+/// A session that ends on one node (signed out there, or the account deactivated there)
+/// ends on every node: the other node's socket can send nothing more and is closed with
+/// 4401, though that node's hub never heard of it.
+#[tokio::test]
+async fn a_session_ended_on_one_node_ends_its_sockets_on_the_other() {
+    let Some(db) = shared_db().await else { return };
+    let env = [
+        ("NATI_WS_SESSION_CHECK_MILLIS", "0".to_owned()),
+        ("NATI_WS_PING_SECS", "1".to_owned()),
+    ];
+    let a = Node::start(db.url(), &env);
+    let b = Node::start(db.url(), &env);
+    account(db.url(), "admin", "admin@n.test");
+    account(db.url(), "user", "user@n.test");
+    let admin_a = login(&a.base, "admin@n.test", PASSWORD).await;
+    // Signed out on A: the socket on B may not send another message.
+    let user_b = login(&b.base, "user@n.test", PASSWORD).await;
+    let chat = {
+        let (st, body) = user_b
+            .post(
+                "/api/chat/start",
+                json!({"topic": "brakes", "message": "hello"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        body["chat"]["chat_id"].as_i64().expect("id")
+    };
+    let token = user_b.token.clone().expect("token");
+    let mut ws_b = Ws::connect(&b.base, &token, "").await;
+    let (st, _) = Client::new(&a.base, Some(token.clone()))
+        .post("/api/auth/logout", json!({}))
+        .await;
+    assert!(st.is_success(), "logout on A: {st}");
+    ws_b.send(
+        json!({"type": "send", "chat_id": chat, "message": "after logout", "client_id": "late-1"}),
+    )
+    .await;
+    assert_eq!(ws_b.closed().await, crate::wsclient::Closed::Code(4401));
+    let (_, msgs) = admin_a
+        .get(&format!("/api/chat/messages?chat_id={chat}"))
+        .await;
+    assert!(
+        !msgs.to_string().contains("after logout"),
+        "nothing sent after the session ended: {msgs}"
+    );
+    // Deactivated on A: an idle socket on B is closed at its next ping.
+    let user_b2 = login(&b.base, "user@n.test", PASSWORD).await;
+    let mut idle_b = Ws::connect(&b.base, user_b2.token.as_deref().expect("t"), "").await;
+    let (st, body) = admin_a.get("/api/admin/accounts?role=user").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let user_id = body["accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["email"] == "user@n.test"))
+        .and_then(|x| x["id"].as_i64())
+        .expect("user id");
+    let (st, body) = admin_a
+        .post(
+            "/api/admin/accounts/deactivate",
+            json!({"role": "user", "id": user_id}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(idle_b.closed().await, crate::wsclient::Closed::Code(4401));
+    drop((a, b));
+    db.drop_database().await.expect("drop");
+}
