@@ -47,6 +47,12 @@ pub struct Settings {
     pub login_rate_per_minute: u32,
     /// Guest chat starts per client address per minute.
     pub guest_start_rate_per_minute: u32,
+    /// Reverse proxies / load balancers in front of the server (addresses or CIDR
+    /// networks, a list or one comma-separated string). When a request comes from one of
+    /// them, its client address (for rate limits) is taken from `X-Forwarded-For`;
+    /// otherwise the header is ignored.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub cookie_secure: bool,
     /// The server pings each socket this often.
@@ -123,6 +129,7 @@ impl Default for Settings {
             session_ttl_secs: 30 * 24 * 3600,
             login_rate_per_minute: 10,
             guest_start_rate_per_minute: 30,
+            trusted_proxies: Vec::new(),
             cookie_secure: false,
             smtp_host: None,
             smtp_port: 587,
@@ -143,6 +150,25 @@ impl Default for Settings {
             sqlite_synchronous_full: true,
         }
     }
+}
+
+/// A list setting given as a list (TOML) or as one comma-separated string (environment).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match Form::deserialize(d)? {
+        Form::List(l) => l,
+        Form::Csv(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect(),
+    })
 }
 
 /// Where people's accounts live (see [`Settings::accounts`]).

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod clientip;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -213,6 +213,8 @@ fn redact(url: &str) -> String {
 }
 
 async fn serve(settings: Settings, demo: bool) -> Result<()> {
+    nati_chat::clientip::parse_trusted(&settings.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let store = nati_chat::open_store(&settings)
         .await
         .context("opening the database")?;

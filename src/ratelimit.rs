@@ -10,6 +10,8 @@ use std::num::NonZeroU32;
 pub struct RateLimits {
     login: DefaultKeyedRateLimiter<IpAddr>,
     guest_start: DefaultKeyedRateLimiter<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` names the client (see [`crate::clientip`]).
+    pub trusted_proxies: Vec<crate::clientip::Net>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -28,6 +30,12 @@ impl RateLimits {
         RateLimits {
             login: RateLimiter::keyed(per_minute(s.login_rate_per_minute)),
             guest_start: RateLimiter::keyed(per_minute(s.guest_start_rate_per_minute)),
+            // Checked at start (`serve` refuses bad entries); a bad one here is ignored.
+            trusted_proxies: s
+                .trusted_proxies
+                .iter()
+                .filter_map(|e| crate::clientip::Net::parse(e).ok())
+                .collect(),
         }
     }
 

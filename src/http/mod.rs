@@ -25,18 +25,31 @@ use utoipa_axum::routes;
 /// The largest request body accepted (a 4000-character message fits many times over).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The client's address, for rate limits.
+/// The client's address, for rate limits: the peer, or behind a trusted proxy the
+/// address it forwards (see [`crate::clientip`]).
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        Ok(ClientIp(ip))
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientIp(crate::clientip::client_ip(
+            peer,
+            forwarded,
+            &state.limits.trusted_proxies,
+        )))
     }
 }
 

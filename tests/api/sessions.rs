@@ -649,3 +649,50 @@ async fn openapi_health_and_unknown_routes() {
         );
     }
 }
+
+/// Behind a trusted proxy each forwarded client has its own limit; a client that is not a
+/// trusted proxy cannot escape its limit by sending `X-Forwarded-For`.
+#[tokio::test]
+async fn rate_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
+    async fn start_from(s: &TestServer, forwarded: &str) -> StatusCode {
+        send_full(
+            s.anon()
+                .request(Method::POST, "/api/chat/start")
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({"message": "hello"})),
+        )
+        .await
+        .status
+    }
+    // Not trusted: the header changes nothing, the peer (127.0.0.1) is limited.
+    let s = TestServer::start_with(|s| s.guest_start_rate_per_minute = 2).await;
+    for i in 0..2 {
+        assert_eq!(
+            start_from(&s, &format!("198.51.100.{i}")).await,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        start_from(&s, "198.51.100.99").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged header does not buy a new limit"
+    );
+    // Trusted proxy on 127.0.0.1: each forwarded client has its own limit.
+    let s = TestServer::start_with(|s| {
+        s.guest_start_rate_per_minute = 2;
+        s.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(start_from(&s, "198.51.100.7").await, StatusCode::CREATED);
+    }
+    assert_eq!(
+        start_from(&s, "198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy; the leftmost (client-written) entry is not trusted.
+    assert_eq!(
+        start_from(&s, "198.51.100.7, 203.0.113.5").await,
+        StatusCode::CREATED
+    );
+}
