@@ -9,8 +9,11 @@
 # Scenarios: throughput throughput-normal latency-1k latency-5k latency-10k latency-full
 #            latency-1k-r200 latency-5k-r200 latency-10k-r200 (any latency-<N>k[-r<RATE>])
 #            idle-guest idle-admin fanout history
+#            nodes-latency-<N>k[-r<RATE>] (two nodes on one database; needs BENCH_DB)
 # Environment: OUT (default target/bench-results/<UTC time>), SECONDS_MEASURED (default 20),
-#              HISTORY_MESSAGES (default 1000000), BUILD=0 to skip `cargo build --release`.
+#              HISTORY_MESSAGES (default 1000000), BUILD=0 to skip `cargo build --release`,
+#              BENCH_DB=postgres|mariadb to run on a fresh database (one per scenario) on the
+#              local server instead of SQLite (PG_URL / MY_URL name the server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -31,34 +34,79 @@ SERVER="$ROOT/target/release/nati-chat"
 BENCH="$ROOT/target/release/nati-bench"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/nati-bench.XXXXXX")"
 SERVER_PID=""
+SERVER2_PID=""
+BENCH_DB="${BENCH_DB:-sqlite}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+MY_URL="${MY_URL:-mysql://root@127.0.0.1:3306/test}"
+DB_NAME=""
 
 stop_server() {
-    if [ -n "$SERVER_PID" ]; then
-        if kill "$SERVER_PID" 2>/dev/null; then :; fi
-        if wait "$SERVER_PID" 2>/dev/null; then :; fi
-        SERVER_PID=""
-    fi
+    local pid
+    for pid in "$SERVER_PID" "$SERVER2_PID"; do
+        if [ -n "$pid" ]; then
+            if kill "$pid" 2>/dev/null; then :; fi
+            if wait "$pid" 2>/dev/null; then :; fi
+        fi
+    done
+    SERVER_PID=""
+    SERVER2_PID=""
+    drop_db
+}
+
+# A fresh database for scenario $1 on the BENCH_DB server; sets DB_URL (empty: SQLite).
+fresh_db() {
+    DB_NAME="nati_bench_${1//-/_}"
+    case "$BENCH_DB" in
+    sqlite) DB_URL=""; DB_NAME="" ;;
+    postgres)
+        psql "$PG_URL" -Xqc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME"
+        DB_URL="${PG_URL%/*}/$DB_NAME" ;;
+    mariadb)
+        mariadb -uroot -h127.0.0.1 -P3306 -e "DROP DATABASE IF EXISTS $DB_NAME; CREATE DATABASE $DB_NAME"
+        DB_URL="${MY_URL%/*}/$DB_NAME" ;;
+    *) echo "BENCH_DB must be sqlite, postgres or mariadb" >&2; exit 2 ;;
+    esac
+}
+
+drop_db() {
+    [ -n "$DB_NAME" ] || return 0
+    case "$BENCH_DB" in
+    postgres) psql "$PG_URL" -Xqc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" || true ;;
+    mariadb) mariadb -uroot -h127.0.0.1 -P3306 -e "DROP DATABASE IF EXISTS $DB_NAME" || true ;;
+    esac
+    DB_NAME=""
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
-# start NAME [VAR=VALUE...]: a fresh server with the demo accounts; sets PORT, SERVER_PID.
+# start NAME [VAR=VALUE...]: a fresh server (and database) with the demo accounts; sets
+# PORT, SERVER_PID. NODE=2 starts a second node on the same database (PORT2, SERVER2_PID).
 start() {
     local name="$1"
     shift
+    if [ "${NODE:-1}" = 1 ]; then
+        fresh_db "$name"
+    else
+        name="$name-node2"
+    fi
     mkdir -p "$WORK/$name"
-    env NATI_LOGIN_RATE_PER_MINUTE=1000000 NATI_GUEST_START_RATE_PER_MINUTE=1000000 RUST_LOG=warn "$@" \
+    env NATI_LOGIN_RATE_PER_MINUTE=1000000 NATI_GUEST_START_RATE_PER_MINUTE=1000000 RUST_LOG=warn \
+        ${DB_URL:+NATI_DATABASE_URL=$DB_URL} NATI_SECRET_KEY=bench-cluster-secret-0123456789abcdef "$@" \
         "$SERVER" serve --demo --bind 127.0.0.1:0 --data-dir "$WORK/$name" \
         </dev/null >"$WORK/$name.log" 2>&1 &
-    SERVER_PID=$!
-    PORT=""
+    local pid=$! port=""
     for _ in $(seq 150); do
-        PORT="$(sed -nE 's/.*listening on http:\/\/127\.0\.0\.1:([0-9]+).*/\1/p' "$WORK/$name.log" | head -n1)"
-        [ -n "$PORT" ] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
+        port="$(sed -nE 's/.*listening on http:\/\/127\.0\.0\.1:([0-9]+).*/\1/p' "$WORK/$name.log" | head -n1)"
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
         sleep 0.2
     done
-    [ -n "$PORT" ] || { cat "$WORK/$name.log" >&2; exit 1; }
-    echo "== $name: server pid $SERVER_PID on port $PORT; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    [ -n "$port" ] || { cat "$WORK/$name.log" >&2; exit 1; }
+    if [ "${NODE:-1}" = 1 ]; then
+        SERVER_PID=$pid PORT=$port
+    else
+        SERVER2_PID=$pid PORT2=$port
+    fi
+    echo "== $name ($BENCH_DB): server pid $pid on port $port; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 bench() {
@@ -87,6 +135,20 @@ run() {
         n="${n%k}000"
         start "$s" NATI_SQLITE_SYNCHRONOUS_FULL=false
         bench "$s" latency --sockets "$n" --rate "$rate" --observers 2 --duration "$D" --warmup 3 ;;
+    nodes-latency-*k | nodes-latency-*k-r*)
+        # Two nodes on one database: customers send through node 1, the admin desk
+        # watches on node 2, so the headline latency is cross-node delivery.
+        [ "$BENCH_DB" != sqlite ] || { echo "$s needs BENCH_DB=postgres or mariadb" >&2; exit 2; }
+        local n="${s#nodes-latency-}" rate=2000
+        if [[ "$n" == *-r* ]]; then
+            rate="${n#*-r}"
+            n="${n%-r*}"
+        fi
+        n="${n%k}000"
+        start "$s"
+        NODE=2 start "$s"
+        bench "$s" latency --sockets "$n" --rate "$rate" --observers 2 --duration "$D" --warmup 3 \
+            --observer-url "http://127.0.0.1:$PORT2" ;;
     latency-full)
         start "$s"
         bench "$s" latency --sockets 1000 --rate 100 --observers 2 --duration "$D" --warmup 3 ;;

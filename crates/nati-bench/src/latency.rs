@@ -35,6 +35,10 @@ pub struct LatencyArgs {
     /// Seconds of sending before the measured window opens.
     #[arg(long, default_value_t = 3.0)]
     pub warmup: f64,
+    /// Connect the observers to this server instead (another node on the same
+    /// database): the headline latency is then cross-node delivery.
+    #[arg(long)]
+    pub observer_url: Option<String>,
 }
 
 /// After the last send, how long deliveries may still take before they count as lost.
@@ -50,9 +54,13 @@ pub async fn run(c: &Common, a: &LatencyArgs) -> Result<Outcome> {
         "latency: {} customer sockets, {} msg/s, {} observers, {}s warm-up, {}s measured",
         a.sockets, a.rate, a.observers, a.warmup, a.duration
     );
+    let obs_ep = match &a.observer_url {
+        Some(u) => Endpoint::parse(u)?,
+        None => ep.clone(),
+    };
     let guests = http::create_guests(&ep, a.sockets, c.setup_concurrency).await?;
     let admin = if a.observers > 0 {
-        Some(http::login(&ep, &c.admin_email, &c.admin_password).await?)
+        Some(http::login(&obs_ep, &c.admin_email, &c.admin_password).await?)
     } else {
         None
     };
@@ -79,7 +87,7 @@ pub async fn run(c: &Common, a: &LatencyArgs) -> Result<Outcome> {
         let share = a.rate * r.len() as f64 / specs.len() as f64;
         w.send(
             i,
-            &json!({"scenario": "latency", "index": i, "run": run, "endpoint": ep,
+            &json!({"scenario": "latency", "index": i, "run": run, "endpoint": ep, "observer_endpoint": obs_ep,
                 "specs": specs[r.clone()], "observers": observers, "rate": share,
                 "warmup": a.warmup, "duration": a.duration, "concurrency": c.setup_concurrency}),
         )
@@ -164,11 +172,19 @@ pub async fn run(c: &Common, a: &LatencyArgs) -> Result<Outcome> {
     ];
     Ok(Outcome {
         title: format!(
-            "latency: {} sockets, {} msg/s, {}s",
-            a.sockets, a.rate, a.duration
+            "latency: {} sockets, {} msg/s, {}s{}",
+            a.sockets,
+            a.rate,
+            a.duration,
+            if a.observer_url.is_some() {
+                ", observers on the other node"
+            } else {
+                ""
+            }
         ),
         rows,
         results: json!({
+            "observers_on_other_node": a.observer_url.is_some(),
             "sent": total,
             "sent_measured": measured,
             "send_rate_achieved": stats::round1(achieved),
@@ -213,10 +229,13 @@ pub async fn worker(job: &Value, link: &mut Link) -> Result<()> {
     let warmup = job["warmup"].as_f64().unwrap_or(0.0);
     let duration = job["duration"].as_f64().unwrap_or(1.0);
     let conc = job["concurrency"].as_u64().unwrap_or(64) as usize;
-    let mut all = specs.clone();
-    all.extend(observers.iter().cloned());
-    let mut socks = ws::connect_all(&ep, &all, conc, index * 100_000).await?;
-    let obs_socks = socks.split_off(specs.len());
+    let obs_ep: Endpoint = match job.get("observer_endpoint") {
+        Some(v) if !v.is_null() => serde_json::from_value(v.clone())?,
+        _ => ep.clone(),
+    };
+    let socks = ws::connect_all(&ep, &specs, conc, index * 100_000).await?;
+    let obs_socks =
+        ws::connect_all(&obs_ep, &observers, conc, index * 100_000 + specs.len()).await?;
     link.send(&json!({"ready": socks.len() + obs_socks.len()}))
         .await?;
     link.recv().await?;

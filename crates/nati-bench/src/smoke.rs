@@ -64,6 +64,7 @@ pub async fn run(c: &Common) -> Result<Vec<Outcome>> {
             observers: 2,
             duration: 1.0,
             warmup: 0.2,
+            observer_url: None,
         },
     )
     .await?;
