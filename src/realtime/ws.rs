@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use utoipa::{IntoParams, ToSchema};
 
@@ -200,6 +201,63 @@ struct Conn {
     last_guest_touch: Instant,
     /// When the session was last found still standing (see [`Conn::session_stands`]).
     last_session_check: Instant,
+    /// The socket's writer, started with its first `send` (see [`Writer`]).
+    writer: Option<Writer>,
+}
+
+/// Most `send`s of one socket taken but not yet answered; more wait on the socket.
+const SENDS_IN_FLIGHT: usize = 64;
+
+/// A `send` taken off the socket, for the socket's writer.
+struct SendJob {
+    chat_id: ChatId,
+    message: String,
+    client_id: Option<String>,
+}
+
+/// A stored (or refused) `send`, back from the writer.
+struct SendDone {
+    chat_id: ChatId,
+    client_id: Option<String>,
+    result: ApiResult<chat_core::model::SendOutcome>,
+}
+
+/// Stores a socket's `send`s one after the other, in the order they came, in a task of
+/// its own: while a message waits for its commit, the socket goes on reading and, above
+/// all, delivering events. (Waiting inline, a busy staff socket stopped draining its
+/// queue and was cut off with 4000 under load.) Acks return in the same order.
+struct Writer {
+    jobs: mpsc::Sender<SendJob>,
+    done: mpsc::Receiver<SendDone>,
+}
+
+impl Writer {
+    fn start(state: AppState, who: Principal) -> Writer {
+        let (jobs, mut job_rx) = mpsc::channel::<SendJob>(SENDS_IN_FLIGHT);
+        let (done_tx, done) = mpsc::channel::<SendDone>(SENDS_IN_FLIGHT);
+        tokio::spawn(async move {
+            // Ends when the socket drops its sender; sends already taken are still stored.
+            while let Some(job) = job_rx.recv().await {
+                let result = service::send_message(
+                    &state,
+                    &who,
+                    job.chat_id,
+                    &job.message,
+                    job.client_id.as_deref(),
+                )
+                .await
+                .map(|(out, _)| out);
+                let _ = done_tx
+                    .send(SendDone {
+                        chat_id: job.chat_id,
+                        client_id: job.client_id,
+                        result,
+                    })
+                    .await;
+            }
+        });
+        Writer { jobs, done }
+    }
 }
 
 enum Stop {
@@ -221,6 +279,7 @@ async fn run(mut socket: WebSocket, state: AppState, who: Principal, after: Opti
         away: false,
         last_guest_touch: Instant::now(),
         last_session_check: Instant::now(),
+        writer: None,
     };
     let stop = conn.session(&mut socket, sub, after).await;
     state
@@ -311,6 +370,12 @@ impl Conn {
                         Some(Ok(_)) => Ok(()),
                     }
                 },
+                Some(done) = async {
+                    match self.writer.as_mut() {
+                        Some(w) => w.done.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.on_sent(socket, done).await,
                 _ = ping.tick() => {
                     if last_heard.elapsed() > idle {
                         Err(Stop::Close(close::IDLE, "idle"))
@@ -485,19 +550,14 @@ impl Conn {
         match frame {
             ClientFrame::Ping => self.send_json(socket, json!({"type": "pong"})).await,
             ClientFrame::Send { chat_id, message, client_id } => {
-                match service::send_message(&self.state, &self.who, chat_id, &message, client_id.as_deref()).await {
-                    Ok((out, _)) => {
-                        let m = out.message();
-                        let duplicate = matches!(out, chat_core::model::SendOutcome::Duplicate(_));
-                        self.send_json(
-                            socket,
-                            json!({"type": "ack", "client_id": client_id, "chat_id": chat_id, "message_id": m.message_id,
-                                   "seq": m.seq, "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), "duplicate": duplicate}),
-                        )
-                        .await
-                    }
-                    Err(e) => self.error(socket, client_id.as_deref(), e).await,
+                let writer = self
+                    .writer
+                    .get_or_insert_with(|| Writer::start(self.state.clone(), self.who.clone()));
+                // Full only with SENDS_IN_FLIGHT unanswered sends: then the socket waits.
+                if writer.jobs.send(SendJob { chat_id, message, client_id }).await.is_err() {
+                    return Err(Stop::Close(close::RESTART, "storage unavailable"));
                 }
+                Ok(())
             }
             ClientFrame::Read { chat_id, message_id } => {
                 match service::mark_read(&self.state, &self.who, chat_id, message_id).await {
@@ -562,6 +622,28 @@ impl Conn {
             .hub
             .send_ephemeral(&to, Utf8Bytes::from(frame.to_string()));
         Ok(())
+    }
+
+    /// Answer a `send` the writer finished: `ack`, or an `error` frame.
+    async fn on_sent(&mut self, socket: &mut WebSocket, done: SendDone) -> Result<(), Stop> {
+        let SendDone {
+            chat_id,
+            client_id,
+            result,
+        } = done;
+        match result {
+            Ok(out) => {
+                let m = out.message();
+                let duplicate = matches!(out, chat_core::model::SendOutcome::Duplicate(_));
+                self.send_json(
+                    socket,
+                    json!({"type": "ack", "client_id": client_id, "chat_id": chat_id, "message_id": m.message_id,
+                           "seq": m.seq, "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), "duplicate": duplicate}),
+                )
+                .await
+            }
+            Err(e) => self.error(socket, client_id.as_deref(), e).await,
+        }
     }
 
     async fn error(

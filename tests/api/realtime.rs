@@ -623,3 +623,53 @@ async fn property_no_socket_sees_what_it_may_not() {
         }
     }
 }
+
+/// Sends written back to back, without waiting for acks, are stored in the order they
+/// were sent and answered in that order; a refused one in the middle changes nothing
+/// for the others. (The socket stores them in a task of its own while it keeps delivering.)
+#[tokio::test]
+async fn pipelined_sends_are_stored_and_acknowledged_in_order() {
+    let d = Desk::new().await;
+    let mut user = Ws::connect(&d.server.base, token(&d.u1), "").await;
+    for i in 0..40 {
+        let chat = if i == 17 { d.chat_u2 } else { d.chat_u1 };
+        user.send(json!({"type": "send", "chat_id": chat, "message": format!("p{i}"), "client_id": format!("p-{i}")}))
+            .await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 40 {
+        let v = user.next().await;
+        if v["type"] == "ack" || v["type"] == "error" {
+            answers.push(v);
+        }
+    }
+    let order: Vec<String> = answers
+        .iter()
+        .map(|a| a["client_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let expected: Vec<String> = (0..40).map(|i| format!("p-{i}")).collect();
+    assert_eq!(order, expected, "answers in the order of the sends");
+    assert_eq!(answers[17]["type"], "error", "not the user's chat");
+    let ids: Vec<i64> = answers
+        .iter()
+        .filter(|a| a["type"] == "ack")
+        .map(|a| a["message_id"].as_i64().expect("id"))
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "stored in order: {ids:?}"
+    );
+    let stored: Vec<String> = d
+        .all_messages(d.chat_u1)
+        .await
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .filter(|t| t.starts_with('p'))
+        .map(String::from)
+        .collect();
+    let want: Vec<String> = (0..40)
+        .filter(|i| *i != 17)
+        .map(|i| format!("p{i}"))
+        .collect();
+    assert_eq!(stored, want);
+}
