@@ -89,6 +89,7 @@ start() {
         name="$name-node2"
     fi
     mkdir -p "$WORK/$name"
+    : >"$WORK/$name.log" # exists before the server (started in the background) opens it
     env NATI_LOGIN_RATE_PER_MINUTE=1000000 NATI_GUEST_START_RATE_PER_MINUTE=1000000 RUST_LOG=warn \
         ${DB_URL:+NATI_DATABASE_URL=$DB_URL} NATI_SECRET_KEY=bench-cluster-secret-0123456789abcdef "$@" \
         "$SERVER" serve --demo --bind 127.0.0.1:0 --data-dir "$WORK/$name" \
