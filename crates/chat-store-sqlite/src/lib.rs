@@ -8,9 +8,11 @@
 
 mod accounts;
 mod chats;
+mod host;
 mod outbox;
 mod rows;
 
+use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
@@ -369,6 +371,50 @@ impl Store for SqliteStore {
     ) -> Result<Vec<OutboxEmail>, StoreError> {
         outbox::list_emails(self, status, limit).await
     }
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        host::upsert_host_account(self, role, host_id, profile, now).await
+    }
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        host::account_by_host_id(self, role, host_id).await
+    }
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        host::use_token_id(self, jti, expires_at, now).await
+    }
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        host::create_api_key(self, new, now).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        host::api_key_by_hash(self, key_hash).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        host::list_api_keys(self).await
+    }
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        host::revoke_api_key(self, id, now).await
+    }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await
     }
@@ -398,5 +444,21 @@ mod tests {
             .await
             .expect("reopen");
         assert!(again.last_event_id().await.expect("events") > 0);
+    }
+
+    #[tokio::test]
+    async fn host_identity_story_after_migrating_existing_accounts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let store = SqliteStore::open(&url, &SqliteOptions::default())
+            .await
+            .expect("open");
+        chat_core::conformance::host_identity(&store).await;
+        // Foreign keys are back on after the table rebuild of migration 4.
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&store.writer)
+            .await
+            .expect("pragma");
+        assert_eq!(fk, 1);
     }
 }
