@@ -7,7 +7,10 @@
 -- key is on a stored column that holds the email of password accounts and NULL otherwise).
 -- Host mode: the account id already is the host's id; `host_verified` marks profiles the
 -- host signed in, and the same rule applies to their email.
--- MariaDB DDL is not transactional: each ALTER is one statement, all or nothing.
+-- MariaDB DDL is not transactional: each ALTER is one statement, all or nothing. Unlike the
+-- CREATE TABLEs, an ALTER cannot be written to be re-run on both MariaDB and MySQL 8; if this
+-- migration fails halfway, `migrate --print-sql` shows the statements, and the ones already
+-- done are skipped by hand before its row is removed (docs/mariadb.md).
 -- @own
 ALTER TABLE tbl_admin ADD COLUMN host_subject VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL;
 ALTER TABLE tbl_admin ADD COLUMN password_email VARCHAR(255) AS (IF(host_subject IS NULL, email, NULL)) STORED,

@@ -450,9 +450,50 @@ mod tests {
     async fn host_identity_story_after_migrating_existing_accounts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        // A database from before migration 4, with an account and a chat pointing at it.
+        {
+            let old = sqlx::migrate::Migrator::with_migrations(
+                MIGRATOR.iter().filter(|m| m.version < 4).cloned().collect(),
+            );
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    SqliteConnectOptions::from_str(&url)
+                        .expect("url")
+                        .create_if_missing(true)
+                        .foreign_keys(true),
+                )
+                .await
+                .expect("connect");
+            old.run(&pool).await.expect("migrations 1-3");
+            sqlx::query(
+                "INSERT INTO tbl_user (id, email, name, password_hash, created_at, updated_at) \
+                 VALUES (7, 'old@x.test', 'Old', 'x', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'); \
+                 INSERT INTO tbl_chats (user_id, created_at, updated_at) \
+                 VALUES (7, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+            )
+            .execute(&pool)
+            .await
+            .expect("old rows");
+            pool.close().await;
+        }
         let store = SqliteStore::open(&url, &SqliteOptions::default())
             .await
             .expect("open");
+        let kept = store
+            .account(AccountRole::User, 7)
+            .await
+            .expect("account")
+            .expect("kept");
+        assert_eq!(
+            (kept.email.as_str(), kept.host_id.as_deref()),
+            ("old@x.test", None)
+        );
+        let broken: Vec<sqlx::sqlite::SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&store.writer)
+            .await
+            .expect("fk check");
+        assert!(broken.is_empty(), "foreign keys intact after the rebuild");
         chat_core::conformance::host_identity(&store).await;
         // Foreign keys are back on after the table rebuild of migration 4.
         let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
