@@ -227,10 +227,10 @@ pub fn verify(
     if iat > now + leeway {
         return Err(HostTokenError::NotYetValid);
     }
-    if let Some(nbf) = claims.get("nbf").filter(|v| !v.is_null()) {
-        if unix(nbf, "nbf")? > now + leeway {
-            return Err(HostTokenError::NotYetValid);
-        }
+    if let Some(nbf) = claims.get("nbf").filter(|v| !v.is_null())
+        && unix(nbf, "nbf")? > now + leeway
+    {
+        return Err(HostTokenError::NotYetValid);
     }
 
     if text(&claims, "iss")? != rules.issuer {
