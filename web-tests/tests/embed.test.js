@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { startServer, launchBrowser, newSession, apiToken, shot } from '../lib/harness.js';
+import { startServer, launchBrowser, newSession, apiToken, shot, signIn } from '../lib/harness.js';
 import { natiChatToken } from '../../docs/examples/sign-token.mjs';
 
 const T = { timeout: 180000 };
@@ -135,4 +135,24 @@ test('a page from an origin that is not allowed cannot frame the chat and hears 
   assert.ok(refused.length > 0, 'Chromium refused the frame (frame-ancestors)');
   const r = await fetch(`${srv.url}/widget`);
   assert.match(r.headers.get('content-security-policy'), new RegExp(`frame-ancestors 'self' ${good.origin}$`));
+});
+
+test('staff see who the site verified, and an admin makes an API key that works once shown', T, async () => {
+  const { page: p } = await newSession(browser);
+  await signIn(p, srv.url, 'admin@nati.test');
+  const item = p.locator('.chat-list li', { hasText: 'Hanna Host' }).first();
+  await item.locator('.tag', { hasText: 'Verified by the site' }).waitFor();
+  await p.getByRole('button', { name: 'API keys' }).click();
+  await p.getByRole('button', { name: 'New key' }).click();
+  await p.getByLabel('Name', { exact: true }).fill('Garage bell');
+  await p.getByLabel(/Read unread counts/).check();
+  await p.getByRole('button', { name: 'Create key' }).click();
+  const key = await p.getByLabel('API key', { exact: true }).inputValue();
+  assert.match(key, /^nk_/);
+  await p.getByRole('button', { name: 'Done' }).click();
+  await p.locator('.acct-list li', { hasText: 'Garage bell' }).waitFor();
+  const r = await fetch(`${srv.url}/api/host/v1/unread?role=user&host_id=${HANNA.id}`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).total, 1);
+  await shot(p, 'admin-api-keys');
 });
