@@ -82,7 +82,7 @@ async fn two_nodes_on_one_database_hear_each_others_events() {
 #[tokio::test]
 async fn host_identity_story_on_a_real_postgres_database() {
     let Some(server) = server_url() else { return };
-    let scratch = ScratchDb::create(&server, "nati_host_")
+    let scratch = ScratchDb::create(&server, "nati_conf_")
         .await
         .expect("create database");
     let _guard = ScratchGuard::new(scratch.clone());
