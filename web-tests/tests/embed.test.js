@@ -26,10 +26,11 @@ async function hostPage() {
       res.writeHead(200, { 'content-type': 'text/plain' });
       return res.end(natiChatToken(HANNA, KEY));
     }
+    const framePath = new URL(req.url, 'http://page').searchParams.get('frame') || '/widget';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Garage Weber</title></head>
 <body><h1>Garage Weber</h1><p>Bell: <span id="bell">0</span></p>
-<iframe id="chat" title="Chat" src="${chat}/widget" style="width:380px;height:600px;border:1px solid #ccc"></iframe>
+<iframe id="chat" title="Chat" src="${chat}${framePath}" style="width:${framePath === '/widget' ? 380 : 1000}px;height:600px;border:1px solid #ccc"></iframe>
 <script>
   const CHAT = ${JSON.stringify(chat)};
   window.natiEvents = [];
@@ -155,4 +156,15 @@ test('staff see who the site verified, and an admin makes an API key that works 
   assert.equal(r.status, 200);
   assert.equal((await r.json()).total, 1);
   await shot(p, 'admin-api-keys');
+});
+
+test('the customer panel, embedded, takes the same token and reports the bell', T, async () => {
+  const { page: p } = await newSession(browser);
+  await p.goto(`${good.origin}/?frame=/chat`);
+  const f = p.frameLocator('#chat');
+  await f.locator('.chat-list', { hasText: 'Brake noise' }).waitFor();
+  await f.locator('.chat-list', { hasText: 'Winter tyres' }).waitFor();
+  assert.equal(await f.getByLabel('Password', { exact: true }).count(), 0, 'no login form');
+  await p.waitForFunction(() => window.natiEvents.some((m) => m.type === 'nati:unread' && m.count === 1));
+  await shot(p, 'embed-customer-panel');
 });

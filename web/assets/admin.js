@@ -2,6 +2,7 @@
 // and account management.
 
 import { api } from './api.js';
+import { framed, hostSignIn } from './embed.js';
 import { startPanel, statusChips, tool } from './panel.js';
 import { el, icon, avatar, modal, field, statusPill, toast, timeEl } from './ui.js';
 
@@ -202,7 +203,9 @@ function keysTab(box) {
 }
 
 (async () => {
-  const me = await api.get('/api/me').catch(() => null);
+  let me = await api.get('/api/me').catch(() => null);
+  // Framed by the host site: its page signs the admin in (docs/integration.md).
+  if (!me && framed && await hostSignIn()) me = await api.get('/api/me').catch(() => null);
   window.natiMe = me;
   if (me && me.role === 'admin') await loadAccounts();
   startPanel({
