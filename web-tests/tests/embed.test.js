@@ -45,6 +45,7 @@ async function hostPage() {
       document.getElementById('bell').textContent = String(e.data.count);
     }
   });
+  window.startChat = (topic) => document.getElementById('chat').contentWindow.postMessage({ type: 'nati:start', topic }, CHAT);
   window.openChat = (id) => document.getElementById('chat').contentWindow.postMessage({ type: 'nati:open', chat_id: id }, CHAT);
 </script></body></html>`);
   });
@@ -123,6 +124,15 @@ test('a host page signs its customer into the embedded widget and hears the unre
   const other = await post('/api/chat/start', hanna.token, { topic: 'Winter tyres', message: 'Do you store tyres?' });
   await post('/api/chat/send_message', admin, { chat_id: other.chat.chat_id, message: 'Yes, 40 EUR a season.' });
   await p.waitForFunction(() => window.natiEvents.some((m) => m.type === 'nati:unread' && m.count === 1));
+
+  // The page starts a chat with a topic; it opens, ready for her message.
+  await p.evaluate(() => window.startChat('Oil change'));
+  await f.getByRole('button', { name: '← Your chats' }).waitFor();
+  await f.getByLabel('Message', { exact: true }).fill('When can I come in?');
+  await f.getByLabel('Message', { exact: true }).press('Enter');
+  await f.locator('.msg.mine .text', { hasText: 'When can I come in?' }).waitFor();
+  const mine = await (await fetch(`${srv.url}/api/chat/list`, { headers: { authorization: `Bearer ${hanna.token}` } })).json();
+  assert.ok(mine.chats.some((c) => c.topic === 'Oil change' && c.last_message === 'When can I come in?'));
   assert.deepEqual(session.page.problems.filter((x) => !x.includes('favicon')), []);
 });
 
