@@ -4,8 +4,9 @@
 # Legs (in order):
 #   fmt, clippy, cargo test (sqlite), postgresql (store + api suites),
 #   mariadb (store + api suites),
-#   schemathesis (admin + user token), browser tests (panels + guest widget
-#   in headless Chromium)
+#   schemathesis (admin + user token), browser tests (panels, guest widget and
+#   embedding in a host page on another origin, in headless Chromium)
+# php-cli is installed when missing: the host sign-in test runs the PHP example.
 # Any failure aborts the script with a non-zero exit code.
 #
 # Tunables (environment):
@@ -68,6 +69,11 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip'
 fi
 if ! command -v curl >/dev/null 2>&1; then
     apt_pkgs+=(curl)
+fi
+# The host sign-in test signs its token with the PHP example of docs/integration.md
+# (tests/api/host.rs; with CI set it fails rather than skips without php).
+if ! command -v php >/dev/null 2>&1; then
+    apt_pkgs+=(php-cli)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     echo "installing missing system packages: ${apt_pkgs[*]}"
@@ -414,7 +420,8 @@ timeout 120 "$VENV/bin/python" "$REPO_ROOT/scripts/smtp_e2e.py" "$TARGET_DIR/deb
 LEGS_RAN+=("email(aiosmtpd)")
 
 # ---------------------------------------------------------------------------
-# Browser tests: the web panels and the guest widget in a real headless
+# Browser tests: the web panels, the guest widget and embedding in a host page on
+# another origin (web-tests/tests/embed.test.js) in a real headless
 # Chromium — Debian's chromium + chromium-driver (apt, when missing; never a
 # downloaded browser) driven by playwright-core under node's test runner
 # (web-tests/, npm ci from its lock file). The tests start the debug server
@@ -461,7 +468,7 @@ fi
 echo "-- guest widget size --"
 cat "$TARGET_DIR/widget-sizes.txt"
 echo "screenshots: $(find "$TARGET_DIR/screenshots" -name '*.png' | wc -l) in $TARGET_DIR/screenshots/"
-LEGS_RAN+=("browser(panels,widget)")
+LEGS_RAN+=("browser(panels,widget,embed)")
 
 # ---------------------------------------------------------------------------
 # Benchmark smoke: every nati-bench scenario with tiny sizes against a fresh

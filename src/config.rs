@@ -4,6 +4,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -91,6 +92,56 @@ pub struct Settings {
     /// `FULL` fsyncs every commit (nothing acknowledged is lost on power loss); `false`
     /// uses `NORMAL` (safe across process crashes only).
     pub sqlite_synchronous_full: bool,
+    /// Sign-in from the host site (`POST /api/auth/host`): `kid` → shared HS256 secret.
+    /// Several at once while a secret rotates. Empty: host sign-in is off.
+    pub host_token_keys: BTreeMap<String, String>,
+    /// The `iss` the host's tokens must carry (the host site's URL, say).
+    pub host_token_issuer: String,
+    /// The `aud` the host's tokens must carry: names this chat server.
+    pub host_token_audience: String,
+    /// A host token's `exp` may be at most this far ahead: tokens are short-lived.
+    pub host_token_max_lifetime_secs: i64,
+    /// Allowed clock difference between the host and this server.
+    pub host_token_leeway_secs: i64,
+    /// Per role: may people sign in with a password? Turn it off where the host signs
+    /// everyone in.
+    pub password_login: PasswordLogin,
+    /// May anonymous visitors start chats? `false`: only signed-in customers (the widget
+    /// then says "sign in on the site to chat").
+    pub guests_allowed: bool,
+    /// The host site's origins (`https://shop.example.com`) allowed to embed the panels
+    /// and the widget in an iframe, and to hand them a token by `postMessage`. Empty: the
+    /// widget may be framed by any site (guests only) and the panels only by this origin.
+    pub embed_origins: Vec<String>,
+}
+
+/// Which roles may sign in with a password (see [`Settings::password_login`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordLogin {
+    pub user: bool,
+    pub admin: bool,
+    pub worker: bool,
+}
+
+impl Default for PasswordLogin {
+    fn default() -> Self {
+        PasswordLogin {
+            user: true,
+            admin: true,
+            worker: true,
+        }
+    }
+}
+
+impl PasswordLogin {
+    pub fn allows(&self, role: chat_core::AccountRole) -> bool {
+        match role {
+            chat_core::AccountRole::User => self.user,
+            chat_core::AccountRole::Admin => self.admin,
+            chat_core::AccountRole::Worker => self.worker,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -108,6 +159,11 @@ impl std::fmt::Debug for Settings {
                 "smtp_password",
                 &self.smtp_password.as_ref().map(|_| "<hidden>"),
             )
+            .field(
+                "host_token_keys",
+                &self.host_token_keys.keys().collect::<Vec<_>>(),
+            )
+            .field("embed_origins", &self.embed_origins)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +204,14 @@ impl Default for Settings {
             ws_idle_secs: 60,
             ws_session_check_millis: 1000,
             sqlite_synchronous_full: true,
+            host_token_keys: BTreeMap::new(),
+            host_token_issuer: String::new(),
+            host_token_audience: "nati-chat".into(),
+            host_token_max_lifetime_secs: 300,
+            host_token_leeway_secs: 30,
+            password_login: PasswordLogin::default(),
+            guests_allowed: true,
+            embed_origins: Vec::new(),
         }
     }
 }
@@ -221,6 +285,26 @@ impl Settings {
             Some(u) if !u.is_empty() => u.trim_end_matches('/').to_owned(),
             _ => format!("http://{}", self.bind),
         }
+    }
+
+    /// The rules a host sign-in token must satisfy.
+    pub fn host_token_rules(&self) -> chat_core::hosttoken::HostTokenRules {
+        chat_core::hosttoken::HostTokenRules {
+            keys: self.host_token_keys.clone(),
+            issuer: self.host_token_issuer.clone(),
+            audience: self.host_token_audience.clone(),
+            max_lifetime_secs: self.host_token_max_lifetime_secs,
+            leeway_secs: self.host_token_leeway_secs,
+        }
+    }
+
+    /// The embed origins, normalised (no trailing slash), `*` and empty entries left out.
+    pub fn embed_origins(&self) -> Vec<String> {
+        self.embed_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty() && o != "*")
+            .collect()
     }
 
     /// The database to open: the configured URL or the SQLite file in the data dir.

@@ -43,6 +43,18 @@ pub enum ApiError {
     RateLimited(u64),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A host sign-in token was refused (its code says why).
+    #[error(transparent)]
+    HostToken(#[from] chat_core::hosttoken::HostTokenError),
+    /// Password sign-in is turned off for this role (`password_login`).
+    #[error("password sign-in is turned off for {0}s here; sign in through the site")]
+    PasswordLoginDisabled(chat_core::AccountRole),
+    /// Anonymous chats are turned off (`guests_allowed = false`).
+    #[error("sign in on the site to chat: anonymous chats are turned off")]
+    GuestsNotAllowed,
+    /// A server-to-server API key lacks the scope for this call.
+    #[error("this API key lacks the scope `{0}`")]
+    MissingScope(&'static str),
 }
 
 /// The body of every error response.
@@ -56,7 +68,11 @@ pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthenticated`, `guest_expired`,
     /// `invalid_credentials`, `forbidden`, `cross_site`, `not_found`, `method_not_allowed`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`, `invalid`,
-    /// `rate_limited`, `internal`.
+    /// `rate_limited`, `internal`; host sign-in: `host_signin_disabled`, `token_malformed`,
+    /// `token_algorithm`, `token_unknown_key`, `token_signature`, `token_expired`,
+    /// `token_not_yet_valid`, `token_lifetime`, `token_issuer`, `token_audience`,
+    /// `token_claims`, `token_replayed`; `password_login_disabled`, `guests_not_allowed`;
+    /// API keys: `missing_scope`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -80,6 +96,18 @@ impl ApiError {
             Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            HostToken(e) => match e {
+                chat_core::hosttoken::HostTokenError::NotConfigured => {
+                    (StatusCode::FORBIDDEN, e.code())
+                }
+                chat_core::hosttoken::HostTokenError::Malformed(_) => {
+                    (StatusCode::BAD_REQUEST, e.code())
+                }
+                _ => (StatusCode::UNAUTHORIZED, e.code()),
+            },
+            MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
+            PasswordLoginDisabled(_) => (StatusCode::FORBIDDEN, "password_login_disabled"),
+            GuestsNotAllowed => (StatusCode::FORBIDDEN, "guests_not_allowed"),
         }
     }
 

@@ -3,6 +3,8 @@
 //! - [`http`]: the thin HTTP edge (`app(state) -> Router`), one file per resource;
 //! - [`service`]: what a request does, shared by HTTP and WebSocket;
 //! - [`auth`]: who is asking (sessions, guests, same-origin checks);
+//! - [`hostauth`]: sign-in from the host site (its signed token becomes a session);
+//! - [`http::hostapi`]: the server-to-server API for the host's back end (API keys);
 //! - [`realtime`]: the hub fed from stored events;
 //! - [`jobs`]: background work that survives restarts (guest expiry);
 //! - [`config`], [`error`], [`state`].
@@ -16,6 +18,7 @@ pub mod clientip;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod hostauth;
 pub mod http;
 pub mod jobs;
 pub mod links;

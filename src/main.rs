@@ -68,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         action: AccountCommand,
     },
+    /// Server-to-server API keys for the host site's back end (docs/integration.md).
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyCommand,
+    },
     /// Benchmark data only: add N messages over M new chats straight into the SQLite file,
     /// for `nati-bench history` (docs/BENCHMARKS.md). Run it with the server stopped.
     BenchSeed {
@@ -96,6 +101,26 @@ enum AccountCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it (shown this once; only its SHA-256 is stored).
+    Create {
+        /// What the key is for ("shop back end").
+        #[arg(long)]
+        name: String,
+        /// unread:read, chats:read, accounts:write (repeat or separate with commas).
+        #[arg(long = "scope", required = true, value_delimiter = ',')]
+        scopes: Vec<chat_core::model::ApiScope>,
+    },
+    /// List the keys (never the keys themselves).
+    List,
+    /// Revoke a key for good.
+    Revoke {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
 fn settings(c: &Common) -> Result<Settings> {
     let flags = FlagOverrides {
         bind: c.bind,
@@ -119,6 +144,7 @@ async fn main() -> Result<()> {
     let settings = settings(&cli.common)?;
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo).await,
+        Command::ApiKey { action } => api_key(settings, action).await,
         Command::BenchSeed { messages, chats } => {
             let url = settings.database_url();
             if !url.starts_with("sqlite:") {
@@ -200,6 +226,51 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn api_key(settings: Settings, action: ApiKeyCommand) -> Result<()> {
+    let store = nati_chat::open_store(&settings)
+        .await
+        .context("opening the database")?;
+    match action {
+        ApiKeyCommand::Create { name, scopes } => {
+            let (key, record) =
+                nati_chat::http::hostapi::create_api_key(store.as_ref(), &name, &scopes)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{key}");
+            eprintln!(
+                "created API key #{} `{}` with {}; it is shown this once",
+                record.id,
+                record.name,
+                chat_core::model::scopes_to_text(&record.scopes)
+            );
+        }
+        ApiKeyCommand::List => {
+            for k in store.list_api_keys().await? {
+                println!(
+                    "#{}\t{}…\t{}\t{}\t{}",
+                    k.id,
+                    k.prefix,
+                    k.name,
+                    chat_core::model::scopes_to_text(&k.scopes),
+                    if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let k = store
+                .revoke_api_key(id, time::OffsetDateTime::now_utc())
+                .await?
+                .with_context(|| format!("no API key #{id}"))?;
+            println!("revoked API key #{} `{}`", k.id, k.name);
+        }
+    }
+    Ok(())
 }
 
 fn redact(url: &str) -> String {

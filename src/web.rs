@@ -3,9 +3,11 @@
 //! reload), served with their content types and security headers.
 //!
 //! - `/login`, `/admin`, `/worker`, `/chat` (also `/user`), `/guest`: pages of this origin,
-//!   framable only by it (`frame-ancestors 'self'`, `X-Frame-Options: SAMEORIGIN`);
-//! - `/widget`: the guest chat page that `widget.js` puts in an iframe on any site
-//!   (`frame-ancestors *`, no `X-Frame-Options`);
+//!   framable by it and by the configured `embed_origins` (`frame-ancestors 'self' <origins>`;
+//!   `X-Frame-Options: SAMEORIGIN` too when there are none);
+//! - `/widget`: the chat page that `widget.js` puts in an iframe: framable by exactly the
+//!   `embed_origins` (and 'self'), or by any site while none are configured (a fresh
+//!   install's guest widget, `frame-ancestors *`);
 //! - `/widget.js`: the loader that other sites include with a `<script>` tag;
 //! - `/assets/*`: CSS, JavaScript modules and icons;
 //! - `/`: a redirect to the signed-in account's panel, or to `/login`.
@@ -31,18 +33,34 @@ struct Assets;
 /// Who may put a page in a frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Framing {
-    /// Only this origin (the panels).
+    /// This origin and the configured embed origins (the panels).
     SameOrigin,
-    /// Any site (the widget's iframe page).
-    Anyone,
+    /// The configured embed origins, or any site while none are configured (the widget).
+    Embeddable,
+}
+
+/// The `frame-ancestors` sources of a page, given the configured embed origins.
+pub fn frame_ancestors(framing: Framing, embed_origins: &[String]) -> String {
+    if framing == Framing::Embeddable && embed_origins.is_empty() {
+        return "*".to_owned();
+    }
+    let mut out = vec!["'self'".to_owned()];
+    // Only well-formed origins reach the header: a `;` or space would change the policy.
+    out.extend(
+        embed_origins
+            .iter()
+            .filter(|o| {
+                (o.starts_with("https://") || o.starts_with("http://"))
+                    && !o.chars().any(|c| c.is_whitespace() || c == ';' || c == ',')
+            })
+            .cloned(),
+    );
+    out.join(" ")
 }
 
 /// The Content-Security-Policy of a page.
-pub fn csp(framing: Framing) -> String {
-    let ancestors = match framing {
-        Framing::SameOrigin => "'self'",
-        Framing::Anyone => "*",
-    };
+pub fn csp(framing: Framing, embed_origins: &[String]) -> String {
+    let ancestors = frame_ancestors(framing, embed_origins);
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
@@ -58,7 +76,7 @@ const PAGES: [(&str, &str, Framing); 7] = [
     ("/chat", "chat.html", Framing::SameOrigin),
     ("/user", "chat.html", Framing::SameOrigin),
     ("/guest", "guest.html", Framing::SameOrigin),
-    ("/widget", "widget.html", Framing::Anyone),
+    ("/widget", "widget.html", Framing::Embeddable),
 ];
 
 /// The routes of the pages and their files.
@@ -72,7 +90,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/assets/{*path}", get(asset));
     for (path, file, framing) in PAGES {
-        router = router.route(path, get(move |h: HeaderMap| page(h, file, framing)));
+        router = router.route(
+            path,
+            get(move |State(state): State<AppState>, h: HeaderMap| page(state, h, file, framing)),
+        );
     }
     router
 }
@@ -155,15 +176,21 @@ fn file_response(
     resp
 }
 
-async fn page(headers: HeaderMap, file: &'static str, framing: Framing) -> Response {
+async fn page(
+    state: AppState,
+    headers: HeaderMap,
+    file: &'static str,
+    framing: Framing,
+) -> Response {
+    let origins = state.settings.embed_origins();
     let mut extra = vec![
-        (header::CONTENT_SECURITY_POLICY, csp(framing)),
+        (header::CONTENT_SECURITY_POLICY, csp(framing, &origins)),
         (
             header::REFERRER_POLICY,
             "strict-origin-when-cross-origin".to_owned(),
         ),
     ];
-    if framing == Framing::SameOrigin {
+    if framing == Framing::SameOrigin && origins.is_empty() {
         extra.push((header::X_FRAME_OPTIONS, "SAMEORIGIN".to_owned()));
     }
     file_response(&headers, file, &extra)
@@ -195,12 +222,20 @@ mod tests {
 
     #[test]
     fn panels_are_framed_only_by_themselves_and_the_widget_by_anyone() {
-        assert!(csp(Framing::SameOrigin).contains("frame-ancestors 'self'"));
-        assert!(csp(Framing::Anyone).ends_with("frame-ancestors *"));
-        for f in [Framing::SameOrigin, Framing::Anyone] {
-            let p = csp(f);
+        assert!(csp(Framing::SameOrigin, &[]).ends_with("frame-ancestors 'self'"));
+        assert!(csp(Framing::Embeddable, &[]).ends_with("frame-ancestors *"));
+        for f in [Framing::SameOrigin, Framing::Embeddable] {
+            let p = csp(f, &[]);
             assert!(p.contains("script-src 'self';"));
             assert!(!p.contains("unsafe-inline"));
+        }
+    }
+
+    #[test]
+    fn configured_origins_are_exactly_the_frame_ancestors() {
+        let origins = vec!["https://shop.test".to_owned(), "http://a b;".to_owned()];
+        for f in [Framing::SameOrigin, Framing::Embeddable] {
+            assert!(csp(f, &origins).ends_with("frame-ancestors 'self' https://shop.test"));
         }
     }
 

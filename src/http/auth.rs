@@ -83,6 +83,9 @@ pub async fn login(
             ));
         }
     };
+    if !state.settings.password_login.allows(account.role) {
+        return Err(ApiError::PasswordLoginDisabled(account.role));
+    }
     if !account.active {
         return Err(ApiError::Unauthenticated(
             "this account is deactivated".into(),
@@ -165,4 +168,73 @@ pub async fn me(who: Principal) -> Json<MeResponse> {
             .or_else(|| who.guest.as_ref().and_then(|g| g.email.clone())),
         avatar_url: who.account.as_ref().and_then(|a| a.avatar_url.clone()),
     })
+}
+
+/// How the caller wants the session: `cookie` (the panels: also sets `nati_session`) or
+/// `bearer` (the token in the body only; the embedded chat in another site's page).
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    #[default]
+    Cookie,
+    Bearer,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostLoginRequest {
+    /// The HS256 JWT the host site's back end signed (docs/integration.md).
+    pub token: String,
+    /// `cookie` (default) or `bearer`.
+    #[serde(default)]
+    pub mode: SessionMode,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HostLoginResponse {
+    /// Send as `Authorization: Bearer`.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub account: Account,
+    /// True when this sign-in created the account.
+    pub created: bool,
+}
+
+/// POST /api/auth/host — sign in with a token signed by the host site's back end.
+///
+/// The token is an HS256 JWT (`kid`, `iss`, `aud`, `role`, `sub`, `name`, `email`, `iat`,
+/// `exp`, `jti`; see docs/integration.md), good for one sign-in. The person is identified by
+/// (role, `sub`): the first sign-in creates the account, later ones refresh its name, email
+/// and avatar. Every refusal is 401 with a `token_*` code (400 `token_malformed` for a
+/// string that is not a JWT) and creates nothing. Rate-limited like password sign-in.
+#[utoipa::path(post, path = "/api/auth/host", tag = "auth", request_body = HostLoginRequest,
+    responses((status = 200, body = HostLoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn host(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Json(req): Json<HostLoginRequest>,
+) -> ApiResult<Response> {
+    state.limits.login(ip)?;
+    let s = crate::hostauth::sign_in(&state, &req.token).await?;
+    let jar = match req.mode {
+        SessionMode::Cookie => jar.add(session_cookie(
+            &state,
+            SESSION_COOKIE,
+            s.token.clone(),
+            state.settings.session_ttl_secs,
+        )),
+        SessionMode::Bearer => jar,
+    };
+    Ok((
+        jar,
+        Json(HostLoginResponse {
+            token: s.token,
+            expires_at: s.expires_at,
+            account: s.account,
+            created: s.created,
+        }),
+    )
+        .into_response())
 }

@@ -114,6 +114,9 @@ pub async fn start(
             (p, None)
         }
         None => {
+            if !state.settings.guests_allowed {
+                return Err(ApiError::GuestsNotAllowed);
+            }
             state.limits.guest_start(ip)?;
             let name = req
                 .name

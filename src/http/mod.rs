@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod embed;
+pub mod hostapi;
 pub mod prefs;
 
 use crate::error::{ApiError, Json};
@@ -78,6 +80,8 @@ pub fn session_cookie(
         (name = "admin", description = "Account management (admins)"),
         (name = "preferences", description = "Notification preferences"),
         (name = "realtime", description = "The WebSocket stream (see docs/realtime.md)"),
+        (name = "host", description = "Server-to-server API for the host site's back end (API key, `Authorization: Bearer nk_...`; docs/integration.md)"),
+        (name = "embed", description = "Embedding the panels and the widget in the host site's pages"),
         (name = "health", description = "Liveness"))
 )]
 struct ApiDoc;
@@ -90,6 +94,18 @@ impl Modify for Security {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("nk_ API key")
+                    .description(Some(
+                        "A server-to-server API key (`nk_...`) made by an admin or `nati-chat api-key create`, with scopes unread:read, chats:read, accounts:write",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "cookie",
@@ -126,6 +142,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::host))
         .routes(routes!(chat::start))
         .routes(routes!(chat::send_message))
         .routes(routes!(chat::messages))
@@ -147,6 +164,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::realtime::ws::connect))
         .routes(routes!(crate::realtime::ws::ticket))
         .routes(routes!(presence))
+        .routes(routes!(hostapi::list_keys, hostapi::create_key))
+        .routes(routes!(hostapi::revoke_key))
+        .routes(routes!(hostapi::unread))
+        .routes(routes!(hostapi::chats))
+        .routes(routes!(hostapi::upsert_account))
+        .routes(routes!(hostapi::deactivate))
+        .routes(routes!(hostapi::activate))
+        .routes(routes!(embed::config))
         .split_for_parts()
 }
 

@@ -3,6 +3,7 @@
 
 mod access;
 mod email;
+mod host;
 mod input;
 mod nodes;
 mod realtime;

@@ -2,6 +2,7 @@
 // and account management.
 
 import { api } from './api.js';
+import { framed, hostSignIn } from './embed.js';
 import { startPanel, statusChips, tool } from './panel.js';
 import { el, icon, avatar, modal, field, statusPill, toast, timeEl } from './ui.js';
 
@@ -115,7 +116,7 @@ function accountsTab(box) {
   };
   const row = (a) => el('li', { class: `acct${a.active ? '' : ' off'}` }, avatar(a.name),
     el('div', { class: 'acct-main' }, el('strong', { text: a.name }), el('span', { class: 'muted', text: a.email })),
-    el('div', { class: 'acct-tags' }, tag(a.role), a.active ? tag('Active', 'ok') : tag('Deactivated', 'off'),
+    el('div', { class: 'acct-tags' }, tag(a.role), a.source === 'host' ? tag('Verified by the site', 'ok') : null, a.active ? tag('Active', 'ok') : tag('Deactivated', 'off'),
       el('small', { class: 'muted' }, 'added ', timeEl(a.created_at))),
     a.role === 'admin' && a.id === window.natiMe?.id ? el('span', { class: 'muted small', text: 'You' })
       : a.active
@@ -159,8 +160,52 @@ function accountsTab(box) {
   loadAccounts();
 }
 
+/** Whether the customer is a person the site signed in, or an anonymous guest. */
+function customerTag(s) {
+  if (s.customer_host_id) return tag('Verified by the site', 'ok');
+  return s.customer_verified ? null : tag('Guest');
+}
+
+/** Server-to-server API keys for the host site's back end (docs/integration.md). */
+function keysTab(box) {
+  const listEl = el('ul', { class: 'acct-list', 'aria-label': 'API keys' });
+  const SCOPES = [['unread:read', 'Read unread counts'], ['chats:read', 'Read recent chats'], ['accounts:write', 'Create and deactivate accounts']];
+  const load = async () => {
+    try {
+      const keys = (await api.get('/api/admin/api-keys')).api_keys;
+      listEl.replaceChildren(...(keys.length ? keys.map(row) : [el('li', { class: 'muted list-empty', text: 'No API keys yet.' })]));
+    } catch (e) { toast(e.message, 'error'); }
+  };
+  const row = (k) => el('li', { class: `acct${k.revoked_at ? ' off' : ''}` },
+    el('div', { class: 'acct-main' }, el('strong', { text: k.name }), el('span', { class: 'muted', text: `${k.prefix}… · ${k.scopes.join(', ')}` })),
+    el('div', { class: 'acct-tags' }, k.revoked_at ? tag('Revoked', 'off') : tag('Active', 'ok'), el('small', { class: 'muted' }, 'added ', timeEl(k.created_at))),
+    k.revoked_at ? null : tool('Revoke', async () => {
+      const ok = await modal(`Revoke ${k.name}?`, [], 'Revoke', 'Requests with this key are refused from now on. This cannot be undone.');
+      if (!ok) return;
+      try { await api.post('/api/admin/api-keys/revoke', { id: k.id }); toast(`${k.name} revoked.`, 'ok'); load(); } catch (e) { toast(e.message, 'error'); }
+    }, 'danger'));
+  const create = async () => {
+    const boxes = SCOPES.map(([v, label]) => el('label', { class: 'check' }, el('input', { type: 'checkbox', name: v, value: '1' }), ` ${label} (${v})`));
+    const v = await modal('New API key', [field('Name', el('input', { name: 'name', required: true, maxlength: '100', autocomplete: 'off', placeholder: 'Shop back end' })), ...boxes], 'Create key');
+    if (!v) return;
+    try {
+      const res = await api.post('/api/admin/api-keys', { name: v.name, scopes: SCOPES.map(([s]) => s).filter((s) => v[s]) });
+      await modal('Copy the key now', [el('input', { class: 'mono', readonly: true, value: res.key, 'aria-label': 'API key', onfocus: (e) => e.target.select() })], 'Done',
+        'It is shown this once; the server keeps only its hash. Send it as Authorization: Bearer from your back end.');
+      load();
+    } catch (e) { toast(e.message, 'error'); }
+  };
+  box.append(el('div', { class: 'page' },
+    el('div', { class: 'page-head' }, el('h1', { text: 'API keys' }), tool('New key', create, 'primary', 'plus')),
+    el('p', { class: 'muted', text: 'Your site’s back end uses a key to read unread counts for its own bell and to manage accounts by its ids.' }),
+    listEl));
+  load();
+}
+
 (async () => {
-  const me = await api.get('/api/me').catch(() => null);
+  let me = await api.get('/api/me').catch(() => null);
+  // Framed by the host site: its page signs the admin in (docs/integration.md).
+  if (!me && framed && await hostSignIn()) me = await api.get('/api/me').catch(() => null);
   window.natiMe = me;
   if (me && me.role === 'admin') await loadAccounts();
   startPanel({
@@ -175,12 +220,12 @@ function accountsTab(box) {
     matches,
     item: (s) => ({
       title: s.customer_name,
-      tags: [statusPill(s.status), s.worker_name ? tag(s.worker_name) : tag('Unassigned', 'warn'), s.customer_verified ? null : tag('Guest')],
+      tags: [statusPill(s.status), s.worker_name ? tag(s.worker_name) : tag('Unassigned', 'warn'), customerTag(s)],
     }),
-    convSubtitle: (s) => el('span', { class: 'muted', text: [s.worker_name ? `Assigned to ${s.worker_name}` : 'Unassigned', s.topic, s.customer_verified ? s.customer_email : `Guest${s.customer_email ? ` · ${s.customer_email}` : ''}`].filter(Boolean).join(' · ') }),
+    convSubtitle: (s) => el('span', { class: 'muted', text: [s.worker_name ? `Assigned to ${s.worker_name}` : 'Unassigned', s.topic, s.customer_host_id ? `Verified by the site · ${s.customer_email}` : s.customer_verified ? s.customer_email : `Anonymous guest${s.customer_email ? ` · ${s.customer_email}` : ''}`].filter(Boolean).join(' · ') }),
     actions,
     composer: (s) => (s.status === 'closed' ? { disabled: true, note: 'This chat is closed. Reopen it to answer.' }
       : s.status === 'escalated' ? { note: 'A worker asked for an admin. Your answer hands the chat back.' } : {}),
-    tabs: [{ id: 'accounts', label: 'Accounts', mount: accountsTab }],
+    tabs: [{ id: 'accounts', label: 'Accounts', mount: accountsTab }, { id: 'keys', label: 'API keys', mount: keysTab }],
   });
 })();

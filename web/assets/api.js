@@ -19,6 +19,12 @@ export function useGuestToken(token) {
   omitCookies = true;
 }
 
+/** Authenticate with this bearer token only (a session from the host page, in a frame). */
+export function useBearer(token) {
+  bearer = token || null;
+  omitCookies = true;
+}
+
 export async function request(method, path, { query, body } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {

@@ -3,6 +3,15 @@
 // conversation survives reloads until the session expires from inactivity. Cookies are
 // never used. Where the browser blocks storage in third-party frames, the widget keeps
 // the token with the loader on the host page instead (postMessage, this origin only).
+//
+// Embedded in the host site's page (docs/integration.md), the widget also signs a customer
+// in: the page posts {type: 'nati:token', token} (a host-signed token) and the widget
+// exchanges it at /api/auth/host for a session held in memory only. Messages count only
+// from the parent window at an origin of the server's `embed_origins`
+// (/api/embed/config), and the widget answers that exact origin: {type: 'nati:unread',
+// count} whenever the customer's unread total changes, {type: 'nati:need-token'} when it
+// needs a (fresh) token; it accepts {type: 'nati:open', chat_id} and {type: 'nati:start',
+// topic}. A signed-in customer sees their own chats, never a guest form.
 
 import { api, useGuestToken } from './api.js';
 import { Live } from './socket.js';
@@ -34,6 +43,16 @@ const store = {
 };
 let saved = null;
 let parentVisible = !embedded;
+// Embedding: the policy from the server, the host page's origin once it proved allowed,
+// and the signed-in customer's session (memory only).
+let embedCfg = { origins: [], guests_allowed: true, host_signin: false };
+let hostOrigin = null;
+let signedIn = null;
+let lastUnread = null;
+let gotToken;
+let tokenArrived = new Promise((r) => { gotToken = r; });
+let configLoaded;
+const configReady = new Promise((r) => { configLoaded = r; });
 let staffOnline = null;
 let live = null;
 let view = null;
@@ -47,6 +66,8 @@ function write(v) {
   store.set(KEY, v ? JSON.stringify(v) : null);
 }
 function post(msg) { if (embedded) parent.postMessage(msg, '*'); }
+/** To the host page, at its exact origin only (never '*'). */
+function toHost(msg) { if (embedded && hostOrigin) parent.postMessage(msg, hostOrigin); }
 const idleText = (secs) => {
   const h = Math.round((secs || 86400) / 3600);
   return h >= 1 ? `${h} hour${h === 1 ? '' : 's'}` : `${Math.max(1, Math.round((secs || 60) / 60))} minutes`;
@@ -86,8 +107,14 @@ function setPresence(n) {
 
 let hello;
 const helloed = new Promise((r) => { hello = r; });
-addEventListener('message', (e) => {
+addEventListener('message', async (e) => {
   if (!embedded || e.source !== parent || !e.data) return;
+  if (['nati:token', 'nati:open', 'nati:start'].includes(e.data.type)) {
+    await configReady;
+    if (!embedCfg.origins.includes(e.origin)) return; // not a page we may serve: ignored
+    hostOrigin = e.origin;
+    return fromHost(e.data);
+  }
   if (e.data.type === 'nati:hello') {
     if (!ownStorage && typeof e.data.stored === 'string') memory[KEY] = e.data.stored;
     hello();
@@ -192,12 +219,17 @@ function showChat(me, chat) {
     me, live, header: false,
     isVisible: () => parentVisible,
     composer: (s) => ({ note: null, disabled: false, s }),
-    onSessionEnd: (e) => { if (e.code === 'guest_expired' || e.code === 'unauthenticated') expired(); },
+    onSessionEnd: (e) => {
+      if (signedIn) return sessionTrouble({ status: 401 });
+      if (e.code === 'guest_expired' || e.code === 'unauthenticated') expired();
+    },
   });
-  body.replaceChildren(infoBox, view.root);
+  body.replaceChildren(infoBox,
+    signedIn ? el('button', { class: 'btn gw-back', type: 'button', text: '← Your chats', onclick: () => showSignedIn() }) : null,
+    view.root);
   live.addEventListener('ready', (e) => setPresence(e.detail.staff_online));
   live.addEventListener('status', (e) => {
-    if (e.detail === 'ended') return expired();
+    if (e.detail === 'ended') return signedIn ? sessionTrouble({ status: 401 }) : expired();
     banner.hidden = e.detail !== 'reconnecting';
     banner.replaceChildren(el('span', { class: 'spin', 'aria-hidden': 'true' }), 'Connection lost. Reconnecting…');
   });
@@ -209,6 +241,10 @@ function showChat(me, chat) {
       return info();
     }
     view.handle(f);
+    if (signedIn) {
+      if (f.type === 'message.created' || f.type === 'message.read') refreshUnread();
+      return;
+    }
     if (f.type === 'message.created' && f.chat_id === view.chatId) {
       const m = f.data;
       if (m.sender_type === 'admin' || m.sender_type === 'worker') {
@@ -226,7 +262,158 @@ function showChat(me, chat) {
   if (parentVisible) view.input.focus({ preventScroll: true });
 }
 
+// ---- signed in by the host page ------------------------------------------------------
+async function loadEmbedConfig() {
+  try { embedCfg = await api.get('/api/embed/config'); } catch { /* keep the defaults */ }
+  configLoaded();
+  if (!embedded || !embedCfg.origins.length) return;
+  // The framing page, if it is one of the allowed origins, is asked for a token.
+  const ancestor = (location.ancestorOrigins && location.ancestorOrigins[0])
+    || (document.referrer ? new URL(document.referrer).origin : null);
+  if (ancestor && embedCfg.origins.includes(ancestor)) {
+    hostOrigin = ancestor;
+    toHost({ type: 'nati:need-token' });
+  }
+}
+
+async function fromHost(msg) {
+  if (msg.type === 'nati:token' && typeof msg.token === 'string') {
+    parentVisible = true;
+    try {
+      useGuestToken(null);
+      const r = await api.post('/api/auth/host', { token: msg.token, mode: 'bearer' });
+      useGuestToken(r.token);
+      const first = !signedIn;
+      signedIn = { token: r.token, account: r.account };
+      gotToken();
+      if (!first || booted) showSignedIn();
+    } catch (ex) {
+      signedIn = null;
+      useGuestToken(null);
+      showNotice(`Signing in through the site failed: ${ex.message}`);
+      gotToken();
+    }
+  } else if (msg.type === 'nati:open' && signedIn) {
+    const id = Number(msg.chat_id);
+    if (Number.isInteger(id)) showSignedIn({ open: id });
+  } else if (msg.type === 'nati:start' && signedIn) {
+    const topic = typeof msg.topic === 'string' ? msg.topic.slice(0, 200) : '';
+    try {
+      const r = await api.post('/api/chat/start', { topic, client_id: uid('h') });
+      showSignedIn({ open: r.chat.chat_id });
+    } catch (ex) { sessionTrouble(ex); }
+  }
+}
+
+/** The session ran out (or was ended): ask the page for a fresh token, no login form. */
+function sessionTrouble(ex) {
+  if (ex && ex.status === 401 && signedIn) {
+    signedIn = null;
+    useGuestToken(null);
+    stopLive();
+    showNotice('Signing you in again…');
+    toHost({ type: 'nati:need-token' });
+  }
+}
+
+let unreadTimer;
+function refreshUnread() {
+  clearTimeout(unreadTimer);
+  unreadTimer = setTimeout(async () => {
+    if (!signedIn) return;
+    try {
+      const u = await api.get('/api/chat/unread_count');
+      if (u.total !== lastUnread) {
+        lastUnread = u.total;
+        toHost({ type: 'nati:unread', count: u.total });
+      }
+    } catch (ex) { sessionTrouble(ex); }
+  }, 150);
+}
+
+function showNotice(text) {
+  stopLive();
+  body.replaceChildren(el('div', { class: 'gw-start' },
+    el('div', { class: 'notice', role: 'status' }, icon('clock'), el('p', { text }))));
+}
+
+/** Guests are turned off and nobody signed in: the site signs people in. */
+function showSignInNeeded() {
+  stopLive();
+  body.replaceChildren(el('div', { class: 'gw-start' },
+    el('h1', { text: 'Sign in on the site to chat' }),
+    el('p', { class: 'muted', text: 'Our chat is for signed-in customers. Sign in on the site, and the chat opens as you.' })));
+}
+
+function meOf(account) {
+  return { role: account.role, id: account.id, name: account.name };
+}
+
+/** A signed-in customer's own chats, newest first, and a new chat. */
+async function showSignedIn({ open } = {}) {
+  if (!signedIn) return;
+  stopLive();
+  let list;
+  try {
+    list = (await api.get('/api/chat/list', { limit: 50 })).chats;
+  } catch (ex) { return sessionTrouble(ex); }
+  refreshUnread();
+  const me = meOf(signedIn.account);
+  const wanted = open != null && list.find((c) => c.chat_id === open);
+  if (wanted) return showChat(me, wanted);
+  live = new Live();
+  live.addEventListener('ready', (e) => setPresence(e.detail.staff_online));
+  live.addEventListener('status', (e) => { if (e.detail === 'ended') sessionTrouble({ status: 401 }); });
+  live.addEventListener('frame', (e) => {
+    const f = e.detail;
+    if (f.type === 'presence') return setPresence(f.staff_online);
+    if (f.type === 'message.created' || f.type === 'message.read' || f.type === 'chat.created') {
+      refreshUnread();
+      if (f.type !== 'message.read') showSignedIn();
+    }
+  });
+  live.start();
+  const message = el('textarea', { name: 'message', rows: 3, required: true, maxlength: '4000', placeholder: 'Ask about a repair, a part or an appointment…' });
+  const err = el('p', { class: 'form-error', role: 'alert', hidden: true });
+  const form = el('form', { class: 'gw-form' }, field('New message', message), err,
+    el('button', { class: 'btn primary wide', type: 'submit', text: 'Start a new chat' }));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.hidden = true;
+    const cid = form.dataset.cid || (form.dataset.cid = uid('h'));
+    try {
+      const r = await api.post('/api/chat/start', { message: message.value, client_id: cid });
+      showChat(me, r.chat);
+    } catch (ex) {
+      if (ex.status === 401) return sessionTrouble(ex);
+      err.textContent = ex.message;
+      err.hidden = false;
+    }
+  });
+  const items = list.map((c) => el('li', {},
+    el('button', { class: 'gw-chat', type: 'button', onclick: () => showChat(me, c) },
+      el('strong', { text: c.topic || `Chat #${c.chat_id}` }),
+      el('span', { class: 'muted', text: c.last_message || '' }),
+      c.unread ? el('span', { class: 'badge', text: String(c.unread) }) : null)));
+  body.replaceChildren(el('div', { class: 'gw-start' },
+    el('h1', { text: `Hi ${me.name}!` }),
+    list.length ? el('h2', { text: 'Your chats' }) : null,
+    list.length ? el('ul', { class: 'gw-chats' }, ...items) : null,
+    form));
+}
+
+let booted = false;
 async function boot() {
+  await loadEmbedConfig();
+  // The page we are embedded in answers with a token; a customer it signs in never sees
+  // the guest form.
+  if (hostOrigin) await Promise.race([tokenArrived, new Promise((r) => setTimeout(r, 3000))]);
+  booted = true;
+  if (signedIn) {
+    api.get('/api/chat/presence').then((r) => setPresence(r.staff_online)).catch(() => {});
+    return showSignedIn();
+  }
+  if (!embedCfg.guests_allowed) return showSignInNeeded();
   // Without storage of our own, what the loader kept for us arrives with its hello.
   if (embedded && !ownStorage) await Promise.race([helloed, new Promise((r) => setTimeout(r, 1500))]);
   saved = read();

@@ -4,6 +4,7 @@
 
 import { api, PANEL, toLogin, signOut } from './api.js';
 import { Live } from './socket.js';
+import { framed, hostSignIn, hostSession, onHost, tellUnread } from './embed.js';
 import { ChatView, sideOf } from './chat-view.js';
 import { el, icon, avatar, timeEl, statusPill, toast, modal, field, notifier, askNotifications, uid } from './ui.js';
 
@@ -19,9 +20,13 @@ export async function startPanel(cfg) {
   try {
     me = await api.get('/api/me');
   } catch (e) {
-    if (e.status === 401) return toLogin();
-    document.body.replaceChildren(el('p', { class: 'fatal', text: `Cannot load: ${e.message}` }));
-    return;
+    // Framed by the host site: its page signs us in (docs/integration.md), no login form.
+    if (e.status === 401 && framed && await hostSignIn()) me = await api.get('/api/me').catch(() => null);
+    if (!me && e.status === 401) return toLogin();
+    if (!me) {
+      document.body.replaceChildren(el('p', { class: 'fatal', text: `Cannot load: ${e.message}` }));
+      return;
+    }
   }
   if (me.role !== cfg.role) return location.replace(PANEL[me.role] || '/login');
 
@@ -178,6 +183,11 @@ export async function startPanel(cfg) {
     if (s === 'reconnecting') {
       banner.replaceChildren(el('span', { class: 'spin', 'aria-hidden': 'true' }), 'Connection lost. Reconnecting…');
       banner.hidden = false;
+    } else if (s === 'ended' && hostSession()) {
+      // Signed in by the host page: ask it for a fresh token instead of a login form.
+      banner.replaceChildren('Signing you in again…');
+      banner.hidden = false;
+      hostSignIn().then((ok) => { if (ok) { banner.hidden = true; live.start(); } });
     } else if (s === 'ended') {
       banner.replaceChildren('Your session has ended. ', el('a', { href: `/login?next=${encodeURIComponent(location.pathname)}`, text: 'Sign in again' }));
       banner.hidden = false;
@@ -268,6 +278,7 @@ export async function startPanel(cfg) {
     bell.setAttribute('aria-label', `Unread messages: ${unreadTotal}`);
     document.title = `${unreadTotal > 0 ? `(${unreadTotal}) ` : ''}${cfg.title || 'Chats'} · Nati Automotive`;
     if (!bellPop.hidden) renderBell();
+    tellUnread(unreadTotal);
   }
 
   async function loadList(append) {
@@ -494,6 +505,7 @@ export async function startPanel(cfg) {
     setTimeout(done, 4000);
   });
   await loadList();
+  onHost('nati:open', (m) => { if (Number.isInteger(m.chat_id)) openChat(m.chat_id, true); });
   // A link to one chat: `#chat-ID`, or `?chat=ID` from the notification emails.
   const linked = Number(new URLSearchParams(location.search).get('chat')) || Number((/^#chat-(\d+)$/.exec(location.hash) || [])[1]);
   if (linked) {

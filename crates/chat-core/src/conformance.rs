@@ -979,3 +979,147 @@ pub async fn run(store: &dyn Store) {
         "not for an expired guest"
     );
 }
+
+/// The host-identity story (sign-in from the host site and API keys), on a fresh database
+/// with the chat's own accounts. `host_id`s are the host's ids: in a store whose accounts
+/// are the host's own rows, rows with ids 501 and 502 must exist in `tbl_user`.
+pub async fn host_identity(store: &dyn Store) {
+    use crate::hosttoken::HostProfile;
+    let profile = |name: &str, email: &str| HostProfile {
+        name: name.into(),
+        email: email.into(),
+        avatar_url: None,
+    };
+    // A password account and a host account with the same email are two people.
+    let pw = account(store, AccountRole::User, "same@x.test", "Password Pat").await;
+    assert_eq!(pw.source, AccountSource::Password);
+    let first = store
+        .upsert_host_account(
+            AccountRole::User,
+            "501",
+            &profile("Host Pat", "same@x.test"),
+            now(),
+        )
+        .await
+        .expect("create host account");
+    assert_ne!(first.id, pw.id, "never merged by email");
+    assert_eq!(first.host_id.as_deref(), Some("501"));
+    assert_eq!(first.source, AccountSource::Host);
+    // Two host accounts may share an email too; each is its own (role, host id).
+    let other = store
+        .upsert_host_account(
+            AccountRole::User,
+            "502",
+            &profile("Twin", "same@x.test"),
+            now(),
+        )
+        .await
+        .expect("second host account");
+    assert_ne!(other.id, first.id);
+    // A later sign-in refreshes the profile of the same account.
+    let again = store
+        .upsert_host_account(
+            AccountRole::User,
+            "501",
+            &HostProfile {
+                name: "Host Pat Renamed".into(),
+                email: "new@x.test".into(),
+                avatar_url: Some("https://img.test/p.png".into()),
+            },
+            now(),
+        )
+        .await
+        .expect("refresh");
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.name, "Host Pat Renamed");
+    assert_eq!(again.email, "new@x.test");
+    assert_eq!(again.avatar_url.as_deref(), Some("https://img.test/p.png"));
+    let found = store
+        .account_by_host_id(AccountRole::User, "501")
+        .await
+        .expect("by host id")
+        .expect("found");
+    assert_eq!(found.id, first.id);
+    assert!(
+        store
+            .account_by_host_id(AccountRole::Admin, "501")
+            .await
+            .expect("by host id")
+            .is_none(),
+        "the identity is (role, host id)"
+    );
+    // Password lookup finds only the password account.
+    let (by_email, _) = store
+        .account_by_email(AccountRole::User, "same@x.test")
+        .await
+        .expect("by email")
+        .expect("found");
+    assert_eq!(by_email.id, pw.id);
+
+    // A token id is spent once; expired ids are forgotten.
+    let t = now();
+    assert!(
+        store
+            .use_token_id("jti-1", t + Duration::minutes(5), t)
+            .await
+            .expect("use")
+    );
+    assert!(
+        !store
+            .use_token_id("jti-1", t + Duration::minutes(5), t)
+            .await
+            .expect("replay")
+    );
+    assert!(
+        store
+            .use_token_id("jti-old", t + Duration::seconds(1), t)
+            .await
+            .expect("use")
+    );
+    let later = t + Duration::minutes(1);
+    assert!(
+        store
+            .use_token_id("jti-old", later + Duration::minutes(5), later)
+            .await
+            .expect("purged"),
+        "an expired id is forgotten"
+    );
+
+    // API keys: stored by hash, listed, revoked.
+    let key = store
+        .create_api_key(
+            &NewApiKey {
+                name: "shop".into(),
+                key_hash: "ab".repeat(32),
+                prefix: "nk_abcd".into(),
+                scopes: vec![ApiScope::UnreadRead, ApiScope::AccountsWrite],
+            },
+            now(),
+        )
+        .await
+        .expect("create key");
+    assert_eq!(
+        key.scopes,
+        vec![ApiScope::UnreadRead, ApiScope::AccountsWrite]
+    );
+    let by_hash = store
+        .api_key_by_hash(&"ab".repeat(32))
+        .await
+        .expect("by hash")
+        .expect("found");
+    assert_eq!(by_hash, key);
+    assert_eq!(store.list_api_keys().await.expect("list").len(), 1);
+    let revoked = store
+        .revoke_api_key(key.id, now())
+        .await
+        .expect("revoke")
+        .expect("found");
+    assert!(revoked.revoked_at.is_some());
+    assert!(
+        store
+            .revoke_api_key(key.id + 1000, now())
+            .await
+            .expect("revoke")
+            .is_none()
+    );
+}

@@ -9,12 +9,14 @@
 //! - [`model`]: the records the store hands back;
 //! - [`store`]: the one storage trait every backend implements, and its error;
 //! - [`secret`]: session tokens and password hashes;
+//! - [`hosttoken`]: the rule for the host site's sign-in token (HS256 JWT);
 //! - [`conformance`]: the story every store implementation must pass.
 #![forbid(unsafe_code)]
 
 pub mod actor;
 pub mod conformance;
 pub mod error;
+pub mod hosttoken;
 pub mod ids;
 pub mod model;
 pub mod notify;

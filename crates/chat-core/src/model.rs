@@ -58,6 +58,10 @@ pub struct ChatSummary {
     pub customer_email: Option<String>,
     /// True for a logged-in user, false for an anonymous guest.
     pub customer_verified: bool,
+    /// The host site's id of the customer when the host signed them in (verified by the
+    /// host); null for a password account or a guest.
+    #[serde(default)]
+    pub customer_host_id: Option<String>,
     pub worker_name: Option<String>,
     /// The newest message's text (first 200 characters), for list previews.
     pub last_message: Option<String>,
@@ -99,12 +103,121 @@ pub struct Account {
     pub active: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The host site's id for this person, when the host signs them in
+    /// (`POST /api/auth/host`); null for an account with a password.
+    pub host_id: Option<String>,
+    /// `host`: verified by the host site (no password); `password`: signs in with one.
+    pub source: AccountSource,
 }
 
 impl Account {
     pub fn actor(&self) -> Actor {
         self.role.actor(self.id)
     }
+}
+
+/// Where an account's identity comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountSource {
+    /// The host site vouched for it with a signed token.
+    Host,
+    /// Created by an admin or the CLI; signs in with a password.
+    Password,
+}
+
+impl AccountSource {
+    /// `Host` when the account has a host id.
+    pub fn of(host_id: &Option<String>) -> Self {
+        if host_id.is_some() {
+            AccountSource::Host
+        } else {
+            AccountSource::Password
+        }
+    }
+}
+
+/// What a server-to-server API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum ApiScope {
+    /// Read any person's unread counts.
+    #[serde(rename = "unread:read")]
+    UnreadRead,
+    /// Read any person's recent chats.
+    #[serde(rename = "chats:read")]
+    ChatsRead,
+    /// Create, refresh and deactivate accounts by host id.
+    #[serde(rename = "accounts:write")]
+    AccountsWrite,
+}
+
+impl ApiScope {
+    pub const ALL: [ApiScope; 3] = [
+        ApiScope::UnreadRead,
+        ApiScope::ChatsRead,
+        ApiScope::AccountsWrite,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::UnreadRead => "unread:read",
+            ApiScope::ChatsRead => "chats:read",
+            ApiScope::AccountsWrite => "accounts:write",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        ApiScope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::str::FromStr for ApiScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ApiScope::parse(s).ok_or_else(|| {
+            format!("unknown scope `{s}` (expected unread:read, chats:read or accounts:write)")
+        })
+    }
+}
+
+/// Scopes as stored: space-separated.
+pub fn scopes_to_text(scopes: &[ApiScope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Scopes from their stored text; unknown words are dropped (never granted).
+pub fn scopes_from_text(text: &str) -> Vec<ApiScope> {
+    text.split_whitespace()
+        .filter_map(ApiScope::parse)
+        .collect()
+}
+
+/// A server-to-server API key (never the key itself: that is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    pub id: i64,
+    /// What the key is for ("shop back end").
+    pub name: String,
+    /// The key's first characters, to recognise it (`nk_Ab12`).
+    pub prefix: String,
+    pub scopes: Vec<ApiScope>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Set once revoked; a revoked key never works again.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What it takes to store a new API key.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    /// SHA-256 of the key, hex.
+    pub key_hash: String,
+    pub prefix: String,
+    pub scopes: Vec<ApiScope>,
 }
 
 /// What it takes to create an account.

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 pub const SESSION_PREFIX: &str = "ns_";
 /// Prefix of a guest session token.
 pub const GUEST_PREFIX: &str = "ng_";
+/// Prefix of a server-to-server API key (shown once; stored as its SHA-256 like the others).
+pub const API_KEY_PREFIX: &str = "nk_";
 
 /// A new random token: the prefix and 256 random bits, URL-safe.
 pub fn new_token(prefix: &str) -> String {

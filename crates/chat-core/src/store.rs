@@ -11,6 +11,7 @@
 
 use crate::actor::{AccountRole, Actor};
 use crate::error::ChatError;
+use crate::hosttoken::HostProfile;
 use crate::ids::*;
 use crate::model::*;
 use async_trait::async_trait;
@@ -271,6 +272,50 @@ pub trait Store: Send + Sync + 'static {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
+
+    // ---- host identity -------------------------------------------------------------------
+    /// Create or refresh the account the host site identifies as `(role, host_id)`: the
+    /// first time a new account without a password (`source: host`), later its name, email
+    /// and avatar. Never matches by email or name: a password account with the same email
+    /// is a different person. Leaves `active` as it is.
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError>;
+    /// The account the host site identifies as `(role, host_id)`, if it signed in before.
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError>;
+    /// Spend a host token's `jti`: true the first time, false when it was used before (a
+    /// replay). Kept until `expires_at`; ids expired before `now` are forgotten on the way.
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    // ---- API keys --------------------------------------------------------------------------
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError>;
+    /// The key with this hash, revoked or not (the caller decides).
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Every key, newest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revoke a key (idempotent); `None` when there is no such key.
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError>;
 
     /// The newest event id (0 when none).
     async fn last_event_id(&self) -> Result<i64, StoreError>;

@@ -143,8 +143,11 @@ pub(crate) async fn account_by_email(
     email: &str,
 ) -> Result<Option<(Account, String)>, StoreError> {
     let sql = AssertSqlSafe(format!(
-        "SELECT {id} AS id, email, name, avatar_url, active, created_at, password_hash FROM {table} WHERE email = ?",
+        "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject, password_hash \
+         FROM {table} WHERE email = ? AND {password_only}",
         id = s.tables.id,
+        subject = s.tables.subject(""),
+        password_only = s.tables.password_only(),
         table = s.tables.of(role)
     ));
     let row = sqlx::query(sql)
@@ -165,8 +168,9 @@ pub(crate) async fn account(
     id: i64,
 ) -> Result<Option<Account>, StoreError> {
     let sql = AssertSqlSafe(format!(
-        "SELECT {id} AS id, email, name, avatar_url, active, created_at FROM {table} WHERE {id} = ?",
+        "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} WHERE {id} = ?",
         id = s.tables.id,
+        subject = s.tables.subject(""),
         table = s.tables.of(role)
     ));
     let row = sqlx::query(sql)
@@ -188,8 +192,9 @@ pub(crate) async fn list_accounts(
     let mut out = Vec::new();
     for role in roles {
         let sql = AssertSqlSafe(format!(
-            "SELECT {id} AS id, email, name, avatar_url, active, created_at FROM {table} ORDER BY {id} DESC",
+            "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} ORDER BY {id} DESC",
             id = s.tables.id,
+            subject = s.tables.subject(""),
             table = s.tables.of(role)
         ));
         for r in sqlx::query(sql).fetch_all(&s.pool).await.map_err(db)? {

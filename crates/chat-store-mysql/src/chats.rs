@@ -608,7 +608,7 @@ fn summary_select(s: &MysqlStore) -> String {
     format!(
         "SELECT c.chat_id, c.user_id, c.guest_id, c.admin_id, c.worker_id, c.assigned_by, c.status, c.topic, \
          c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
-         COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, \
+         COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, {subject} AS customer_host_id, \
          (SELECT SUBSTRING(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
              ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
          (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
@@ -621,6 +621,7 @@ fn summary_select(s: &MysqlStore) -> String {
         user = t.user,
         worker = t.worker,
         id = t.id,
+        subject = t.subject("u"),
     )
 }
 

@@ -61,6 +61,7 @@
 
 mod accounts;
 mod chats;
+mod host;
 mod outbox;
 mod rows;
 pub mod schema;
@@ -69,6 +70,7 @@ pub mod scratch;
 #[cfg(test)]
 mod tests;
 
+use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
@@ -153,6 +155,30 @@ impl Tables {
         worker: "tbl_chat_worker_accounts",
         id: "host_id",
     };
+
+    /// The host id of a host-verified account (`host_subject`), as a select expression
+    /// over the account table aliased `alias` (empty: unaliased).
+    pub fn subject(self, alias: &str) -> String {
+        let a = if alias.is_empty() {
+            String::new()
+        } else {
+            format!("{alias}.")
+        };
+        if self.id == "host_id" {
+            format!("IF({a}host_verified, CAST({a}host_id AS CHAR), NULL)")
+        } else {
+            format!("{a}host_subject")
+        }
+    }
+
+    /// Rows of accounts that sign in with a password (not verified by the host).
+    pub fn password_only(self) -> &'static str {
+        if self.id == "host_id" {
+            "NOT host_verified"
+        } else {
+            "host_subject IS NULL"
+        }
+    }
 
     pub fn of(self, role: AccountRole) -> &'static str {
         match role {
@@ -592,6 +618,50 @@ impl Store for MysqlStore {
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
         outbox::list_emails(self, status, limit).await
+    }
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        host::upsert_host_account(self, role, host_id, profile, now).await
+    }
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        host::account_by_host_id(self, role, host_id).await
+    }
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        host::use_token_id(self, jti, expires_at, now).await
+    }
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        host::create_api_key(self, new, now).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        host::api_key_by_hash(self, key_hash).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        host::list_api_keys(self).await
+    }
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        host::revoke_api_key(self, id, now).await
     }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await

@@ -62,6 +62,7 @@ pub(crate) fn opt_time_col(
 }
 
 pub(crate) fn account(row: &MySqlRow, role: AccountRole) -> Result<Account, StoreError> {
+    let host_id: Option<String> = get(row, "host_subject")?;
     Ok(Account {
         role,
         id: int(row, "id")?,
@@ -70,6 +71,8 @@ pub(crate) fn account(row: &MySqlRow, role: AccountRole) -> Result<Account, Stor
         avatar_url: get(row, "avatar_url")?,
         active: get(row, "active")?,
         created_at: time_col(row, "created_at")?,
+        source: AccountSource::of(&host_id),
+        host_id,
     })
 }
 
@@ -123,6 +126,7 @@ pub(crate) fn summary(row: &MySqlRow) -> Result<ChatSummary, StoreError> {
         customer_name,
         customer_email: get(row, "customer_email")?,
         customer_verified: verified,
+        customer_host_id: get(row, "customer_host_id")?,
         worker_name: get(row, "worker_name")?,
         last_message: get(row, "last_message")?,
         unread: int(row, "unread")?,

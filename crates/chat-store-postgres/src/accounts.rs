@@ -27,7 +27,7 @@ pub(crate) async fn create_account(
         new.role,
         "INSERT INTO ",
         " (email, name, password_hash, active, created_at, updated_at) VALUES ($1, $2, $3, TRUE, $4, $4) \
-         RETURNING id, email, name, avatar_url, active, created_at"
+         RETURNING id, email, name, avatar_url, active, created_at, host_subject"
     );
     let row = sqlx::query(sql)
         .bind(&new.email)
@@ -53,8 +53,8 @@ pub(crate) async fn account_by_email(
 ) -> Result<Option<(Account, String)>, StoreError> {
     let sql = per_role!(
         role,
-        "SELECT id, email, name, avatar_url, active, created_at, password_hash FROM ",
-        " WHERE email = $1"
+        "SELECT id, email, name, avatar_url, active, created_at, host_subject, password_hash FROM ",
+        " WHERE email = $1 AND host_subject IS NULL"
     );
     let row = sqlx::query(sql)
         .bind(email)
@@ -75,7 +75,7 @@ pub(crate) async fn account(
 ) -> Result<Option<Account>, StoreError> {
     let sql = per_role!(
         role,
-        "SELECT id, email, name, avatar_url, active, created_at FROM ",
+        "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
         " WHERE id = $1"
     );
     let row = sqlx::query(sql)
@@ -98,7 +98,7 @@ pub(crate) async fn list_accounts(
     for role in roles {
         let sql = per_role!(
             role,
-            "SELECT id, email, name, avatar_url, active, created_at FROM ",
+            "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
             " ORDER BY id DESC"
         );
         for r in sqlx::query(sql).fetch_all(&s.pool).await.map_err(db)? {

@@ -595,7 +595,7 @@ fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64
 /// The summary select. Parameters: $1 reader type, $2 reader id, $3..$6 scope.
 const SUMMARY_SELECT: &str = "SELECT c.chat_id, c.user_id, c.guest_id, c.admin_id, c.worker_id, c.assigned_by, c.status, c.topic, \
     c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
-    COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, \
+    COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, u.host_subject AS customer_host_id, \
     (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
     (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
         AND NOT (m.sender_type = $1 AND m.sender_id = $2) \

@@ -43,11 +43,13 @@
 
 mod accounts;
 mod chats;
+mod host;
 mod nodes;
 mod outbox;
 mod rows;
 pub mod scratch;
 
+use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
@@ -390,6 +392,50 @@ impl Store for PgStore {
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
         outbox::list_emails(self, status, limit).await
+    }
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        host::upsert_host_account(self, role, host_id, profile, now).await
+    }
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        host::account_by_host_id(self, role, host_id).await
+    }
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        host::use_token_id(self, jti, expires_at, now).await
+    }
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        host::create_api_key(self, new, now).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        host::api_key_by_hash(self, key_hash).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        host::list_api_keys(self).await
+    }
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        host::revoke_api_key(self, id, now).await
     }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await

@@ -33,6 +33,7 @@ pub(crate) fn opt_time_col(row: &PgRow, col: &str) -> Result<Option<OffsetDateTi
 }
 
 pub(crate) fn account(row: &PgRow, role: AccountRole) -> Result<Account, StoreError> {
+    let host_id: Option<String> = get(row, "host_subject")?;
     Ok(Account {
         role,
         id: get(row, "id")?,
@@ -41,6 +42,8 @@ pub(crate) fn account(row: &PgRow, role: AccountRole) -> Result<Account, StoreEr
         avatar_url: get(row, "avatar_url")?,
         active: get(row, "active")?,
         created_at: time_col(row, "created_at")?,
+        source: AccountSource::of(&host_id),
+        host_id,
     })
 }
 
@@ -94,6 +97,7 @@ pub(crate) fn summary(row: &PgRow) -> Result<ChatSummary, StoreError> {
         customer_name,
         customer_email: get(row, "customer_email")?,
         customer_verified: verified,
+        customer_host_id: get(row, "customer_host_id")?,
         worker_name: get(row, "worker_name")?,
         last_message: get(row, "last_message")?,
         unread: get(row, "unread")?,

@@ -78,3 +78,17 @@ async fn two_nodes_on_one_database_hear_each_others_events() {
         .expect("b closes");
     a.close().await;
 }
+
+#[tokio::test]
+async fn host_identity_story_on_a_real_postgres_database() {
+    let Some(server) = server_url() else { return };
+    let scratch = ScratchDb::create(&server, "nati_conf_")
+        .await
+        .expect("create database");
+    let _guard = ScratchGuard::new(scratch.clone());
+    let store = PgStore::open(scratch.url(), &PgOptions { max_connections: 4 })
+        .await
+        .expect("open");
+    chat_core::conformance::host_identity(&store).await;
+    store.close().await;
+}

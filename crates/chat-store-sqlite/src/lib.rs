@@ -9,9 +9,11 @@
 mod accounts;
 mod chats;
 mod group;
+mod host;
 mod outbox;
 mod rows;
 
+use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
@@ -377,6 +379,50 @@ impl Store for SqliteStore {
     ) -> Result<Vec<OutboxEmail>, StoreError> {
         outbox::list_emails(self, status, limit).await
     }
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        host::upsert_host_account(self, role, host_id, profile, now).await
+    }
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        host::account_by_host_id(self, role, host_id).await
+    }
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        host::use_token_id(self, jti, expires_at, now).await
+    }
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        host::create_api_key(self, new, now).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        host::api_key_by_hash(self, key_hash).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        host::list_api_keys(self).await
+    }
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        host::revoke_api_key(self, id, now).await
+    }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await
     }
@@ -585,5 +631,62 @@ mod tests {
         // seq 1 is the chat.created event.
         let expected: Vec<i64> = (2..=stored.len() as i64 + 1).collect();
         assert_eq!(seqs, expected, "no half-written message left a gap");
+    }
+
+    #[tokio::test]
+    async fn host_identity_story_after_migrating_existing_accounts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        // A database from before migration 4, with an account and a chat pointing at it.
+        {
+            let old = sqlx::migrate::Migrator::with_migrations(
+                MIGRATOR.iter().filter(|m| m.version < 4).cloned().collect(),
+            );
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    SqliteConnectOptions::from_str(&url)
+                        .expect("url")
+                        .create_if_missing(true)
+                        .foreign_keys(true),
+                )
+                .await
+                .expect("connect");
+            old.run(&pool).await.expect("migrations 1-3");
+            sqlx::query(
+                "INSERT INTO tbl_user (id, email, name, password_hash, created_at, updated_at) \
+                 VALUES (7, 'old@x.test', 'Old', 'x', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'); \
+                 INSERT INTO tbl_chats (user_id, created_at, updated_at) \
+                 VALUES (7, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+            )
+            .execute(&pool)
+            .await
+            .expect("old rows");
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&url, &SqliteOptions::default())
+            .await
+            .expect("open");
+        let kept = store
+            .account(AccountRole::User, 7)
+            .await
+            .expect("account")
+            .expect("kept");
+        assert_eq!(
+            (kept.email.as_str(), kept.host_id.as_deref()),
+            ("old@x.test", None)
+        );
+        let broken: Vec<sqlx::sqlite::SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&store.writer)
+            .await
+            .expect("fk check");
+        assert!(broken.is_empty(), "foreign keys intact after the rebuild");
+        chat_core::conformance::host_identity(&store).await;
+        // Foreign keys are back on after the table rebuild of migration 4.
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&store.writer)
+            .await
+            .expect("pragma");
+        assert_eq!(fk, 1);
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn opt_time_col(
 }
 
 pub(crate) fn account(row: &SqliteRow, role: AccountRole) -> Result<Account, StoreError> {
+    let host_id: Option<String> = get(row, "host_subject")?;
     Ok(Account {
         role,
         id: get(row, "id")?,
@@ -57,6 +58,8 @@ pub(crate) fn account(row: &SqliteRow, role: AccountRole) -> Result<Account, Sto
         avatar_url: get(row, "avatar_url")?,
         active: get::<i64>(row, "active")? != 0,
         created_at: time_col(row, "created_at")?,
+        source: AccountSource::of(&host_id),
+        host_id,
     })
 }
 
@@ -110,6 +113,7 @@ pub(crate) fn summary(row: &SqliteRow) -> Result<ChatSummary, StoreError> {
         customer_name,
         customer_email: get(row, "customer_email")?,
         customer_verified: verified,
+        customer_host_id: get(row, "customer_host_id")?,
         worker_name: get(row, "worker_name")?,
         last_message: get(row, "last_message")?,
         unread: get(row, "unread")?,

@@ -255,3 +255,78 @@ async fn chat_on_top_of_the_hosts_tables() {
     store.close().await;
     drop(db);
 }
+
+#[tokio::test]
+async fn host_sign_in_uses_the_hosts_key() {
+    use chat_core::hosttoken::HostProfile;
+    use chat_core::model::AccountSource;
+    let Some(db) = Db::new("host_sign_in_uses_the_hosts_key").await else {
+        return;
+    };
+    db.exec(HOST_SCHEMA).await;
+    let store = db.open(&host(None)).await;
+    let now = OffsetDateTime::now_utc();
+    // Ursula (host id 1) was linked with a password before.
+    let linked = store
+        .link_host_account(AccountRole::User, 1, "u@x.test", "Ursula", "x", now)
+        .await
+        .expect("link");
+    assert_eq!(linked.source, AccountSource::Password);
+    // Olga (host id 2) signs in from the host with Ursula's email: another person.
+    let profile = HostProfile {
+        name: "Olga".into(),
+        email: "u@x.test".into(),
+        avatar_url: None,
+    };
+    let olga = store
+        .upsert_host_account(AccountRole::User, "2", &profile, now)
+        .await
+        .expect("upsert");
+    assert_eq!((olga.id, olga.host_id.as_deref()), (2, Some("2")));
+    assert_eq!(olga.source, AccountSource::Host);
+    let again = store
+        .upsert_host_account(
+            AccountRole::User,
+            "2",
+            &HostProfile {
+                name: "Olga K.".into(),
+                ..profile.clone()
+            },
+            now,
+        )
+        .await
+        .expect("refresh");
+    assert_eq!((again.id, again.name.as_str()), (2, "Olga K."));
+    let (by_email, _) = store
+        .account_by_email(AccountRole::User, "u@x.test")
+        .await
+        .expect("by email")
+        .expect("found");
+    assert_eq!(
+        by_email.id, 1,
+        "password sign-in finds the password account"
+    );
+    // The host id must be a row of the host's table, and an integer.
+    for bad in ["999", "abc"] {
+        let e = store
+            .upsert_host_account(AccountRole::User, bad, &profile, now)
+            .await;
+        assert!(
+            matches!(
+                e,
+                Err(StoreError::Rule(ChatError::Invalid { field: "sub", .. }))
+            ),
+            "{bad}: {e:?}"
+        );
+    }
+    assert!(
+        store
+            .account_by_host_id(AccountRole::User, "1")
+            .await
+            .expect("lookup")
+            .is_none(),
+        "a linked password account is not host-verified"
+    );
+    store.close().await;
+    drop(db);
+}

@@ -85,3 +85,14 @@ async fn conformance_story_on_mariadb() {
     again.close().await;
     drop(db);
 }
+
+#[tokio::test]
+async fn host_identity_story_on_mariadb() {
+    let Some(db) = Db::new("host_identity_story_on_mariadb").await else {
+        return;
+    };
+    let store = db.open(&MysqlOptions::default()).await;
+    chat_core::conformance::host_identity(&store).await;
+    store.close().await;
+    drop(db);
+}

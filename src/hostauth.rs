@@ -1,0 +1,70 @@
+//! Sign-in from the host site: a verified host token becomes an ordinary login session.
+//!
+//! The token rule itself (signature, `alg`, `kid`, claims, times) is
+//! [`chat_core::hosttoken`]; this module adds what needs IO, in this order, so that a
+//! refused token creates nothing: verify (no IO) → spend the `jti` (a replay stops here) →
+//! create or refresh the account by (role, host id) → refuse a deactivated account →
+//! open a session. Used by `POST /api/auth/host` (and so by the embedded widget and panels).
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use chat_core::hosttoken::{self, HostTokenError};
+use chat_core::model::Account;
+use chat_core::secret::{self, SESSION_PREFIX};
+use time::{Duration, OffsetDateTime};
+
+/// A session opened for a host-verified account.
+pub struct HostSession {
+    pub token: String,
+    pub expires_at: OffsetDateTime,
+    pub account: Account,
+    /// True when this sign-in created the account.
+    pub created: bool,
+}
+
+/// Exchange a host token for a login session.
+pub async fn sign_in(state: &AppState, token: &str) -> ApiResult<HostSession> {
+    let now = OffsetDateTime::now_utc();
+    let claims = hosttoken::verify(token, &state.settings.host_token_rules(), now)?;
+    if !state
+        .store
+        .use_token_id(&claims.jti, claims.expires_at, now)
+        .await?
+    {
+        return Err(HostTokenError::Replayed.into());
+    }
+    let existed = state
+        .store
+        .account_by_host_id(claims.role, &claims.host_id)
+        .await?
+        .is_some();
+    let account = state
+        .store
+        .upsert_host_account(claims.role, &claims.host_id, &claims.profile, now)
+        .await?;
+    if !account.active {
+        return Err(ApiError::Unauthenticated(
+            "this account is deactivated".into(),
+        ));
+    }
+    let ttl = state.settings.session_ttl_secs;
+    let expires_at = now + Duration::seconds(ttl as i64);
+    let token = secret::new_token(SESSION_PREFIX);
+    state
+        .store
+        .create_session(
+            &secret::hash_token(&token),
+            account.role,
+            account.id,
+            expires_at,
+            now,
+        )
+        .await?;
+    tracing::info!(role = %account.role, id = account.id, host_id = ?account.host_id, created = !existed, "host sign-in");
+    Ok(HostSession {
+        token,
+        expires_at,
+        account,
+        created: !existed,
+    })
+}
