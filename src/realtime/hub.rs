@@ -76,6 +76,7 @@ pub enum Meta {
     /// A message; `sender` is `None` for system messages.
     Message {
         sender: Option<(String, i64)>,
+        message_id: i64,
     },
     /// Someone's read position moved.
     Read {
@@ -114,6 +115,11 @@ impl Delivery {
         let meta = match e.kind.as_str() {
             "message.created" => Meta::Message {
                 sender: party("sender_type", "sender_id").filter(|(t, _)| t != "system"),
+                message_id: e
+                    .payload
+                    .get("message_id")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0),
             },
             "message.read" => match party("reader_type", "reader_id") {
                 Some(reader) => Meta::Read { reader },

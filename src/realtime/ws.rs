@@ -203,6 +203,10 @@ struct Conn {
     last_session_check: Instant,
     /// The socket's writer, started with its first `send` (see [`Writer`]).
     writer: Option<Writer>,
+    /// `send`s handed to the writer and not answered yet.
+    in_flight: usize,
+    /// The newest message id this socket acknowledged.
+    acked_through: i64,
 }
 
 /// Most `send`s of one socket taken but not yet answered; more wait on the socket.
@@ -280,6 +284,8 @@ async fn run(mut socket: WebSocket, state: AppState, who: Principal, after: Opti
         last_guest_touch: Instant::now(),
         last_session_check: Instant::now(),
         writer: None,
+        in_flight: 0,
+        acked_through: 0,
     };
     let stop = conn.session(&mut socket, sub, after).await;
     state
@@ -460,6 +466,30 @@ impl Conn {
         if d.event_id <= self.sent_through {
             return Ok(());
         }
+        // A `send`'s ack comes before its own `message.created` on this socket.
+        if let Meta::Message {
+            sender: Some((t, id)),
+            message_id,
+        } = &d.meta
+            && self.in_flight > 0
+            && *message_id > self.acked_through
+            && (t.as_str(), *id)
+                == (
+                    self.who.actor.sender_type().as_str(),
+                    self.who.actor.raw_id(),
+                )
+        {
+            while self.in_flight > 0 && *message_id > self.acked_through {
+                let next = match self.writer.as_mut() {
+                    Some(w) => w.done.recv().await,
+                    None => None,
+                };
+                match next {
+                    Some(done) => self.on_sent(socket, done).await?,
+                    None => break,
+                }
+            }
+        }
         // The event and the bell change it causes leave in one write.
         self.feed(socket, d.frame.clone()).await?;
         self.sent_through = d.event_id;
@@ -473,6 +503,7 @@ impl Conn {
         match &d.meta {
             Meta::Message {
                 sender: Some((t, id)),
+                ..
             } if (t.as_str(), *id) != me => {
                 let n = self.unread.entry(d.chat_id).or_insert(0);
                 *n += 1;
@@ -557,6 +588,7 @@ impl Conn {
                 if writer.jobs.send(SendJob { chat_id, message, client_id }).await.is_err() {
                     return Err(Stop::Close(close::RESTART, "storage unavailable"));
                 }
+                self.in_flight += 1;
                 Ok(())
             }
             ClientFrame::Read { chat_id, message_id } => {
@@ -631,9 +663,11 @@ impl Conn {
             client_id,
             result,
         } = done;
+        self.in_flight = self.in_flight.saturating_sub(1);
         match result {
             Ok(out) => {
                 let m = out.message();
+                self.acked_through = self.acked_through.max(m.message_id.0);
                 let duplicate = matches!(out, chat_core::model::SendOutcome::Duplicate(_));
                 self.send_json(
                     socket,

@@ -637,10 +637,26 @@ async fn pipelined_sends_are_stored_and_acknowledged_in_order() {
             .await;
     }
     let mut answers = Vec::new();
-    while answers.len() < 40 {
+    let mut acked = std::collections::HashSet::new();
+    let mut own_created = 0;
+    while answers.len() < 40 || own_created < 39 {
         let v = user.next().await;
         if v["type"] == "ack" || v["type"] == "error" {
+            if let Some(id) = v["message_id"].as_i64() {
+                acked.insert(id);
+            }
             answers.push(v);
+        } else if v["type"] == "message.created"
+            && v["data"]["message"]
+                .as_str()
+                .is_some_and(|t| t.starts_with('p'))
+        {
+            let id = v["data"]["message_id"].as_i64().expect("id");
+            assert!(
+                acked.contains(&id),
+                "the ack of {id} comes before its message.created"
+            );
+            own_created += 1;
         }
     }
     let order: Vec<String> = answers
