@@ -63,6 +63,10 @@ pub struct Settings {
     /// An open socket checks again that its session still stands (it may end on another
     /// node) before a send or read, and at every ping, at most this often. 0: every time.
     pub ws_session_check_millis: u64,
+    /// Several nodes: how often each node tells the others which staff are online on it
+    /// (and learns theirs), in milliseconds; also right after a local change. A node not
+    /// heard from for three rounds counts as gone.
+    pub presence_sync_millis: u64,
     /// SMTP server for outgoing email. Unset: each email is written as an `.eml` file
     /// under `<data_dir>/outbox/` and logged, so the embedded default needs nothing else.
     pub smtp_host: Option<String>,
@@ -203,6 +207,7 @@ impl Default for Settings {
             ws_ping_secs: 20,
             ws_idle_secs: 60,
             ws_session_check_millis: 1000,
+            presence_sync_millis: 5000,
             sqlite_synchronous_full: true,
             host_token_keys: BTreeMap::new(),
             host_token_issuer: String::new(),

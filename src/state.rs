@@ -27,9 +27,13 @@ impl AppState {
             tracing::error!(error = %e, "cannot store the link key; links will not survive a restart");
             crate::links::LinkKey::ephemeral()
         });
+        let hub = Hub::new(store.clone());
+        hub.set_presence_sync(std::time::Duration::from_millis(
+            settings.presence_sync_millis,
+        ));
         AppState {
             links,
-            hub: Hub::new(store.clone()),
+            hub,
             store,
             settings: Arc::new(settings),
             limits,

@@ -15,7 +15,7 @@ use axum::extract::ws::Utf8Bytes;
 use chat_core::model::StoredEvent;
 use chat_core::{Actor, Store};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -183,6 +183,14 @@ struct Inner {
     announce: Notify,
     routes: Mutex<HashMap<Audience, Vec<Slot>>>,
     presence: Mutex<Presence>,
+    /// Staff online on other nodes, as last read from the database.
+    remote_staff: Mutex<HashSet<Actor>>,
+    /// Local presence changed: publish it to the other nodes soon.
+    presence_changed: Notify,
+    /// How often presence is exchanged with other nodes, in milliseconds.
+    presence_sync_millis: AtomicU64,
+    /// This process among the nodes sharing the database.
+    node_id: String,
     next_id: AtomicU64,
     /// The newest event id published.
     published: AtomicI64,
@@ -215,6 +223,20 @@ impl Drop for Subscription {
     }
 }
 
+/// A random id for this process among the nodes.
+fn node_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
 /// Aborts a task when dropped, so the links die with the feeder.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -241,6 +263,10 @@ impl Hub {
                 announce: Notify::new(),
                 routes: Mutex::new(HashMap::new()),
                 presence: Mutex::new(Presence::default()),
+                remote_staff: Mutex::new(HashSet::new()),
+                presence_changed: Notify::new(),
+                presence_sync_millis: AtomicU64::new(5000),
+                node_id: node_id(),
                 next_id: AtomicU64::new(1),
                 published: AtomicI64::new(0),
                 queue_len: 1024,
@@ -347,11 +373,77 @@ impl Hub {
         }
     }
 
-    /// Staff presence now.
+    /// Staff online on this node: a panel open and not "away".
+    fn local_staff_online(&self) -> Vec<Actor> {
+        self.presence()
+            .sockets
+            .iter()
+            .filter(|(_, (n, away))| n > away)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// Staff presence now: staff online on this node or, as last heard, on the others.
     pub fn staff_presence(&self) -> StaffPresence {
-        let p = self.presence();
+        let mut online: HashSet<Actor> = self.local_staff_online().into_iter().collect();
+        online.extend(
+            self.inner
+                .remote_staff
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied(),
+        );
         StaffPresence {
-            staff_online: p.sockets.values().filter(|(n, away)| n > away).count(),
+            staff_online: online.len(),
+        }
+    }
+
+    /// How often this node exchanges staff presence with the others sharing its database.
+    pub fn set_presence_sync(&self, every: Duration) {
+        self.inner
+            .presence_sync_millis
+            .store(every.as_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// Tell every socket the number of staff online, if it changed since `before`.
+    fn announce_presence(&self, before: StaffPresence) {
+        let after = self.staff_presence();
+        if before != after {
+            let frame: Frame = Utf8Bytes::from(
+                serde_json::json!({"type": "presence", "staff_online": after.staff_online})
+                    .to_string(),
+            );
+            let all: Vec<Audience> = self.routes().keys().copied().collect();
+            self.route(&all, &Item::Ephemeral(frame));
+        }
+    }
+
+    /// Exchange staff presence with the other nodes: publish this node's, read theirs.
+    /// Single-node stores keep nothing, so this changes nothing there.
+    async fn sync_presence(&self) {
+        let every = Duration::from_millis(self.inner.presence_sync_millis.load(Ordering::Relaxed));
+        let now = time::OffsetDateTime::now_utc();
+        let store = &self.inner.store;
+        if let Err(e) = store
+            .publish_presence(&self.inner.node_id, &self.local_staff_online(), now)
+            .await
+        {
+            tracing::warn!(error = %e, "hub: cannot publish staff presence");
+        }
+        // A node that has not refreshed for three rounds is gone.
+        let since = now - time::Duration::try_from(every * 3).unwrap_or(time::Duration::MINUTE);
+        match store.presence_elsewhere(&self.inner.node_id, since).await {
+            Ok(remote) => {
+                let before = self.staff_presence();
+                *self
+                    .inner
+                    .remote_staff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = remote.into_iter().collect();
+                self.announce_presence(before);
+            }
+            Err(e) => tracing::warn!(error = %e, "hub: cannot read other nodes' staff presence"),
         }
     }
 
@@ -371,15 +463,9 @@ impl Hub {
                 p.sockets.remove(&actor);
             }
         }
-        let after = self.staff_presence();
-        if before != after {
-            let frame: Frame = Utf8Bytes::from(
-                serde_json::json!({"type": "presence", "staff_online": after.staff_online})
-                    .to_string(),
-            );
-            let all: Vec<Audience> = self.routes().keys().copied().collect();
-            self.route(&all, &Item::Ephemeral(frame));
-        }
+        self.announce_presence(before);
+        // Let the other nodes know soon, not at the next round.
+        self.inner.presence_changed.notify_one();
     }
 
     /// Start the feeder (reads the event log from its current end and publishes), and the
@@ -414,7 +500,21 @@ impl Hub {
                         }
                     }
                 };
-                tokio::join!(announce, listen);
+                let presence = {
+                    let hub = hub.clone();
+                    async move {
+                        loop {
+                            hub.sync_presence().await;
+                            let every = Duration::from_millis(
+                                hub.inner.presence_sync_millis.load(Ordering::Relaxed),
+                            );
+                            let _ =
+                                tokio::time::timeout(every, hub.inner.presence_changed.notified())
+                                    .await;
+                        }
+                    }
+                };
+                tokio::join!(announce, listen, presence);
             })
         };
         let hub = self.clone();

@@ -361,3 +361,63 @@ async fn a_session_ended_on_one_node_ends_its_sockets_on_the_other() {
     drop((a, b));
     db.drop_database().await.expect("drop");
 }
+
+/// Staff online on one node count for customers served by the other: "someone is there"
+/// does not depend on which node a visitor reaches.
+#[tokio::test]
+async fn staff_presence_is_shared_between_nodes() {
+    let Some(db) = shared_db().await else { return };
+    let env = [("NATI_PRESENCE_SYNC_MILLIS", "200".to_owned())];
+    let a = Node::start(db.url(), &env);
+    let b = Node::start(db.url(), &env);
+    account(db.url(), "admin", "admin@n.test");
+    let admin_a = login(&a.base, "admin@n.test", PASSWORD).await;
+    let on_b = |base: &str| Client::new(base, None);
+    let staff_online = |v: &serde_json::Value| v["staff_online"].as_i64().unwrap_or(-1);
+    let (_, p) = on_b(&b.base).get("/api/chat/presence").await;
+    assert_eq!(staff_online(&p), 0, "{p}");
+    // A guest on B, with a socket there.
+    let (st, body) = on_b(&b.base)
+        .post("/api/chat/start", json!({"message": "anyone?"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let guest_token = body["guest_token"].as_str().expect("token").to_owned();
+    let mut guest_ws = Ws::connect(&b.base, &guest_token, "").await;
+    // The admin opens a panel on A: the guest on B hears someone is there.
+    let admin_ws = Ws::connect(&a.base, admin_a.token.as_deref().expect("t"), "").await;
+    loop {
+        let v = guest_ws.next_of("presence").await;
+        if staff_online(&v) == 1 {
+            break;
+        }
+    }
+    let (_, p) = on_b(&b.base).get("/api/chat/presence").await;
+    assert_eq!(staff_online(&p), 1, "{p}");
+    // The admin closes the panel on A: nobody is there, on B too.
+    drop(admin_ws);
+    loop {
+        let v = guest_ws.next_of("presence").await;
+        if staff_online(&v) == 0 {
+            break;
+        }
+    }
+    // A node that dies stops counting once it is no longer heard from.
+    let mut a = a;
+    let admin_ws = Ws::connect(&a.base, admin_a.token.as_deref().expect("t"), "").await;
+    loop {
+        let v = guest_ws.next_of("presence").await;
+        if staff_online(&v) == 1 {
+            break;
+        }
+    }
+    a.kill();
+    drop(admin_ws);
+    loop {
+        let v = guest_ws.next_of("presence").await;
+        if staff_online(&v) == 0 {
+            break;
+        }
+    }
+    drop(b);
+    db.drop_database().await.expect("drop");
+}

@@ -332,4 +332,24 @@ pub trait Store: Send + Sync + 'static {
     async fn remote_events(&self) -> Result<(), StoreError> {
         std::future::pending().await
     }
+    /// Several nodes: record which staff have a panel open and not "away" on node `node`
+    /// (replacing what it recorded before), so other nodes can tell customers someone is
+    /// there. A single-node store keeps nothing.
+    async fn publish_presence(
+        &self,
+        _node: &str,
+        _online: &[Actor],
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Several nodes: staff online on nodes other than `node`, as they last recorded it,
+    /// from records made at `since` or later (older ones are from nodes that went away).
+    async fn presence_elsewhere(
+        &self,
+        _node: &str,
+        _since: OffsetDateTime,
+    ) -> Result<Vec<Actor>, StoreError> {
+        Ok(Vec::new())
+    }
 }

@@ -62,6 +62,7 @@
 mod accounts;
 mod chats;
 mod host;
+mod nodes;
 mod outbox;
 mod rows;
 pub mod schema;
@@ -665,5 +666,20 @@ impl Store for MysqlStore {
     }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await
+    }
+    async fn publish_presence(
+        &self,
+        node: &str,
+        online: &[Actor],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        nodes::publish_presence(self, node, online, now).await
+    }
+    async fn presence_elsewhere(
+        &self,
+        node: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Actor>, StoreError> {
+        nodes::presence_elsewhere(self, node, since).await
     }
 }

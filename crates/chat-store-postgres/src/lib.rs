@@ -446,4 +446,19 @@ impl Store for PgStore {
     async fn remote_events(&self) -> Result<(), StoreError> {
         nodes::remote_events(self).await
     }
+    async fn publish_presence(
+        &self,
+        node: &str,
+        online: &[Actor],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        nodes::publish_presence(self, node, online, now).await
+    }
+    async fn presence_elsewhere(
+        &self,
+        node: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Actor>, StoreError> {
+        nodes::presence_elsewhere(self, node, since).await
+    }
 }

@@ -2,8 +2,9 @@
 
 use crate::PgStore;
 use crate::rows::db;
-use chat_core::StoreError;
+use chat_core::{Actor, StoreError};
 use sqlx::postgres::PgListener;
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 /// The channel that carries "events were committed" between nodes.
@@ -64,4 +65,64 @@ pub(crate) async fn remote_events(s: &PgStore) -> Result<(), StoreError> {
             }
         }
     }
+}
+
+/// How long a node's presence rows stay after it stopped refreshing them, before the next
+/// writer removes them (readers already ignore them by their own `since`).
+const PRESENCE_KEEP_SECS: i64 = 300;
+
+pub(crate) async fn publish_presence(
+    s: &PgStore,
+    node: &str,
+    online: &[Actor],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut tx = s.pool.begin().await.map_err(db)?;
+    sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = $1 OR updated_at < $2")
+        .bind(node)
+        .bind(now - time::Duration::seconds(PRESENCE_KEEP_SECS))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let (roles, ids): (Vec<&str>, Vec<i64>) = online
+        .iter()
+        .filter(|a| a.is_staff())
+        .map(|a| (a.sender_type().as_str(), a.raw_id()))
+        .unzip();
+    if !roles.is_empty() {
+        sqlx::query(
+            "INSERT INTO tbl_chat_presence (node_id, staff_role, staff_id, updated_at) \
+             SELECT $1, r, i, $4 FROM UNNEST($2::TEXT[], $3::BIGINT[]) AS t (r, i) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(node)
+        .bind(&roles)
+        .bind(&ids)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn presence_elsewhere(
+    s: &PgStore,
+    node: &str,
+    since: OffsetDateTime,
+) -> Result<Vec<Actor>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT DISTINCT staff_role, staff_id FROM tbl_chat_presence \
+         WHERE node_id <> $1 AND updated_at >= $2",
+    )
+    .bind(node)
+    .bind(since)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(r, i)| Actor::from_parts(&r, i))
+        .collect())
 }

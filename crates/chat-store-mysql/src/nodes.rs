@@ -1,0 +1,61 @@
+//! Several servers on one database: staff presence shared between nodes. (Events need
+//! nothing here: each node's hub polls the event log, see docs/mariadb.md.)
+
+use crate::MysqlStore;
+use crate::rows::db;
+use chat_core::{Actor, StoreError};
+use time::OffsetDateTime;
+
+/// How long a node's presence rows stay after it stopped refreshing them, before the next
+/// writer removes them (readers already ignore them by their own `since`).
+const PRESENCE_KEEP_SECS: i64 = 300;
+
+pub(crate) async fn publish_presence(
+    s: &MysqlStore,
+    node: &str,
+    online: &[Actor],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut tx = s.pool.begin().await.map_err(db)?;
+    sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = ? OR updated_at < ?")
+        .bind(node)
+        .bind(now - time::Duration::seconds(PRESENCE_KEEP_SECS))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    for a in online.iter().filter(|a| a.is_staff()) {
+        sqlx::query(
+            "INSERT IGNORE INTO tbl_chat_presence (node_id, staff_role, staff_id, updated_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(node)
+        .bind(a.sender_type().as_str())
+        .bind(a.raw_id())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn presence_elsewhere(
+    s: &MysqlStore,
+    node: &str,
+    since: OffsetDateTime,
+) -> Result<Vec<Actor>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT DISTINCT CAST(staff_role AS CHAR(8)), staff_id FROM tbl_chat_presence \
+         WHERE node_id <> ? AND updated_at >= ?",
+    )
+    .bind(node)
+    .bind(since)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(r, i)| Actor::from_parts(&r, i))
+        .collect())
+}
