@@ -82,6 +82,71 @@ pub struct Settings {
     /// `FULL` fsyncs every commit (nothing acknowledged is lost on power loss); `false`
     /// uses `NORMAL` (safe across process crashes only).
     pub sqlite_synchronous_full: bool,
+    /// Webhook endpoints (docs/webhooks.md): `[[webhooks]]` tables in TOML, or
+    /// `NATI_WEBHOOKS` holding the same as a JSON array.
+    #[serde(deserialize_with = "endpoints")]
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// How often the webhook job looks for work when idle, in milliseconds.
+    pub webhook_poll_millis: u64,
+    /// How long one delivery attempt may take before it counts as failed.
+    pub webhook_timeout_millis: u64,
+    /// First retry after a failed attempt; doubles each time, with jitter.
+    pub webhook_retry_base_millis: u64,
+    /// The longest wait between two attempts.
+    pub webhook_retry_max_secs: u64,
+    /// A delivery not made this long after its event is given up (`failed`).
+    pub webhook_max_age_secs: u64,
+}
+
+/// One webhook endpoint, configured by the operator.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    /// Unique; the delivery log names endpoints by it, so keep it when the URL changes.
+    pub name: String,
+    /// Where events are POSTed (`https://...`, or `http://` on a private network).
+    pub url: String,
+    /// `whsec_<base64>` secrets; each delivery is signed with every one (two during a
+    /// rotation).
+    pub secrets: Vec<String>,
+    /// The event types to send (`chat.started`, ...); empty or absent means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secrets", &format!("<{} hidden>", self.secrets.len()))
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl WebhookEndpoint {
+    /// Whether this endpoint wants events of this type.
+    pub fn wants(&self, t: chat_core::webhook::EventType) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == t.as_str())
+    }
+}
+
+/// `webhooks` is a list in TOML, and a JSON string in the environment.
+fn endpoints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<WebhookEndpoint>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrJson {
+        List(Vec<WebhookEndpoint>),
+        Json(String),
+    }
+    match ListOrJson::deserialize(d)? {
+        ListOrJson::List(l) => Ok(l),
+        ListOrJson::Json(s) if s.trim().is_empty() => Ok(Vec::new()),
+        ListOrJson::Json(s) => serde_json::from_str(&s).map_err(|e| {
+            serde::de::Error::custom(format!("webhooks: not a JSON array of endpoints: {e}"))
+        }),
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -137,6 +202,12 @@ impl Default for Settings {
             ws_ping_secs: 20,
             ws_idle_secs: 60,
             sqlite_synchronous_full: true,
+            webhooks: Vec::new(),
+            webhook_poll_millis: 500,
+            webhook_timeout_millis: 5000,
+            webhook_retry_base_millis: 5000,
+            webhook_retry_max_secs: 3600,
+            webhook_max_age_secs: 24 * 3600,
         }
     }
 }
@@ -182,7 +253,46 @@ impl Settings {
                 "test_mysql_url",
             ]))
             .merge(Serialized::defaults(flags));
-        fig.extract().map_err(Box::new)
+        let settings: Settings = fig.extract().map_err(Box::new)?;
+        settings
+            .check_webhooks()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(settings)
+    }
+
+    /// Refuse webhook settings that could never work: names missing or repeated, URLs
+    /// that are not http(s), secrets that are not `whsec_<base64>`, unknown event types.
+    pub fn check_webhooks(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for e in &self.webhooks {
+            if e.name.trim().is_empty() || !names.insert(e.name.as_str()) {
+                return Err(format!(
+                    "webhooks: every endpoint needs a unique name (`{}`)",
+                    e.name
+                ));
+            }
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+                return Err(format!(
+                    "webhooks: endpoint `{}`: url must start with http:// or https://",
+                    e.name
+                ));
+            }
+            if e.secrets.is_empty() {
+                return Err(format!(
+                    "webhooks: endpoint `{}` needs at least one secret",
+                    e.name
+                ));
+            }
+            for s in &e.secrets {
+                chat_core::webhook::secret_bytes(s)
+                    .map_err(|err| format!("webhooks: endpoint `{}`: {err}", e.name))?;
+            }
+            for t in &e.events {
+                chat_core::webhook::EventType::parse(t)
+                    .map_err(|err| format!("webhooks: endpoint `{}`: {err}", e.name))?;
+            }
+        }
+        Ok(())
     }
 
     /// The base of links in emails: the public URL, else the bind address.

@@ -4,7 +4,7 @@
 //! - [`service`]: what a request does, shared by HTTP and WebSocket;
 //! - [`auth`]: who is asking (sessions, guests, same-origin checks);
 //! - [`realtime`]: the hub fed from stored events;
-//! - [`jobs`]: background work that survives restarts (guest expiry);
+//! - [`jobs`]: background work that survives restarts (guest expiry, email, webhooks);
 //! - [`config`], [`error`], [`state`].
 //!
 //! The rules themselves (roles, statuses, who may see what) live in `chat_core`; the SQL
@@ -118,6 +118,7 @@ pub async fn serve(
     let hub = state.hub.start();
     let expiry = jobs::expiry::start(state.clone());
     let email = jobs::email::start(state.clone());
+    let webhooks = jobs::webhooks::start(state.clone());
     let hub_handle = state.hub.clone();
     let app = app(state);
     // On shutdown, sockets are told to reconnect (close code 1012), so that the graceful
@@ -134,6 +135,8 @@ pub async fn serve(
     .await;
     // The email job stops between emails; give it a moment to record the one in flight.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), email).await;
+    // The webhook job gives back what it claimed and has not started.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), webhooks).await;
     hub.abort();
     expiry.abort();
     result

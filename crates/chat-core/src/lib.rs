@@ -9,6 +9,7 @@
 //! - [`model`]: the records the store hands back;
 //! - [`store`]: the one storage trait every backend implements, and its error;
 //! - [`secret`]: session tokens and password hashes;
+//! - [`webhook`]: which events become webhooks, their payloads, signing and retries;
 //! - [`conformance`]: the story every store implementation must pass.
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod status;
 pub mod store;
 pub mod validate;
+pub mod webhook;
 
 pub use actor::{AccountRole, Actor, Role, SenderType};
 pub use error::ChatError;

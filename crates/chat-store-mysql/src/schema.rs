@@ -27,7 +27,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 3] = [
+const TEMPLATES: [(i64, &str, &str); 4] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -38,6 +38,12 @@ const TEMPLATES: [(i64, &str, &str); 3] = [
         3,
         "email outbox",
         include_str!("../migrations/0003_email_outbox.sql"),
+    ),
+    // 0004: host identity (branch host-signin) goes here.
+    (
+        5,
+        "webhooks",
+        include_str!("../migrations/0005_webhooks.sql"),
     ),
 ];
 
