@@ -11,4 +11,5 @@ mod smoke;
 mod smtp;
 mod support;
 mod transitions;
+mod webhooks;
 mod wsclient;
