@@ -978,4 +978,7 @@ pub async fn run(store: &dyn Store) {
             .expect("expired"),
         "not for an expired guest"
     );
+
+    // ---- webhooks
+    crate::conformance_webhooks::run(store).await;
 }

@@ -15,6 +15,7 @@
 
 pub mod actor;
 pub mod conformance;
+pub mod conformance_webhooks;
 pub mod error;
 pub mod ids;
 pub mod model;

@@ -4,7 +4,8 @@
 //! transaction: a plain read finds the due rows that are first in their (endpoint, chat)
 //! — through the index `(status, next_attempt_at, id)`, in its order, one status at a
 //! time — and `SELECT ... FOR UPDATE SKIP LOCKED` by primary key then takes those no other
-//! claimer holds, checking again that they are still due. A row another claimer holds but
+//! claimer holds, checking again that they are still due; when others hold them, the next
+//! page of candidates is read. A row another claimer holds but
 //! has not committed is still `pending` to the plain read, so it keeps blocking the rows
 //! after it in its chat: order per chat holds across nodes.
 
@@ -17,6 +18,9 @@ use chat_core::{ChatId, StoreError};
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
+
+/// Pages of candidates a claim looks through at most, per status.
+const MAX_PAGES: usize = 10;
 
 const COLS: &str = "id, endpoint, event_type, webhook_id, chat_id, body, status, attempts, last_status_code, \
     last_error, due_at, next_attempt_at, expires_at, delivered_at, created_at";
@@ -117,44 +121,62 @@ pub(crate) async fn claim_in(
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
     let limit = rows::limit(limit);
+    let want = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut taken: Vec<i64> = Vec::new();
     for status in ["pending", "sending"] {
-        let heads = sqlx::query(
-            "SELECT d.id FROM tbl_chat_webhook_deliveries d WHERE d.status = ? AND d.next_attempt_at <= ? \
-             AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
-               WHERE e.endpoint = d.endpoint AND e.chat_id = d.chat_id AND e.status IN ('pending', 'sending') \
-               AND (e.due_at < d.due_at OR (e.due_at = d.due_at AND (e.ord < d.ord OR (e.ord = d.ord AND e.id < d.id))))) \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?",
-        )
-        .bind(status)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let ids: Vec<i64> = heads
-            .iter()
-            .map(|r| int(r, "id"))
-            .collect::<Result<_, _>>()?;
-        if ids.is_empty() {
-            continue;
-        }
-        let marks = vec!["?"; ids.len()].join(", ");
-        let mut lock = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id FROM tbl_chat_webhook_deliveries WHERE id IN ({marks}) AND status = ? \
-             AND next_attempt_at <= ? ORDER BY id FOR UPDATE SKIP LOCKED"
-        )));
-        for id in &ids {
-            lock = lock.bind(*id);
-        }
-        let locked = lock
+        // Page through the candidates (keyset, in index order) until enough are locked:
+        // the first ones may be held by another claimer.
+        let mut after = (OffsetDateTime::UNIX_EPOCH, 0i64);
+        for _page in 0..MAX_PAGES {
+            if taken.len() >= want {
+                break;
+            }
+            let heads = sqlx::query(
+                "SELECT d.id, d.next_attempt_at FROM tbl_chat_webhook_deliveries d \
+                 WHERE d.status = ? AND d.next_attempt_at <= ? \
+                 AND (d.next_attempt_at > ? OR (d.next_attempt_at = ? AND d.id > ?)) \
+                 AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
+                   WHERE e.endpoint = d.endpoint AND e.chat_id = d.chat_id AND e.status IN ('pending', 'sending') \
+                   AND (e.due_at < d.due_at OR (e.due_at = d.due_at AND (e.ord < d.ord OR (e.ord = d.ord AND e.id < d.id))))) \
+                 ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            )
             .bind(status)
             .bind(now)
+            .bind(after.0)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit)
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
-        for r in &locked {
-            taken.push(int(r, "id")?);
+            let mut ids = Vec::with_capacity(heads.len());
+            for r in &heads {
+                after = (rows::time_col(r, "next_attempt_at")?, int(r, "id")?);
+                ids.push(after.1);
+            }
+            if ids.is_empty() {
+                break;
+            }
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut lock = sqlx::query(AssertSqlSafe(format!(
+                "SELECT id FROM tbl_chat_webhook_deliveries WHERE id IN ({marks}) AND status = ? \
+                 AND next_attempt_at <= ? ORDER BY id FOR UPDATE SKIP LOCKED"
+            )));
+            for id in &ids {
+                lock = lock.bind(*id);
+            }
+            let locked = lock
+                .bind(status)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            for r in &locked {
+                taken.push(int(r, "id")?);
+            }
+            if (ids.len() as i64) < limit {
+                break;
+            }
         }
     }
     taken.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
