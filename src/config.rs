@@ -311,3 +311,105 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// Settings with `webhooks` given as the environment gives it: the text of
+    /// `NATI_WEBHOOKS`, parsed the way figment's `Env` provider parses values.
+    fn from_env_text(text: &str) -> Result<Settings, figment::Error> {
+        let value: figment::value::Value = text.parse().expect("infallible");
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default("webhooks", value))
+            .extract()
+    }
+
+    #[test]
+    fn webhooks_come_from_toml_tables_or_json_in_the_environment() {
+        let json = format!(
+            r#"[{{"name":"bell","url":"https://host.test/hooks","secrets":["{SECRET}"],"events":["message.missed"]}}]"#
+        );
+        let s = from_env_text(&json).expect("json");
+        assert_eq!(s.webhooks.len(), 1);
+        assert_eq!(s.webhooks[0].name, "bell");
+        assert_eq!(s.webhooks[0].events, ["message.missed"]);
+        assert!(s.check_webhooks().is_ok());
+        assert!(from_env_text("").expect("empty").webhooks.is_empty());
+        assert!(from_env_text("[{\"name\": 1}]").is_err());
+
+        let toml = format!(
+            "[[webhooks]]\nname = \"bell\"\nurl = \"http://127.0.0.1:9/h\"\nsecrets = [\"{SECRET}\", \"{SECRET}\"]\n"
+        );
+        let s: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(&toml))
+            .extract()
+            .expect("toml");
+        assert_eq!(s.webhooks[0].secrets.len(), 2);
+        assert!(s.webhooks[0].events.is_empty(), "all events by default");
+        assert!(
+            !format!("{:?}", s.webhooks[0]).contains("whsec_"),
+            "secrets hidden"
+        );
+    }
+
+    #[test]
+    fn webhook_settings_that_cannot_work_are_refused() {
+        let ok = WebhookEndpoint {
+            name: "bell".into(),
+            url: "https://host.test/hooks".into(),
+            secrets: vec![SECRET.into()],
+            events: Vec::new(),
+        };
+        let check = |e: WebhookEndpoint| {
+            Settings {
+                webhooks: vec![e],
+                ..Settings::default()
+            }
+            .check_webhooks()
+        };
+        assert!(check(ok.clone()).is_ok());
+        assert!(
+            check(WebhookEndpoint {
+                url: "ftp://x".into(),
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                secrets: vec![],
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                secrets: vec!["hunter2".into()],
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                events: vec!["chat.deleted".into()],
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                name: " ".into(),
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        let twice = Settings {
+            webhooks: vec![ok.clone(), ok],
+            ..Settings::default()
+        };
+        assert!(twice.check_webhooks().is_err(), "names are unique");
+    }
+}

@@ -25,6 +25,7 @@ pub mod realtime;
 pub mod service;
 pub mod state;
 pub mod web;
+pub mod webhook_http;
 
 use crate::config::Settings;
 use crate::state::AppState;

@@ -17,6 +17,7 @@
 
 use crate::config::WebhookEndpoint;
 use crate::state::AppState;
+use crate::webhook_http::{SendError, WebhookClient};
 use chat_core::model::{Chat, Preferences};
 use chat_core::webhook::{self, Delivery, DeliveryOutcome, EventType, NewDelivery};
 use chat_core::{AdminId, ChatId, GuestId, MessageId, StoreError, notify};
@@ -128,14 +129,10 @@ pub async fn guest_expired(
 }
 
 /// The HTTP client for deliveries: a short timeout, no redirects followed.
-pub fn client(state: &AppState) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_millis(
-            state.settings.webhook_timeout_millis.max(1),
-        ))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("NatiChat-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
+pub fn client(state: &AppState) -> Result<WebhookClient, SendError> {
+    WebhookClient::new(Duration::from_millis(
+        state.settings.webhook_timeout_millis.max(1),
+    ))
 }
 
 /// What to do after a failed attempt: retry later, or give up when that would be past
@@ -172,7 +169,7 @@ fn after_failure(
 /// Decide and, if needed, make one attempt at a claimed delivery.
 async fn attempt(
     state: &AppState,
-    client: &reqwest::Client,
+    client: &WebhookClient,
     row: &Delivery,
 ) -> Result<DeliveryOutcome, StoreError> {
     let Some(ep): Option<&WebhookEndpoint> = state
@@ -214,40 +211,26 @@ async fn attempt(
             });
         }
     };
-    let sent = client
-        .post(&ep.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &row.webhook_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(row.body.clone())
-        .send()
-        .await;
-    Ok(match sent {
-        Ok(resp) if resp.status().is_success() => DeliveryOutcome::Delivered {
-            status_code: i64::from(resp.status().as_u16()),
+    let headers = [
+        ("webhook-id", row.webhook_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ];
+    Ok(
+        match client.post(&ep.url, &headers, row.body.clone()).await {
+            Ok(code) if (200..300).contains(&code) => DeliveryOutcome::Delivered {
+                status_code: i64::from(code),
+            },
+            Ok(code) => after_failure(state, row, Some(i64::from(code)), format!("HTTP {code}")),
+            Err(e) => after_failure(state, row, None, e.to_string()),
         },
-        Ok(resp) => {
-            let code = i64::from(resp.status().as_u16());
-            after_failure(state, row, Some(code), format!("HTTP {code}"))
-        }
-        Err(e) => {
-            let what = if e.is_timeout() {
-                "timed out".to_owned()
-            } else if e.is_connect() {
-                "could not connect".to_owned()
-            } else {
-                "request failed".to_owned()
-            };
-            after_failure(state, row, None, what)
-        }
-    })
+    )
 }
 
 /// Claim and send what is due, side by side. Returns how many were claimed.
 pub async fn send_due(
     state: &AppState,
-    client: &reqwest::Client,
+    client: &WebhookClient,
     stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<usize, StoreError> {
     let now = OffsetDateTime::now_utc();
