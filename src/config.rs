@@ -320,11 +320,12 @@ mod tests {
 
     /// Settings with `webhooks` given as the environment gives it: the text of
     /// `NATI_WEBHOOKS`, parsed the way figment's `Env` provider parses values.
-    fn from_env_text(text: &str) -> Result<Settings, figment::Error> {
+    fn from_env_text(text: &str) -> Result<Settings, Box<figment::Error>> {
         let value: figment::value::Value = text.parse().expect("infallible");
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Serialized::default("webhooks", value))
             .extract()
+            .map_err(Box::new)
     }
 
     #[test]
