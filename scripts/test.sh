@@ -69,6 +69,10 @@ fi
 if ! command -v curl >/dev/null 2>&1; then
     apt_pkgs+=(curl)
 fi
+# The webhook tests run the PHP verification example of docs/webhooks.md as a receiver.
+if ! command -v php >/dev/null 2>&1; then
+    apt_pkgs+=(php-cli)
+fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     echo "installing missing system packages: ${apt_pkgs[*]}"
     SUDO=()

@@ -589,3 +589,112 @@ async fn a_delivery_past_its_age_limit_is_failed_and_admins_alone_see_the_log() 
         "unauthenticated",
     );
 }
+
+/// The PHP verification function of docs/webhooks.md, exactly as shown there, running in
+/// PHP's own server as the receiver. It knows only the new secret of a rotation.
+#[tokio::test]
+async fn the_documented_php_receiver_verifies_real_deliveries() {
+    if std::process::Command::new("php")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        // scripts/test.sh installs php-cli; a bare `cargo test` may lack it.
+        eprintln!("skipped: php is not installed");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/webhooks.md"))
+        .expect("docs/webhooks.md");
+    let start = doc.find("```php\n").expect("a php block") + "```php\n".len();
+    let verify = &doc[start..start + doc[start..].find("```").expect("block end")];
+    assert!(verify.contains("function nati_verify_webhook"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("nati-webhook.php"), verify).expect("write");
+    std::fs::write(
+        dir.path().join("router.php"),
+        r#"<?php
+require __DIR__ . '/nati-webhook.php';
+$headers = array_change_key_case(getallheaders(), CASE_LOWER);
+$body = file_get_contents('php://input');
+try {
+    $event = nati_verify_webhook([getenv('NATI_WEBHOOK_SECRET')], $headers, $body);
+} catch (Throwable $e) {
+    file_put_contents(__DIR__ . '/refused.log', $e->getMessage() . "\n", FILE_APPEND | LOCK_EX);
+    http_response_code(400);
+    exit;
+}
+file_put_contents(__DIR__ . '/events.log', $headers['webhook-id'] . ' ' . $event['type'] . "\n", FILE_APPEND | LOCK_EX);
+http_response_code(204);
+"#,
+    )
+    .expect("write");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _php = Kill(
+        std::process::Command::new("php")
+            .args(["-S", &format!("127.0.0.1:{port}"), "router.php"])
+            .current_dir(dir.path())
+            .env("NATI_WEBHOOK_SECRET", NEW_SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("php -S"),
+    );
+    let mut up = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "php -S listens");
+    let url = format!("http://127.0.0.1:{port}/hook");
+
+    // A forged request is refused.
+    let forged = reqwest::Client::new()
+        .post(&url)
+        .header("webhook-id", "msg_forged")
+        .header(
+            "webhook-timestamp",
+            time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+        )
+        .header(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .body("{}")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+
+    let server = TestServer::start_with(|s| hook_settings(s, &url, &[SECRET, NEW_SECRET])).await;
+    let (admin, _) = server
+        .account(AccountRole::Admin, "admin@t.test", "Ada")
+        .await;
+    server.guest_chat("Gina", "hello").await;
+    let delivered = wait_log(&admin, "&status=delivered", 2).await;
+    assert!(delivered.iter().all(|r| r["last_status_code"] == 204));
+    let log = std::fs::read_to_string(dir.path().join("events.log")).expect("events.log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[0].ends_with(" chat.started") && lines[1].ends_with(" message.created"));
+    for r in &delivered {
+        assert!(log.contains(r["webhook_id"].as_str().expect("id")));
+    }
+    let refused = std::fs::read_to_string(dir.path().join("refused.log")).unwrap_or_default();
+    assert_eq!(refused.lines().count(), 1, "only the forged one: {refused}");
+}

@@ -1,7 +1,8 @@
 // The admin panel: every chat (filters, search), assignment, close/reopen/escalations,
-// and account management.
+// account management and the webhook delivery log.
 
 import { api } from './api.js';
+import { webhooksTab } from './admin-webhooks.js';
 import { startPanel, statusChips, tool } from './panel.js';
 import { el, icon, avatar, modal, field, statusPill, toast, timeEl } from './ui.js';
 
@@ -181,6 +182,6 @@ function accountsTab(box) {
     actions,
     composer: (s) => (s.status === 'closed' ? { disabled: true, note: 'This chat is closed. Reopen it to answer.' }
       : s.status === 'escalated' ? { note: 'A worker asked for an admin. Your answer hands the chat back.' } : {}),
-    tabs: [{ id: 'accounts', label: 'Accounts', mount: accountsTab }],
+    tabs: [{ id: 'accounts', label: 'Accounts', mount: accountsTab }, { id: 'webhooks', label: 'Webhooks', mount: webhooksTab }],
   });
 })();
