@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NEW_SECRET: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     id: String,
     /// What the receiver answered.
     answered: u16,
@@ -36,7 +36,7 @@ struct Hit {
 /// A webhook receiver: verifies each request independently of the server's code, records
 /// it, and answers with the status it is set to.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     hits: Arc<Mutex<Vec<Hit>>>,
     /// Requests whose signature or timestamp did not verify.
     bad: Arc<Mutex<Vec<String>>>,
@@ -139,7 +139,9 @@ impl Receiver {
         tx
     }
 
-    async fn start(secrets: &[&str]) -> (Receiver, String, tokio::sync::oneshot::Sender<()>) {
+    pub(crate) async fn start(
+        secrets: &[&str],
+    ) -> (Receiver, String, tokio::sync::oneshot::Sender<()>) {
         let r = Receiver::new(secrets);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -150,7 +152,7 @@ impl Receiver {
     }
 
     /// The events answered with 2xx, in arrival order, one per id.
-    fn accepted(&self) -> Vec<Hit> {
+    pub(crate) fn accepted(&self) -> Vec<Hit> {
         let hits = self.hits.lock().expect("hits");
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
@@ -175,7 +177,7 @@ impl Receiver {
     }
 
     /// Wait until `ok` holds for the accepted events (15 s at most).
-    async fn wait(&self, what: &str, ok: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
+    pub(crate) async fn wait(&self, what: &str, ok: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
         for _ in 0..300 {
             let got = self.accepted();
             if ok(&got) {
@@ -187,7 +189,7 @@ impl Receiver {
         panic!("timed out waiting for {what}; accepted: {bodies:#?}");
     }
 
-    fn assert_all_verified(&self) {
+    pub(crate) fn assert_all_verified(&self) {
         let bad = self.bad.lock().expect("bad");
         assert!(bad.is_empty(), "signatures that did not verify: {bad:?}");
     }
@@ -228,7 +230,7 @@ async fn wait_log(admin: &Client, query: &str, n: usize) -> Vec<Value> {
 }
 
 /// Per chat, the accepted events in arrival order, as `type:detail`.
-fn per_chat(hits: &[Hit]) -> BTreeMap<i64, Vec<Value>> {
+pub(crate) fn per_chat(hits: &[Hit]) -> BTreeMap<i64, Vec<Value>> {
     let mut out: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
     for h in hits {
         if let Some(c) = h.body["data"]["chat_id"].as_i64() {
@@ -239,7 +241,7 @@ fn per_chat(hits: &[Hit]) -> BTreeMap<i64, Vec<Value>> {
 }
 
 /// Each chat's story arrives in order: started first, messages in id order.
-fn assert_in_order(hits: &[Hit]) {
+pub(crate) fn assert_in_order(hits: &[Hit]) {
     for (chat, events) in per_chat(hits) {
         assert_eq!(
             events[0]["type"], "chat.started",
