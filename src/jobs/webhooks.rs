@@ -155,7 +155,10 @@ fn after_failure(
     if at > row.expires_at {
         DeliveryOutcome::Failed {
             status_code,
-            error: format!("gave up after {attempt} attempts: {error}"),
+            error: format!(
+                "gave up after {attempt} attempt{}: {error}",
+                if attempt == 1 { "" } else { "s" }
+            ),
         }
     } else {
         DeliveryOutcome::Retry {
