@@ -54,7 +54,9 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         // No endpoints (or, without the migration's cursor, a first run): nothing to send
         // for what happened so far; an endpoint added later starts from then on.
         let last = store.last_event_id().await?;
-        store.set_job_cursor(CURSOR, last, now).await?;
+        if cursor != Some(last) {
+            store.set_job_cursor(CURSOR, last, now).await?;
+        }
         return Ok(0);
     };
     let wants_missed = state
