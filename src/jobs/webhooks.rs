@@ -100,6 +100,7 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
                         MessageId(message_id),
                         &d.recipient,
                         due_at,
+                        e.event_id,
                     ));
                 }
             }

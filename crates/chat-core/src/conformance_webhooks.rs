@@ -105,11 +105,12 @@ pub async fn run(store: &dyn Store) {
     let batch = vec![
         row("a", "x1", Some(x), t0, 4),
         row("a", "x2", Some(x), t0, 5),
-        row("a", "x3", Some(x), t0 + Duration::milliseconds(1), 0),
+        row("a", "x3", Some(x), t0 + Duration::milliseconds(1), 6),
         row("a", "y1", Some(y), t0, 4),
         row("a", "g1", None, t0, 0),
         row("b", "x1", Some(x), t0, 4),
-        // Due later: claimed neither now nor blocking anything before it.
+        // First in order but due later, never tried: claimed neither now nor holding the
+        // chat back (a message.missed waiting for its moment).
         row("a", "x9", Some(x), now() + Duration::hours(1), 0),
     ];
     assert_eq!(
@@ -145,12 +146,13 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(a_x1.webhook_id, webhook::webhook_id("x1"));
     assert_eq!(a_x1.event_type, EventType::MessageCreated);
 
-    // A retry that is due again comes back first, still ahead of x2.
+    // A row waiting for its retry holds its chat back; due again, it comes back first,
+    // still ahead of x2.
     store
         .finish_webhook(
             a_x1.id,
             &DeliveryOutcome::Retry {
-                at: now() - Duration::seconds(1),
+                at: now() + Duration::seconds(1),
                 status_code: Some(503),
                 error: "HTTP 503".into(),
             },
@@ -158,7 +160,18 @@ pub async fn run(store: &dyn Store) {
         )
         .await
         .expect("retry");
-    let again = store.claim_webhooks(now(), lease, 10).await.expect("claim");
+    assert!(
+        store
+            .claim_webhooks(now(), lease, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "x2 waits for x1's retry"
+    );
+    let again = store
+        .claim_webhooks(now() + Duration::seconds(2), lease, 10)
+        .await
+        .expect("claim");
     assert_eq!(keys(&again), ["x1"]);
     assert_eq!(again[0].attempts, 1);
     assert_eq!(again[0].last_status_code, Some(503));

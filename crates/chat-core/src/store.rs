@@ -289,9 +289,10 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<usize, StoreError>;
     /// Claim up to `limit` due deliveries: pending ones whose time has come and `sending`
-    /// ones whose lease ran out, but only the first undelivered one of each (endpoint,
-    /// chat) in `(due_at, ord, id)` order, so each chat's deliveries go out in order.
-    /// Claimed rows are `sending` until `lease_until`.
+    /// ones whose lease ran out, but only those with no earlier row (in `(ord, id)` order)
+    /// of the same endpoint and chat still to be sent — pending or sending, and tried
+    /// already or due; a never-tried row that is not due yet holds nothing back. So each
+    /// chat's deliveries go out in order. Claimed rows are `sending` until `lease_until`.
     async fn claim_webhooks(
         &self,
         now: OffsetDateTime,

@@ -1,7 +1,9 @@
 -- The webhook outbox: one row per (endpoint, event). The unique key makes re-planning
 -- after a restart, or on a second node, harmless. Rows of one endpoint and chat are
--- delivered in (due_at, ord, id) order: a row is claimed only when no earlier row of the
--- same endpoint and chat is still pending or sending.
+-- delivered in (ord, id) order, ord following the event log: a row is claimed only when no
+-- earlier row of the same endpoint and chat is still to be sent, that is pending or sending
+-- and either already tried or due. A row that is not due yet and was never tried (a
+-- message.missed waiting for its moment) holds nothing back.
 -- Claims find candidates in (status, next_attempt_at, id) order through that index, then
 -- lock them by id with FOR UPDATE SKIP LOCKED, so that concurrent claimers get the next
 -- rows instead of waiting or nothing.
@@ -26,7 +28,7 @@ CREATE TABLE IF NOT EXISTS tbl_chat_webhook_deliveries (
     updated_at       DATETIME(6)  NOT NULL,
     UNIQUE KEY uq_chat_webhook_event (endpoint, event_key),
     KEY idx_chat_webhook_due (status, next_attempt_at, id),
-    KEY idx_chat_webhook_order (endpoint, chat_id, status, due_at, ord),
+    KEY idx_chat_webhook_order (endpoint, chat_id, status, ord),
     CONSTRAINT ck_chat_webhook_status CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'cancelled'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={{COLLATION}};
 

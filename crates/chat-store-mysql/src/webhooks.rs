@@ -2,6 +2,7 @@
 //!
 //! Claims run on several nodes at once, in two steps inside one READ COMMITTED
 //! transaction: a plain read finds the due rows that are first in their (endpoint, chat)
+//! (see the migration for what "first" means)
 //! — through the index `(status, next_attempt_at, id)`, in its order, one status at a
 //! time — and `SELECT ... FOR UPDATE SKIP LOCKED` by primary key then takes those no other
 //! claimer holds, checking again that they are still due; when others hold them, the next
@@ -137,7 +138,8 @@ pub(crate) async fn claim_in(
                  AND (d.next_attempt_at > ? OR (d.next_attempt_at = ? AND d.id > ?)) \
                  AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
                    WHERE e.endpoint = d.endpoint AND e.chat_id = d.chat_id AND e.status IN ('pending', 'sending') \
-                   AND (e.due_at < d.due_at OR (e.due_at = d.due_at AND (e.ord < d.ord OR (e.ord = d.ord AND e.id < d.id))))) \
+                   AND (e.attempts > 0 OR e.status = 'sending' OR e.next_attempt_at <= ?) \
+                   AND (e.ord < d.ord OR (e.ord = d.ord AND e.id < d.id))) \
                  ORDER BY d.next_attempt_at, d.id LIMIT ?",
             )
             .bind(status)
@@ -145,6 +147,7 @@ pub(crate) async fn claim_in(
             .bind(after.0)
             .bind(after.0)
             .bind(after.1)
+            .bind(now)
             .bind(limit)
             .fetch_all(&mut *tx)
             .await

@@ -103,7 +103,8 @@ pub(crate) async fn claim_webhooks(
            WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= $2 \
            AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
              WHERE e.endpoint = d.endpoint AND e.chat_id = d.chat_id AND e.status IN ('pending', 'sending') \
-             AND (e.due_at, e.ord, e.id) < (d.due_at, d.ord, d.id)) \
+             AND (e.attempts > 0 OR e.status = 'sending' OR e.next_attempt_at <= $2) \
+             AND (e.ord, e.id) < (d.ord, d.id)) \
            ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
          RETURNING {COLS}"
     ));

@@ -1,7 +1,9 @@
 -- The webhook outbox: one row per (endpoint, event). The unique key makes re-planning
 -- after a restart, or on a second node, harmless. Rows of one endpoint and chat are
--- delivered in (due_at, ord, id) order: a row is claimed only when no earlier row of the
--- same endpoint and chat is still pending or sending.
+-- delivered in (ord, id) order, ord following the event log: a row is claimed only when no
+-- earlier row of the same endpoint and chat is still to be sent, that is pending or sending
+-- and either already tried or due. A row that is not due yet and was never tried (a
+-- message.missed waiting for its moment) holds nothing back.
 CREATE TABLE tbl_chat_webhook_deliveries (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     endpoint         TEXT    NOT NULL,
@@ -27,7 +29,7 @@ CREATE TABLE tbl_chat_webhook_deliveries (
 -- The claim sorts by what it filters on.
 CREATE INDEX idx_chat_webhook_due ON tbl_chat_webhook_deliveries (status, next_attempt_at, id);
 -- "Is an earlier row of this endpoint and chat still undelivered?"
-CREATE INDEX idx_chat_webhook_order ON tbl_chat_webhook_deliveries (endpoint, chat_id, status, due_at, ord);
+CREATE INDEX idx_chat_webhook_order ON tbl_chat_webhook_deliveries (endpoint, chat_id, status, ord);
 
 -- The webhook planner starts at the event log's end as it is now: webhooks are for what
 -- happens from here on, never for old history.

@@ -16,8 +16,9 @@ pub struct NewDelivery {
     pub event_key: String,
     pub webhook_id: String,
     pub chat_id: Option<ChatId>,
-    /// Deliveries of one endpoint and chat go out in `(due_at, ord, id)` order.
+    /// Not sent before this.
     pub due_at: OffsetDateTime,
+    /// Deliveries of one endpoint and chat go out in `(ord, id)` order.
     pub ord: i64,
     /// Give up after this.
     pub expires_at: OffsetDateTime,

@@ -124,8 +124,8 @@ pub struct WebhookEvent {
     pub chat_id: Option<ChatId>,
     /// When the event happened (for `message.missed`: when it became due).
     pub at: OffsetDateTime,
-    /// Position among the events of one moment: the event log id, times 4, plus which
-    /// webhook event of it this is.
+    /// Position in the chat's order: the event log id, times 4, plus which webhook event
+    /// of it this is (`message.missed`: 3, right after its message).
     pub ord: i64,
     pub data: serde_json::Value,
 }
@@ -237,12 +237,15 @@ pub fn from_stored(e: &StoredEvent, previous: Option<&Chat>) -> Vec<WebhookEvent
     }
 }
 
-/// `message.missed`: `recipient` has not read `message` in `chat` by `due_at`.
+/// `message.missed`: `recipient` has not read `message` in `chat` by `due_at`. It takes
+/// its place in the chat's order right after the message's event (`event_id`), and is
+/// sent once due.
 pub fn missed(
     chat: ChatId,
     message: MessageId,
     recipient: &Actor,
     due_at: OffsetDateTime,
+    event_id: i64,
 ) -> WebhookEvent {
     let r = Party::of(recipient);
     WebhookEvent {
@@ -250,7 +253,7 @@ pub fn missed(
         key: format!("message.missed:{}:{}:{}", message.0, r.role, r.id),
         chat_id: Some(chat),
         at: due_at,
-        ord: 0,
+        ord: event_id.saturating_mul(4) + 3,
         data: serde_json::json!({"chat_id": chat, "message_id": message, "recipient": r}),
     }
 }
@@ -445,8 +448,8 @@ mod tests {
     #[test]
     fn missed_and_expired_keys_are_stable() {
         let t = datetime!(2026-01-01 12:10 UTC);
-        let a = missed(ChatId(7), MessageId(9), &Actor::User(UserId(5)), t);
-        let b = missed(ChatId(7), MessageId(9), &Actor::User(UserId(5)), t);
+        let a = missed(ChatId(7), MessageId(9), &Actor::User(UserId(5)), t, 4);
+        let b = missed(ChatId(7), MessageId(9), &Actor::User(UserId(5)), t, 4);
         assert_eq!(a.webhook_id(), b.webhook_id());
         assert!(a.webhook_id().starts_with("msg_"));
         assert_eq!(

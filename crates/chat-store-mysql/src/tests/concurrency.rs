@@ -241,14 +241,14 @@ async fn webhook_claimers_get_distinct_work_in_order_per_chat() {
     };
     let store = Arc::new(db.open(&MysqlOptions::default()).await);
     let past = now() - time::Duration::seconds(5);
-    let row = |chat: i64, key: String, at: time::OffsetDateTime| NewDelivery {
+    let row = |chat: i64, key: String, at: time::OffsetDateTime, ord: i64| NewDelivery {
         endpoint: "bell".into(),
         event_type: EventType::MessageCreated,
         webhook_id: webhook_id(&key),
         event_key: key,
         chat_id: Some(ChatId(chat)),
         due_at: at,
-        ord: 0,
+        ord,
         expires_at: at + time::Duration::days(1),
         body: "{}".into(),
     };
@@ -257,12 +257,14 @@ async fn webhook_claimers_get_distinct_work_in_order_per_chat() {
         1,
         "c1-second".into(),
         past + time::Duration::seconds(1),
+        8,
     )];
     for chat in 1..=40 {
         batch.push(row(
             chat,
             format!("c{chat}"),
             past + time::Duration::milliseconds(chat),
+            4,
         ));
     }
     assert_eq!(
