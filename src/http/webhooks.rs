@@ -111,6 +111,13 @@ pub async fn deliveries(
             STATUSES.join(", ")
         )));
     }
+    if let Some(e) = &q.endpoint
+        && (e.chars().count() > 100 || e.chars().any(char::is_control))
+    {
+        return Err(ApiError::Unprocessable(
+            "endpoint: a configured endpoint's name".into(),
+        ));
+    }
     Ok(Json(DeliveriesResponse {
         deliveries: state
             .store

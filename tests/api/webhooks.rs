@@ -575,6 +575,17 @@ async fn a_delivery_past_its_age_limit_is_failed_and_admins_alone_see_the_log() 
         .get("/api/admin/webhooks/deliveries?status=lost")
         .await;
     assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let bad = d
+        .admin
+        .get_query("/api/admin/webhooks/deliveries", &[("endpoint", "a\u{0}b")])
+        .await;
+    assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (st, b) = d
+        .admin
+        .get("/api/admin/webhooks/deliveries?endpoint=elsewhere")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["deliveries"], json!([]));
 
     for c in [&d.w1, &d.u1, &d.guest] {
         for path in ["/api/admin/webhooks", "/api/admin/webhooks/deliveries"] {
