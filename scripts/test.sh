@@ -70,8 +70,9 @@ fi
 if ! command -v curl >/dev/null 2>&1; then
     apt_pkgs+=(curl)
 fi
-# The host sign-in test signs its token with the PHP example of docs/integration.md
-# (tests/api/host.rs; with CI set it fails rather than skips without php).
+# Both PHP examples run in the tests: the host sign-in token of docs/integration.md
+# (tests/api/host.rs; with CI set it fails rather than skips without php) and the
+# webhook verification of docs/webhooks.md, as a receiver.
 if ! command -v php >/dev/null 2>&1; then
     apt_pkgs+=(php-cli)
 fi

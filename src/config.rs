@@ -117,6 +117,20 @@ pub struct Settings {
     /// and the widget in an iframe, and to hand them a token by `postMessage`. Empty: the
     /// widget may be framed by any site (guests only) and the panels only by this origin.
     pub embed_origins: Vec<String>,
+    /// Webhook endpoints (docs/webhooks.md): `[[webhooks]]` tables in TOML, or
+    /// `NATI_WEBHOOKS` holding the same as a JSON array.
+    #[serde(deserialize_with = "endpoints")]
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// How often the webhook job looks for work when idle, in milliseconds.
+    pub webhook_poll_millis: u64,
+    /// How long one delivery attempt may take before it counts as failed.
+    pub webhook_timeout_millis: u64,
+    /// First retry after a failed attempt; doubles each time, with jitter.
+    pub webhook_retry_base_millis: u64,
+    /// The longest wait between two attempts.
+    pub webhook_retry_max_secs: u64,
+    /// A delivery not made this long after its event is given up (`failed`).
+    pub webhook_max_age_secs: u64,
 }
 
 /// Which roles may sign in with a password (see [`Settings::password_login`]).
@@ -145,6 +159,57 @@ impl PasswordLogin {
             chat_core::AccountRole::Admin => self.admin,
             chat_core::AccountRole::Worker => self.worker,
         }
+    }
+}
+
+/// One webhook endpoint, configured by the operator.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    /// Unique; the delivery log names endpoints by it, so keep it when the URL changes.
+    pub name: String,
+    /// Where events are POSTed (`https://...`, or `http://` on a private network).
+    pub url: String,
+    /// `whsec_<base64>` secrets; each delivery is signed with every one (two during a
+    /// rotation).
+    pub secrets: Vec<String>,
+    /// The event types to send (`chat.started`, ...); empty or absent means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secrets", &format!("<{} hidden>", self.secrets.len()))
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl WebhookEndpoint {
+    /// Whether this endpoint wants events of this type.
+    pub fn wants(&self, t: chat_core::webhook::EventType) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == t.as_str())
+    }
+}
+
+/// `webhooks` is a list in TOML, and a JSON string in the environment.
+fn endpoints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<WebhookEndpoint>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrJson {
+        List(Vec<WebhookEndpoint>),
+        Json(String),
+    }
+    match ListOrJson::deserialize(d)? {
+        ListOrJson::List(l) => Ok(l),
+        ListOrJson::Json(s) if s.trim().is_empty() => Ok(Vec::new()),
+        ListOrJson::Json(s) => serde_json::from_str(&s).map_err(|e| {
+            serde::de::Error::custom(format!("webhooks: not a JSON array of endpoints: {e}"))
+        }),
     }
 }
 
@@ -217,6 +282,12 @@ impl Default for Settings {
             password_login: PasswordLogin::default(),
             guests_allowed: true,
             embed_origins: Vec::new(),
+            webhooks: Vec::new(),
+            webhook_poll_millis: 500,
+            webhook_timeout_millis: 5000,
+            webhook_retry_base_millis: 5000,
+            webhook_retry_max_secs: 3600,
+            webhook_max_age_secs: 24 * 3600,
         }
     }
 }
@@ -281,7 +352,46 @@ impl Settings {
                 "test_mysql_url",
             ]))
             .merge(Serialized::defaults(flags));
-        fig.extract().map_err(Box::new)
+        let settings: Settings = fig.extract().map_err(Box::new)?;
+        settings
+            .check_webhooks()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(settings)
+    }
+
+    /// Refuse webhook settings that could never work: names missing or repeated, URLs
+    /// that are not http(s), secrets that are not `whsec_<base64>`, unknown event types.
+    pub fn check_webhooks(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for e in &self.webhooks {
+            if e.name.trim().is_empty() || !names.insert(e.name.as_str()) {
+                return Err(format!(
+                    "webhooks: every endpoint needs a unique name (`{}`)",
+                    e.name
+                ));
+            }
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+                return Err(format!(
+                    "webhooks: endpoint `{}`: url must start with http:// or https://",
+                    e.name
+                ));
+            }
+            if e.secrets.is_empty() {
+                return Err(format!(
+                    "webhooks: endpoint `{}` needs at least one secret",
+                    e.name
+                ));
+            }
+            for s in &e.secrets {
+                chat_core::webhook::secret_bytes(s)
+                    .map_err(|err| format!("webhooks: endpoint `{}`: {err}", e.name))?;
+            }
+            for t in &e.events {
+                chat_core::webhook::EventType::parse(t)
+                    .map_err(|err| format!("webhooks: endpoint `{}`: {err}", e.name))?;
+            }
+        }
+        Ok(())
     }
 
     /// The base of links in emails: the public URL, else the bind address.
@@ -318,5 +428,108 @@ impl Settings {
             Some(url) if !url.is_empty() => url.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("nati-chat.db").display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// Settings with `webhooks` given as the environment gives it: the text of
+    /// `NATI_WEBHOOKS`, parsed the way figment's `Env` provider parses values.
+    fn from_env_text(text: &str) -> Result<Settings, Box<figment::Error>> {
+        let value: figment::value::Value = text.parse().expect("infallible");
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default("webhooks", value))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    #[test]
+    fn webhooks_come_from_toml_tables_or_json_in_the_environment() {
+        let json = format!(
+            r#"[{{"name":"bell","url":"https://host.test/hooks","secrets":["{SECRET}"],"events":["message.missed"]}}]"#
+        );
+        let s = from_env_text(&json).expect("json");
+        assert_eq!(s.webhooks.len(), 1);
+        assert_eq!(s.webhooks[0].name, "bell");
+        assert_eq!(s.webhooks[0].events, ["message.missed"]);
+        assert!(s.check_webhooks().is_ok());
+        assert!(from_env_text("").expect("empty").webhooks.is_empty());
+        assert!(from_env_text("[{\"name\": 1}]").is_err());
+
+        let toml = format!(
+            "[[webhooks]]\nname = \"bell\"\nurl = \"http://127.0.0.1:9/h\"\nsecrets = [\"{SECRET}\", \"{SECRET}\"]\n"
+        );
+        let s: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(&toml))
+            .extract()
+            .expect("toml");
+        assert_eq!(s.webhooks[0].secrets.len(), 2);
+        assert!(s.webhooks[0].events.is_empty(), "all events by default");
+        assert!(
+            !format!("{:?}", s.webhooks[0]).contains("whsec_"),
+            "secrets hidden"
+        );
+    }
+
+    #[test]
+    fn webhook_settings_that_cannot_work_are_refused() {
+        let ok = WebhookEndpoint {
+            name: "bell".into(),
+            url: "https://host.test/hooks".into(),
+            secrets: vec![SECRET.into()],
+            events: Vec::new(),
+        };
+        let check = |e: WebhookEndpoint| {
+            Settings {
+                webhooks: vec![e],
+                ..Settings::default()
+            }
+            .check_webhooks()
+        };
+        assert!(check(ok.clone()).is_ok());
+        assert!(
+            check(WebhookEndpoint {
+                url: "ftp://x".into(),
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                secrets: vec![],
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                secrets: vec!["hunter2".into()],
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                events: vec!["chat.deleted".into()],
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            check(WebhookEndpoint {
+                name: " ".into(),
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        let twice = Settings {
+            webhooks: vec![ok.clone(), ok],
+            ..Settings::default()
+        };
+        assert!(twice.check_webhooks().is_err(), "names are unique");
     }
 }

@@ -6,7 +6,7 @@
 //! - [`hostauth`]: sign-in from the host site (its signed token becomes a session);
 //! - [`http::hostapi`]: the server-to-server API for the host's back end (API keys);
 //! - [`realtime`]: the hub fed from stored events;
-//! - [`jobs`]: background work that survives restarts (guest expiry);
+//! - [`jobs`]: background work that survives restarts (guest expiry, email, webhooks);
 //! - [`config`], [`error`], [`state`].
 //!
 //! The rules themselves (roles, statuses, who may see what) live in `chat_core`; the SQL
@@ -29,6 +29,7 @@ pub mod realtime;
 pub mod service;
 pub mod state;
 pub mod web;
+pub mod webhook_http;
 
 use crate::config::Settings;
 use crate::state::AppState;
@@ -123,6 +124,7 @@ pub async fn serve(
     let hub = state.hub.start();
     let expiry = jobs::expiry::start(state.clone());
     let email = jobs::email::start(state.clone());
+    let webhooks = jobs::webhooks::start(state.clone());
     let hub_handle = state.hub.clone();
     let app = app(state);
     // On shutdown, sockets are told to reconnect (close code 1012), so that the graceful
@@ -146,6 +148,8 @@ pub async fn serve(
     .await;
     // The email job stops between emails; give it a moment to record the one in flight.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), email).await;
+    // The webhook job gives back what it claimed and has not started.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), webhooks).await;
     hub.abort();
     expiry.abort();
     result

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod embed;
 pub mod hostapi;
 pub mod prefs;
+pub mod webhooks;
 
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
@@ -77,7 +78,7 @@ pub fn session_cookie(
     modifiers(&Security),
     tags((name = "chat", description = "The seed's chat endpoints and the panels' companions"),
         (name = "auth", description = "Sign-in and the current account"),
-        (name = "admin", description = "Account management (admins)"),
+        (name = "admin", description = "Account management, the email outbox and the webhook delivery log (admins)"),
         (name = "preferences", description = "Notification preferences"),
         (name = "realtime", description = "The WebSocket stream (see docs/realtime.md)"),
         (name = "host", description = "Server-to-server API for the host site's back end (API key, `Authorization: Bearer nk_...`; docs/integration.md)"),
@@ -160,6 +161,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::activate))
         .routes(routes!(admin::emails))
+        .routes(routes!(webhooks::endpoints))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
         .routes(routes!(prefs::get, prefs::put))
         .routes(routes!(crate::realtime::ws::connect))
         .routes(routes!(crate::realtime::ws::ticket))

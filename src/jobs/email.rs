@@ -62,55 +62,10 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             if e.kind != "message.created" {
                 continue;
             }
-            let p = &e.payload;
-            let Some(sender) = p["sender_type"]
-                .as_str()
-                .zip(p["sender_id"].as_i64())
-                .and_then(|(t, id)| Actor::from_parts(t, id))
-            else {
-                continue; // system message
-            };
-            let Some(message_id) = p["message_id"].as_i64() else {
+            let Some(message_id) = e.payload["message_id"].as_i64() else {
                 continue;
             };
-            let Some(mut chat) = store.chat(e.chat_id).await? else {
-                continue;
-            };
-            // Who was assigned when the message was written.
-            chat.worker_id = e.worker_id;
-            let worker_prefs = match (sender.is_customer(), chat.worker_id) {
-                (true, Some(w)) => Some(store.preferences(AccountRole::Worker, w.0).await?),
-                _ => None,
-            };
-            let user_prefs = match (sender.is_staff(), chat.user_id) {
-                (true, Some(u)) => Some(store.preferences(AccountRole::User, u.0).await?),
-                _ => None,
-            };
-            let guest_has_email = match (sender.is_staff(), chat.guest_id) {
-                (true, Some(g)) => store.guest(g).await?.and_then(|g| g.email).is_some(),
-                _ => false,
-            };
-            if sender.is_customer() && admins.is_none() {
-                let mut list = Vec::new();
-                for a in store.list_accounts(Some(AccountRole::Admin)).await? {
-                    if a.active {
-                        list.push((
-                            AdminId(a.id),
-                            store.preferences(AccountRole::Admin, a.id).await?,
-                        ));
-                    }
-                }
-                admins = Some(list);
-            }
-            let dues = notify::recipients(
-                &chat,
-                &sender,
-                worker_prefs.as_ref(),
-                user_prefs.as_ref(),
-                guest_has_email,
-                state.settings.guest_email_delay_secs,
-                admins.as_deref().unwrap_or(&[]),
-            );
+            let dues = missed_dues(state, e, notify::Channel::Email, &mut admins).await?;
             for d in dues {
                 let email = NewEmail {
                     kind: EmailKind::Missed,
@@ -132,6 +87,66 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             .await?;
     }
     Ok(queued)
+}
+
+/// Who is to hear, and after how long, that the message of a `message.created` event
+/// stayed unread: the one rule behind both the missed-message email and the
+/// `message.missed` webhook, so the two are due at the same moment. `admins` caches the
+/// active admins and their preferences across the events of one batch.
+pub(crate) async fn missed_dues(
+    state: &AppState,
+    e: &chat_core::model::StoredEvent,
+    channel: notify::Channel,
+    admins: &mut Option<Vec<(AdminId, Preferences)>>,
+) -> Result<Vec<notify::Due>, StoreError> {
+    let store = &state.store;
+    let p = &e.payload;
+    let Some(sender) = p["sender_type"]
+        .as_str()
+        .zip(p["sender_id"].as_i64())
+        .and_then(|(t, id)| Actor::from_parts(t, id))
+    else {
+        return Ok(Vec::new()); // system message
+    };
+    let Some(mut chat) = store.chat(e.chat_id).await? else {
+        return Ok(Vec::new());
+    };
+    // Who was assigned when the message was written.
+    chat.worker_id = e.worker_id;
+    let worker_prefs = match (sender.is_customer(), chat.worker_id) {
+        (true, Some(w)) => Some(store.preferences(AccountRole::Worker, w.0).await?),
+        _ => None,
+    };
+    let user_prefs = match (sender.is_staff(), chat.user_id) {
+        (true, Some(u)) => Some(store.preferences(AccountRole::User, u.0).await?),
+        _ => None,
+    };
+    let guest_has_email = match (sender.is_staff(), chat.guest_id) {
+        (true, Some(g)) => store.guest(g).await?.and_then(|g| g.email).is_some(),
+        _ => false,
+    };
+    if sender.is_customer() && admins.is_none() {
+        let mut list = Vec::new();
+        for a in store.list_accounts(Some(AccountRole::Admin)).await? {
+            if a.active {
+                list.push((
+                    AdminId(a.id),
+                    store.preferences(AccountRole::Admin, a.id).await?,
+                ));
+            }
+        }
+        *admins = Some(list);
+    }
+    Ok(notify::recipients_on(
+        channel,
+        &chat,
+        &sender,
+        worker_prefs.as_ref(),
+        user_prefs.as_ref(),
+        guest_has_email,
+        state.settings.guest_email_delay_secs,
+        admins.as_deref().unwrap_or(&[]),
+    ))
 }
 
 /// A guest chat just closed: queue its transcript if the guest asked for one.

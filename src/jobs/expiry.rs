@@ -11,10 +11,10 @@ pub async fn expire(
     state: &AppState,
     guest: chat_core::GuestId,
 ) -> Result<(), chat_core::StoreError> {
-    state
-        .store
-        .expire_guest(guest, OffsetDateTime::now_utc())
-        .await?;
+    let now = OffsetDateTime::now_utc();
+    // Queued first: a crash in between still sends it, and a second call adds nothing.
+    crate::jobs::webhooks::guest_expired(state, guest, now).await?;
+    state.store.expire_guest(guest, now).await?;
     state.hub.notify();
     state.hub.disconnect(chat_core::Actor::Guest(guest), None);
     Ok(())

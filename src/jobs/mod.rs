@@ -2,3 +2,4 @@
 //! guest-expiry sweep finds the same idle guests after a restart.
 pub mod email;
 pub mod expiry;
+pub mod webhooks;

@@ -12,4 +12,5 @@ mod smoke;
 mod smtp;
 mod support;
 mod transitions;
+mod webhooks;
 mod wsclient;

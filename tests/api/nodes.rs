@@ -421,3 +421,50 @@ async fn staff_presence_is_shared_between_nodes() {
     drop(b);
     db.drop_database().await.expect("drop");
 }
+
+#[tokio::test]
+async fn two_nodes_send_each_webhook_once_in_order_per_chat() {
+    use crate::webhooks::{Receiver, SECRET, assert_in_order, per_chat};
+    let Some(db) = shared_db().await else { return };
+    let (rx, url, _stop) = Receiver::start(&[SECRET]).await;
+    let hooks = json!([{"name": "bell", "url": url, "secrets": [SECRET],
+        "events": ["chat.started", "message.created"]}])
+    .to_string();
+    let env = [
+        ("NATI_WEBHOOKS", hooks),
+        ("NATI_WEBHOOK_POLL_MILLIS", "20".to_owned()),
+        ("NATI_WEBHOOK_RETRY_BASE_MILLIS", "100".to_owned()),
+    ];
+    let a = Node::start(db.url(), &env);
+    let b = Node::start(db.url(), &env);
+    // Six guests, each writing through both nodes in turn.
+    let mut chats = Vec::new();
+    for i in 0..6 {
+        let (st, body) = Client::new(&a.base, None)
+            .post("/api/chat/start", json!({"message": format!("hello {i}")}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let token = body["guest_token"].as_str().map(String::from);
+        chats.push((
+            body["chat"]["chat_id"].as_i64().expect("id"),
+            Client::new(&a.base, token.clone()),
+            Client::new(&b.base, token),
+        ));
+    }
+    for n in 0..4 {
+        for (chat, on_a, on_b) in &chats {
+            let c = if n % 2 == 0 { on_a } else { on_b };
+            let (st, b) = c.send_message(*chat, &format!("m{n}")).await;
+            assert_eq!(st, StatusCode::CREATED, "{b}");
+        }
+    }
+    // 6 starts + 6 first messages + 24 messages, each accepted once (accepted() checks).
+    let hits = rx.wait("36 deliveries", |h| h.len() >= 36).await;
+    rx.assert_all_verified();
+    assert_in_order(&hits);
+    assert!(per_chat(&hits).values().all(|events| events.len() == 6));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.accepted().len(), 36, "nothing twice with two senders");
+    drop((a, b));
+    db.drop_database().await.expect("drop");
+}

@@ -978,6 +978,9 @@ pub async fn run(store: &dyn Store) {
             .expect("expired"),
         "not for an expired guest"
     );
+
+    // ---- webhooks
+    crate::conformance_webhooks::run(store).await;
 }
 
 /// The host-identity story (sign-in from the host site and API keys), on a fresh database

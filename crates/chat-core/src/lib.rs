@@ -10,11 +10,13 @@
 //! - [`store`]: the one storage trait every backend implements, and its error;
 //! - [`secret`]: session tokens and password hashes;
 //! - [`hosttoken`]: the rule for the host site's sign-in token (HS256 JWT);
+//! - [`webhook`]: which events become webhooks, their payloads, signing and retries;
 //! - [`conformance`]: the story every store implementation must pass.
 #![forbid(unsafe_code)]
 
 pub mod actor;
 pub mod conformance;
+pub mod conformance_webhooks;
 pub mod error;
 pub mod hosttoken;
 pub mod ids;
@@ -25,6 +27,7 @@ pub mod secret;
 pub mod status;
 pub mod store;
 pub mod validate;
+pub mod webhook;
 
 pub use actor::{AccountRole, Actor, Role, SenderType};
 pub use error::ChatError;

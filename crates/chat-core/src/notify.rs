@@ -23,8 +23,18 @@ pub struct Due {
     pub delay_secs: i64,
 }
 
-/// Who should hear about `sender`'s message in `chat`, given the preferences of the
-/// assigned worker and customer (`None`: defaults) and every active admin.
+/// Where a missed message is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// By email: only to people whose email is on (and guests who gave an address).
+    Email,
+    /// To the host's bell, as a `message.missed` webhook: the same people at the same
+    /// moment, whatever their email switch says, and guests with or without an address.
+    Webhook,
+}
+
+/// Who should hear about `sender`'s message in `chat` by email, given the preferences of
+/// the assigned worker and customer (`None`: defaults) and every active admin.
 pub fn recipients(
     chat: &Chat,
     sender: &Actor,
@@ -34,10 +44,37 @@ pub fn recipients(
     guest_delay_secs: i64,
     admins: &[(AdminId, Preferences)],
 ) -> Vec<Due> {
+    recipients_on(
+        Channel::Email,
+        chat,
+        sender,
+        worker_prefs,
+        user_prefs,
+        guest_has_email,
+        guest_delay_secs,
+        admins,
+    )
+}
+
+/// [`recipients`] for a channel: the same rule, the same delays; [`Channel::Webhook`]
+/// ignores the email switch and whether a guest gave an address.
+#[allow(clippy::too_many_arguments)]
+pub fn recipients_on(
+    channel: Channel,
+    chat: &Chat,
+    sender: &Actor,
+    worker_prefs: Option<&Preferences>,
+    user_prefs: Option<&Preferences>,
+    guest_has_email: bool,
+    guest_delay_secs: i64,
+    admins: &[(AdminId, Preferences)],
+) -> Vec<Due> {
+    let on = |p: &Preferences| channel == Channel::Webhook || p.email_enabled;
+    let guest_has_email = guest_has_email || channel == Channel::Webhook;
     let mut out = Vec::new();
     if sender.is_customer() {
         if let (Some(w), Some(p)) = (chat.worker_id, worker_prefs)
-            && p.email_enabled
+            && on(p)
         {
             out.push(Due {
                 recipient: Actor::Worker(w),
@@ -45,7 +82,7 @@ pub fn recipients(
             });
         }
         for (id, p) in admins {
-            let wants = p.email_enabled
+            let wants = on(p)
                 && match p.admin_scope {
                     AdminEmailScope::All => true,
                     AdminEmailScope::Unassigned => chat.worker_id.is_none(),
@@ -63,7 +100,7 @@ pub fn recipients(
         match (chat.user_id, chat.guest_id) {
             (Some(u), _) => {
                 if let Some(p) = user_prefs
-                    && p.email_enabled
+                    && on(p)
                 {
                     out.push(Due {
                         recipient: Actor::User(u),
@@ -266,6 +303,24 @@ mod tests {
             got.iter().map(|d| d.recipient).collect::<Vec<_>>(),
             [Actor::User(UserId(5))]
         );
+    }
+
+    #[test]
+    fn the_bell_hears_of_missed_messages_whatever_the_email_switch() {
+        let mut off = Preferences::defaults_for(AccountRole::User);
+        off.email_enabled = false;
+        let w = Actor::Worker(WorkerId(9));
+        let c = chat(Some(9), ChatStatus::Open, true);
+        assert!(recipients(&c, &w, None, Some(&off), false, 60, &[]).is_empty());
+        let got = recipients_on(Channel::Webhook, &c, &w, None, Some(&off), false, 60, &[]);
+        assert_eq!(got[0].recipient, Actor::User(UserId(5)));
+        assert_eq!(
+            got[0].delay_secs, 600,
+            "at the same moment the email would be due"
+        );
+        let g = chat(Some(9), ChatStatus::Open, false);
+        let got = recipients_on(Channel::Webhook, &g, &w, None, None, false, 42, &[]);
+        assert_eq!(got[0].recipient, Actor::Guest(GuestId(6)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::error::ChatError;
 use crate::hosttoken::HostProfile;
 use crate::ids::*;
 use crate::model::*;
+use crate::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use async_trait::async_trait;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -319,6 +320,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest event id (0 when none).
     async fn last_event_id(&self) -> Result<i64, StoreError>;
+
+    // ---- webhooks ----------------------------------------------------------------------
+    /// The chat as it was before event `seq`: the payload of its newest `chat.created` or
+    /// `chat.updated` event with a smaller `seq` (what a `chat.updated` changed from).
+    async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError>;
+    /// Queue deliveries, skipping any whose `(endpoint, event_key)` is already queued, so
+    /// re-planning after a restart or on a second node adds nothing. Returns how many
+    /// were added.
+    async fn enqueue_webhooks(
+        &self,
+        deliveries: &[NewDelivery],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
+    /// Claim up to `limit` due deliveries: pending ones whose time has come and `sending`
+    /// ones whose lease ran out, but only those with no earlier row (in `(ord, id)` order)
+    /// of the same endpoint and chat still to be sent — pending or sending, and tried
+    /// already or due; a never-tried row that is not due yet holds nothing back. So each
+    /// chat's deliveries go out in order. Claimed rows are `sending` until `lease_until`.
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Record how a claimed delivery ended.
+    async fn finish_webhook(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The delivery log, newest first, optionally of one status and one endpoint.
+    async fn list_webhooks(
+        &self,
+        status: Option<&str>,
+        endpoint: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// How many deliveries each endpoint has in each status.
+    async fn webhook_counts(&self) -> Result<Vec<DeliveryCount>, StoreError>;
+    /// Put a `failed` delivery back in the queue now, with a fresh `expires_at`. False
+    /// when there is no failed delivery with this id.
+    async fn retry_webhook(
+        &self,
+        id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     // ---- several nodes -----------------------------------------------------------------
     /// Tell other nodes sharing this database that events were committed (PostgreSQL:

@@ -27,7 +27,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 5] = [
+const TEMPLATES: [(i64, &str, &str); 6] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -43,6 +43,11 @@ const TEMPLATES: [(i64, &str, &str); 5] = [
         4,
         "host identity",
         include_str!("../migrations/0004_host_identity.sql"),
+    ),
+    (
+        5,
+        "webhooks",
+        include_str!("../migrations/0005_webhooks.sql"),
     ),
     (
         6,

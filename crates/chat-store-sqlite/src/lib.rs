@@ -12,10 +12,12 @@ mod group;
 mod host;
 mod outbox;
 mod rows;
+mod webhooks;
 
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
+use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -425,6 +427,51 @@ impl Store for SqliteStore {
     }
     async fn last_event_id(&self) -> Result<i64, StoreError> {
         chats::last_event_id(self).await
+    }
+    async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError> {
+        webhooks::chat_state_before(self, chat, seq).await
+    }
+    async fn enqueue_webhooks(
+        &self,
+        deliveries: &[NewDelivery],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        webhooks::enqueue_webhooks(self, deliveries, now).await
+    }
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        webhooks::claim_webhooks(self, now, lease_until, limit).await
+    }
+    async fn finish_webhook(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        webhooks::finish_webhook(self, id, outcome, now).await
+    }
+    async fn list_webhooks(
+        &self,
+        status: Option<&str>,
+        endpoint: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        webhooks::list_webhooks(self, status, endpoint, limit).await
+    }
+    async fn webhook_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
+        webhooks::webhook_counts(self).await
+    }
+    async fn retry_webhook(
+        &self,
+        id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        webhooks::retry_webhook(self, id, expires_at, now).await
     }
 }
 

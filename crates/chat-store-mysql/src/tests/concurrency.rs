@@ -229,3 +229,121 @@ async fn outbox_claimers_get_distinct_work() {
     store.close().await;
     drop(db);
 }
+
+/// Webhook claimers on several nodes each get work of their own at once, never the same
+/// row, and never the second row of a chat whose first another claimer holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_claimers_get_distinct_work_in_order_per_chat() {
+    use crate::webhooks;
+    use chat_core::webhook::{EventType, NewDelivery, webhook_id};
+    let Some(db) = Db::new("webhook_claimers_get_distinct_work_in_order_per_chat").await else {
+        return;
+    };
+    let store = Arc::new(db.open(&MysqlOptions::default()).await);
+    let past = now() - time::Duration::seconds(5);
+    let row = |chat: i64, key: String, at: time::OffsetDateTime, ord: i64| NewDelivery {
+        endpoint: "bell".into(),
+        event_type: EventType::MessageCreated,
+        webhook_id: webhook_id(&key),
+        event_key: key,
+        chat_id: Some(ChatId(chat)),
+        due_at: at,
+        ord,
+        expires_at: at + time::Duration::days(1),
+        body: "{}".into(),
+    };
+    // Chat 1 has a second row behind its first; chats 2..=40 one row each.
+    let mut batch = vec![row(
+        1,
+        "c1-second".into(),
+        past + time::Duration::seconds(1),
+        8,
+    )];
+    for chat in 1..=40 {
+        batch.push(row(
+            chat,
+            format!("c{chat}"),
+            past + time::Duration::milliseconds(chat),
+            4,
+        ));
+    }
+    assert_eq!(
+        store
+            .enqueue_webhooks(&batch, now())
+            .await
+            .expect("enqueue"),
+        41
+    );
+    let lease = now() + time::Duration::minutes(5);
+
+    // The candidates are read through the index, in its order: no sort of every due row.
+    let plan = db
+        .rows(
+            "EXPLAIN SELECT d.id FROM tbl_chat_webhook_deliveries d WHERE d.status = 'pending' \
+             AND d.next_attempt_at <= '2999-01-01' ORDER BY d.next_attempt_at, d.id LIMIT 5",
+        )
+        .await;
+    let key: Option<String> = plan[0].try_get("key").expect("key");
+    let extra: Option<String> = plan[0].try_get("Extra").expect("extra");
+    assert_eq!(key.as_deref(), Some("idx_chat_webhook_due"));
+    assert!(!extra.unwrap_or_default().contains("filesort"));
+
+    // One claimer holds chat 1's first row (its transaction is still open); another gets
+    // the next rows at once, and not chat 1's second row.
+    let mut conn = store.pool.acquire().await.expect("acquire");
+    let mut holding = outbox::begin_claim(&mut conn).await.expect("begin");
+    let first = webhooks::claim_in(&mut holding, now(), lease, 5)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 5);
+    assert!(first.iter().any(|d| d.chat_id == Some(ChatId(1))));
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.claim_webhooks(now(), lease, 5),
+    )
+    .await
+    .expect("not blocked by the other claimer")
+    .expect("claim");
+    assert_eq!(second.len(), 5, "the next rows, not nothing");
+    let ids = |v: &[chat_core::webhook::Delivery]| v.iter().map(|d| d.id).collect::<BTreeSet<_>>();
+    assert!(ids(&first).is_disjoint(&ids(&second)));
+    assert!(
+        second.iter().all(|d| d.chat_id != Some(ChatId(1))),
+        "chat 1's second row waits for its first"
+    );
+    holding.commit().await.expect("commit");
+    drop(conn);
+
+    // Four claimers at once until nothing is due: every head claimed exactly once.
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = store.claim_webhooks(now(), lease, 3).await.expect("claim");
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|d| d.id));
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = first.iter().chain(&second).map(|d| d.id).collect();
+    let mut per_claimer = Vec::new();
+    for c in claimers {
+        let got = c.await.expect("claimer");
+        per_claimer.push(got.len());
+        all.extend(got);
+    }
+    let distinct: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!(
+        all.len(),
+        40,
+        "every chat's head once, none twice: {per_claimer:?}"
+    );
+    assert_eq!(distinct.len(), 40);
+    store.close().await;
+    drop(db);
+}

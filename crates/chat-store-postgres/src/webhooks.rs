@@ -1,0 +1,231 @@
+//! The webhook outbox: its SQL.
+
+use crate::PgStore;
+use crate::rows::{self, db, get};
+use chat_core::model::Chat;
+use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, EventType, NewDelivery};
+use chat_core::{ChatId, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+const COLS: &str = "id, endpoint, event_type, webhook_id, chat_id, body, status, attempts, last_status_code, \
+    last_error, due_at, next_attempt_at, expires_at, delivered_at, created_at";
+
+fn delivery(row: &PgRow) -> Result<Delivery, StoreError> {
+    let t: String = get(row, "event_type")?;
+    Ok(Delivery {
+        id: get(row, "id")?,
+        endpoint: get(row, "endpoint")?,
+        event_type: EventType::parse(&t).map_err(|e| StoreError::Database(e.to_string()))?,
+        webhook_id: get(row, "webhook_id")?,
+        chat_id: get::<Option<i64>>(row, "chat_id")?.map(ChatId),
+        status: get(row, "status")?,
+        attempts: get(row, "attempts")?,
+        last_status_code: get(row, "last_status_code")?,
+        last_error: get(row, "last_error")?,
+        due_at: rows::time_col(row, "due_at")?,
+        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
+        expires_at: rows::time_col(row, "expires_at")?,
+        delivered_at: rows::opt_time_col(row, "delivered_at")?,
+        created_at: rows::time_col(row, "created_at")?,
+        body: get(row, "body")?,
+    })
+}
+
+pub(crate) async fn chat_state_before(
+    s: &PgStore,
+    chat: ChatId,
+    seq: i64,
+) -> Result<Option<Chat>, StoreError> {
+    let payload: Option<Json<serde_json::Value>> = sqlx::query_scalar(
+        "SELECT payload FROM tbl_chat_events WHERE chat_id = $1 AND seq < $2 \
+         AND kind IN ('chat.created', 'chat.updated') ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(chat.0)
+    .bind(seq)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(db)?;
+    payload
+        .map(|Json(p)| serde_json::from_value(p).map_err(|e| StoreError::Database(e.to_string())))
+        .transpose()
+}
+
+pub(crate) async fn enqueue_webhooks(
+    s: &PgStore,
+    deliveries: &[NewDelivery],
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    if deliveries.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = s.pool.begin().await.map_err(db)?;
+    let mut added = 0;
+    for d in deliveries {
+        let done = sqlx::query(
+            "INSERT INTO tbl_chat_webhook_deliveries (endpoint, event_type, event_key, webhook_id, chat_id, ord, body, \
+             status, due_at, next_attempt_at, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, $10, $10) \
+             ON CONFLICT (endpoint, event_key) DO NOTHING",
+        )
+        .bind(&d.endpoint)
+        .bind(d.event_type.as_str())
+        .bind(&d.event_key)
+        .bind(&d.webhook_id)
+        .bind(d.chat_id.map(|c| c.0))
+        .bind(d.ord)
+        .bind(&d.body)
+        .bind(d.due_at)
+        .bind(d.expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        added += done.rows_affected() as usize;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(added)
+}
+
+pub(crate) async fn claim_webhooks(
+    s: &PgStore,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    // SKIP LOCKED: two claimers never take the same row, nor wait for each other. A row
+    // another claimer holds is still pending in this snapshot, so it keeps blocking the
+    // rows after it in its chat.
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+         WHERE id IN (SELECT d.id FROM tbl_chat_webhook_deliveries d \
+           WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= $2 \
+           AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
+             WHERE e.endpoint = d.endpoint AND e.chat_id = d.chat_id AND e.status IN ('pending', 'sending') \
+             AND (e.attempts > 0 OR e.status = 'sending' OR e.next_attempt_at <= $2) \
+             AND (e.ord, e.id) < (d.ord, d.id)) \
+           ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING {COLS}"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+    let mut out: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
+    out.sort_by_key(|d| d.id);
+    Ok(out)
+}
+
+pub(crate) async fn finish_webhook(
+    s: &PgStore,
+    id: i64,
+    outcome: &DeliveryOutcome,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let q = match outcome {
+        DeliveryOutcome::Delivered { status_code } => sqlx::query(
+            "UPDATE tbl_chat_webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
+             last_status_code = $2, last_error = NULL, delivered_at = $3, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(*status_code)
+        .bind(now),
+        DeliveryOutcome::Retry {
+            at,
+            status_code,
+            error,
+        } => sqlx::query(
+            "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', attempts = attempts + 1, \
+             last_status_code = $2, last_error = $3, next_attempt_at = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(*status_code)
+        .bind(error.as_str())
+        .bind(*at)
+        .bind(now),
+        DeliveryOutcome::Failed { status_code, error } => sqlx::query(
+            "UPDATE tbl_chat_webhook_deliveries SET status = 'failed', attempts = attempts + 1, \
+             last_status_code = COALESCE($2, last_status_code), last_error = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(*status_code)
+        .bind(error.as_str())
+        .bind(now),
+        DeliveryOutcome::Cancelled(why) => sqlx::query(
+            "UPDATE tbl_chat_webhook_deliveries SET status = 'cancelled', last_error = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(why.as_str())
+        .bind(now),
+        DeliveryOutcome::Postpone(at) => sqlx::query(
+            "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(*at)
+        .bind(now),
+    };
+    q.execute(&s.pool).await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn list_webhooks(
+    s: &PgStore,
+    status: Option<&str>,
+    endpoint: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM tbl_chat_webhook_deliveries WHERE ($1::TEXT IS NULL OR status = $1) \
+         AND ($2::TEXT IS NULL OR endpoint = $2) ORDER BY id DESC LIMIT $3"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(status)
+        .bind(endpoint)
+        .bind(limit)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+    rows.iter().map(delivery).collect()
+}
+
+pub(crate) async fn webhook_counts(s: &PgStore) -> Result<Vec<DeliveryCount>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT endpoint, status, COUNT(*) AS n FROM tbl_chat_webhook_deliveries \
+         GROUP BY endpoint, status ORDER BY endpoint, status",
+    )
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            Ok(DeliveryCount {
+                endpoint: get(r, "endpoint")?,
+                status: get(r, "status")?,
+                count: get(r, "n")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn retry_webhook(
+    s: &PgStore,
+    id: i64,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = $2, expires_at = $3, \
+         updated_at = $2 WHERE id = $1 AND status = 'failed'",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
