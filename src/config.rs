@@ -67,6 +67,11 @@ pub struct Settings {
     /// (and learns theirs), in milliseconds; also right after a local change. A node not
     /// heard from for three rounds counts as gone.
     pub presence_sync_millis: u64,
+    /// How often each node reads the event log without being woken, in milliseconds.
+    /// Local writes and PostgreSQL's `NOTIFY` wake it at once, so this is a safety net
+    /// there (default 500); on MariaDB/MySQL, which has no push channel, it is how events
+    /// written through other nodes arrive (default 25). Unset: that default.
+    pub event_poll_millis: Option<u64>,
     /// SMTP server for outgoing email. Unset: each email is written as an `.eml` file
     /// under `<data_dir>/outbox/` and logged, so the embedded default needs nothing else.
     pub smtp_host: Option<String>,
@@ -273,6 +278,7 @@ impl Default for Settings {
             ws_idle_secs: 60,
             ws_session_check_millis: 1000,
             presence_sync_millis: 5000,
+            event_poll_millis: None,
             sqlite_synchronous_full: true,
             host_token_keys: BTreeMap::new(),
             host_token_issuer: String::new(),
@@ -420,6 +426,18 @@ impl Settings {
             .map(|o| o.trim().trim_end_matches('/').to_owned())
             .filter(|o| !o.is_empty() && o != "*")
             .collect()
+    }
+
+    /// The event-log poll interval in force (see [`Settings::event_poll_millis`]).
+    pub fn event_poll_millis(&self) -> u64 {
+        self.event_poll_millis.unwrap_or_else(|| {
+            let url = self.database_url();
+            if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+                25
+            } else {
+                500
+            }
+        })
     }
 
     /// The database to open: the configured URL or the SQLite file in the data dir.

@@ -31,6 +31,9 @@ impl AppState {
         hub.set_presence_sync(std::time::Duration::from_millis(
             settings.presence_sync_millis,
         ));
+        hub.set_event_poll(std::time::Duration::from_millis(
+            settings.event_poll_millis(),
+        ));
         AppState {
             links,
             hub,

@@ -189,6 +189,9 @@ struct Inner {
     presence_changed: Notify,
     /// How often presence is exchanged with other nodes, in milliseconds.
     presence_sync_millis: AtomicU64,
+    /// How often the event log is read even without a wake-up, in milliseconds: how other
+    /// nodes' events are found where the database has no push channel (MariaDB).
+    event_poll_millis: AtomicU64,
     /// This process among the nodes sharing the database.
     node_id: String,
     next_id: AtomicU64,
@@ -266,6 +269,7 @@ impl Hub {
                 remote_staff: Mutex::new(HashSet::new()),
                 presence_changed: Notify::new(),
                 presence_sync_millis: AtomicU64::new(5000),
+                event_poll_millis: AtomicU64::new(500),
                 node_id: node_id(),
                 next_id: AtomicU64::new(1),
                 published: AtomicI64::new(0),
@@ -406,6 +410,14 @@ impl Hub {
             .store(every.as_millis().max(1) as u64, Ordering::Relaxed);
     }
 
+    /// How often the event log is read without a wake-up (local writes and PostgreSQL's
+    /// `NOTIFY` wake the hub at once; on MariaDB this is how other nodes' events arrive).
+    pub fn set_event_poll(&self, every: Duration) {
+        self.inner
+            .event_poll_millis
+            .store(every.as_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
     /// Tell every socket the number of staff online, if it changed since `before`.
     fn announce_presence(&self, before: StaffPresence) {
         let after = self.staff_presence();
@@ -529,8 +541,9 @@ impl Hub {
             };
             hub.inner.published.store(last, Ordering::Release);
             loop {
-                let _ = tokio::time::timeout(Duration::from_millis(500), hub.inner.wake.notified())
-                    .await;
+                let poll =
+                    Duration::from_millis(hub.inner.event_poll_millis.load(Ordering::Relaxed));
+                let _ = tokio::time::timeout(poll, hub.inner.wake.notified()).await;
                 loop {
                     match hub.inner.store.events_after(last, 1000).await {
                         Ok(events) => {
