@@ -64,7 +64,7 @@ async fn utc_times_utf8mb4_text_innodb_tables() {
              FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> '_nati_chat_migrations'",
         )
         .await;
-    assert_eq!(tables.len(), 19);
+    assert_eq!(tables.len(), 18);
     for r in &tables {
         let (name, engine, coll): (String, String, String) = (
             r.try_get(0).expect("n"),
