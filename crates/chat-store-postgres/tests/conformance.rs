@@ -92,3 +92,47 @@ async fn host_identity_story_on_a_real_postgres_database() {
     chat_core::conformance::host_identity(&store).await;
     store.close().await;
 }
+
+/// `sslmode=require` in the URL: the store's connections are encrypted (managed PostgreSQL
+/// services insist on it). Debian's PostgreSQL has TLS on with its snakeoil certificate.
+#[tokio::test]
+async fn tls_connections_when_the_url_asks_for_them() {
+    let Some(server) = server_url() else { return };
+    let scratch = ScratchDb::create(&server, "nati_conf_")
+        .await
+        .expect("create database");
+    let _guard = ScratchGuard::new(scratch.clone());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .expect("admin connection");
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut admin)
+        .await
+        .expect("SHOW ssl");
+    if ssl != "on" {
+        println!("skipped: this PostgreSQL server has ssl = {ssl}; Debian's default is on");
+        return;
+    }
+    let sep = if scratch.url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let tls_url = format!("{}{sep}sslmode=require", scratch.url());
+    let store = PgStore::open(&tls_url, &PgOptions { max_connections: 2 })
+        .await
+        .expect("open over TLS");
+    assert_eq!(store.last_event_id().await.expect("query over TLS"), 0);
+    // Seen from the server: every connection of the store to this database is TLS.
+    let (n, all_tls): (i64, Option<bool>) = sqlx::query_as(
+        "SELECT COUNT(*), bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = $1 AND a.application_name = 'nati-chat'",
+    )
+    .bind(scratch.name())
+    .fetch_one(&mut admin)
+    .await
+    .expect("pg_stat_ssl");
+    assert!(n >= 1, "the store holds a connection");
+    assert_eq!(all_tls, Some(true), "every store connection uses TLS");
+    store.close().await;
+}
