@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::webhook_http::{SendError, WebhookClient};
 use chat_core::model::{Chat, Preferences};
 use chat_core::webhook::{self, Delivery, DeliveryOutcome, EventType, NewDelivery};
-use chat_core::{AdminId, ChatId, GuestId, MessageId, StoreError, notify};
+use chat_core::{AccountRole, AdminId, ChatId, GuestId, MessageId, StoreError, notify};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -71,6 +71,7 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             break;
         }
         let mut chats: HashMap<ChatId, Chat> = HashMap::new();
+        let mut host_ids: HashMap<(AccountRole, i64), Option<String>> = HashMap::new();
         let mut admins: Option<Vec<(AdminId, Preferences)>> = None;
         let mut batch = Vec::new();
         for e in &events {
@@ -104,7 +105,8 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
                     ));
                 }
             }
-            for w in &found {
+            for w in &mut found {
+                fill_host_ids(store.as_ref(), &mut w.data, &mut host_ids).await?;
                 for_endpoints(state, w, &mut batch);
             }
         }
@@ -116,6 +118,48 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             .await?;
     }
     Ok(queued)
+}
+
+/// Give each person in a payload (an object with `role` and `id`) the host site's id for
+/// them, when their account is one the host signs in: the host's bell keys people by its
+/// own ids. Guests and password accounts have none.
+async fn fill_host_ids(
+    store: &dyn chat_core::Store,
+    data: &mut serde_json::Value,
+    cache: &mut HashMap<(AccountRole, i64), Option<String>>,
+) -> Result<(), StoreError> {
+    let mut stack = vec![data];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                let person = match (
+                    map.get("role").and_then(|r| r.as_str()),
+                    map.get("id").and_then(|i| i.as_i64()),
+                ) {
+                    (Some(role), Some(id)) => role.parse::<AccountRole>().ok().map(|r| (r, id)),
+                    _ => None,
+                };
+                if let Some(key) = person {
+                    let host_id = match cache.get(&key) {
+                        Some(h) => h.clone(),
+                        None => {
+                            let h = store.account(key.0, key.1).await?.and_then(|a| a.host_id);
+                            cache.insert(key, h.clone());
+                            h
+                        }
+                    };
+                    if let Some(h) = host_id {
+                        map.insert("host_id".into(), serde_json::Value::String(h));
+                    }
+                } else {
+                    stack.extend(map.values_mut());
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Queue `guest.expired`. Called by the expiry job before it expires the guest, so that

@@ -16,7 +16,7 @@ const SECRET: &str = "new-secret-abcdef0123456789abcdef0123";
 const ISSUER: &str = "https://shop.test";
 const AUDIENCE: &str = "nati-chat";
 
-fn host_settings(s: &mut Settings) {
+pub(crate) fn host_settings(s: &mut Settings) {
     s.host_token_keys = [
         (KID_OLD.to_owned(), SECRET_OLD.to_owned()),
         (KID.to_owned(), SECRET.to_owned()),
@@ -55,7 +55,7 @@ async fn exchange(s: &TestServer, token: &str) -> (StatusCode, Value) {
 }
 
 /// Sign in as the host's person and return a client with the session.
-async fn host_login(
+pub(crate) async fn host_login(
     s: &TestServer,
     role: &str,
     sub: Value,

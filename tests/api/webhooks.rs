@@ -711,3 +711,75 @@ http_response_code(204);
     let refused = std::fs::read_to_string(dir.path().join("refused.log")).unwrap_or_default();
     assert_eq!(refused.lines().count(), 1, "only the forged one: {refused}");
 }
+
+/// People the host site signs in carry the host's id in webhook payloads, so the host's
+/// bell can find them by its own keys; guests carry none.
+#[tokio::test]
+async fn payloads_name_host_signed_people_by_the_host_id() {
+    let (rx, url, _stop) = Receiver::start(&[SECRET]).await;
+    let server = TestServer::start_with(|s| {
+        hook_settings(s, &url, &[SECRET]);
+        crate::host::host_settings(s);
+    })
+    .await;
+    let (customer, _) = crate::host::host_login(
+        &server,
+        "user",
+        json!("cust-42"),
+        "Carla Customer",
+        "carla@shop.test",
+    )
+    .await;
+    let (st, b) = customer
+        .post(
+            "/api/chat/start",
+            json!({"topic": "brakes", "message": "squeaky brakes"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/start", json!({"message": "a guest asks"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let hits = rx
+        .wait("two chats started and two messages", |hits| {
+            hits.iter()
+                .filter(|h| h.body["type"] == "chat.started")
+                .count()
+                >= 2
+                && hits
+                    .iter()
+                    .filter(|h| h.body["type"] == "message.created")
+                    .count()
+                    >= 2
+        })
+        .await;
+    let started: Vec<&Value> = hits
+        .iter()
+        .filter(|h| h.body["type"] == "chat.started")
+        .map(|h| &h.body["data"]["customer"])
+        .collect();
+    assert!(
+        started
+            .iter()
+            .any(|c| c["role"] == "user" && c["host_id"] == "cust-42"),
+        "{started:?}"
+    );
+    assert!(
+        started
+            .iter()
+            .any(|c| c["role"] == "guest" && c.get("host_id").is_none()),
+        "{started:?}"
+    );
+    let senders: Vec<&Value> = hits
+        .iter()
+        .filter(|h| h.body["type"] == "message.created")
+        .map(|h| &h.body["data"]["sender"])
+        .collect();
+    assert!(
+        senders.iter().any(|p| p["host_id"] == "cust-42"),
+        "{senders:?}"
+    );
+    rx.assert_all_verified();
+}
