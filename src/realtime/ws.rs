@@ -133,7 +133,9 @@ pub async fn connect(State(state): State<AppState>, upgrade: Upgrade) -> ApiResu
     let Upgrade { ws, query, who } = upgrade;
     let after = query.after;
     let ws = ws
-        .read_buffer_size(4 * 1024)
+        // Chat frames are far below 2 KiB; a bigger one (up to MAX_FRAME_BYTES) takes
+        // several reads. Every idle socket holds this buffer.
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(MAX_FRAME_BYTES)
