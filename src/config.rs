@@ -48,6 +48,9 @@ pub struct Settings {
     pub login_rate_per_minute: u32,
     /// Guest chat starts per client address per minute.
     pub guest_start_rate_per_minute: u32,
+    /// Host-token sign-ins (`POST /api/auth/host`) per client address per minute: each
+    /// page view of the embedding site signs in, and offices share an address.
+    pub host_sign_in_rate_per_minute: u32,
     /// Reverse proxies / load balancers in front of the server (addresses or CIDR
     /// networks, a list or one comma-separated string). When a request comes from one of
     /// them, its client address (for rate limits) is taken from `X-Forwarded-For`;
@@ -259,6 +262,7 @@ impl Default for Settings {
             session_ttl_secs: 30 * 24 * 3600,
             login_rate_per_minute: 10,
             guest_start_rate_per_minute: 30,
+            host_sign_in_rate_per_minute: 600,
             trusted_proxies: Vec::new(),
             cookie_secure: false,
             smtp_host: None,
@@ -296,6 +300,24 @@ impl Default for Settings {
             webhook_max_age_secs: 24 * 3600,
         }
     }
+}
+
+/// `http(s)://host[:port]`, nothing more.
+fn is_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        && port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// A list setting given as a list (TOML) or as one comma-separated string (environment).
@@ -362,7 +384,43 @@ impl Settings {
         settings
             .check_webhooks()
             .map_err(|e| Box::new(figment::Error::from(e)))?;
+        settings
+            .check_host()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
         Ok(settings)
+    }
+
+    /// Refuse host sign-in and embedding settings that would be unsafe or break every
+    /// sign-in: short secrets (an empty HMAC key lets anyone sign), unbounded clock
+    /// leeway or token lifetime, embed origins that are not exactly `scheme://host[:port]`
+    /// (a wildcard or a stray character would widen or break `frame-ancestors`).
+    pub fn check_host(&self) -> Result<(), String> {
+        for (kid, secret) in &self.host_token_keys {
+            if kid.trim().is_empty() || kid.chars().any(char::is_control) {
+                return Err("host_token_keys: every key needs a kid (a short name)".into());
+            }
+            if secret.len() < 32 {
+                return Err(format!(
+                    "host_token_keys: the secret of `{kid}` is {} bytes; use at least 32 random bytes (openssl rand -base64 32)",
+                    secret.len()
+                ));
+            }
+        }
+        if !(0..=300).contains(&self.host_token_leeway_secs) {
+            return Err("host_token_leeway_secs must be between 0 and 300".into());
+        }
+        if !(1..=3600).contains(&self.host_token_max_lifetime_secs) {
+            return Err("host_token_max_lifetime_secs must be between 1 and 3600".into());
+        }
+        for o in &self.embed_origins {
+            if !is_origin(o.trim().trim_end_matches('/')) {
+                return Err(format!(
+                    "embed_origins: `{}` is not an origin like https://www.example.com (scheme, host, optional port; no path, no wildcard)",
+                    o.escape_debug()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Refuse webhook settings that could never work: names missing or repeated, URLs
@@ -376,9 +434,27 @@ impl Settings {
                     e.name
                 ));
             }
+            // The delivery log stores the name in a 100-character column (MariaDB refuses
+            // longer text, which would stop every endpoint's deliveries).
+            if e.name.chars().count() > 100 || e.name.chars().any(char::is_control) {
+                return Err(format!(
+                    "webhooks: endpoint name `{}` must be at most 100 characters, without control characters",
+                    e.name.escape_debug()
+                ));
+            }
             if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
                 return Err(format!(
                     "webhooks: endpoint `{}`: url must start with http:// or https://",
+                    e.name
+                ));
+            }
+            if e.url
+                .split_once("://")
+                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+                .is_some_and(|authority| authority.contains('@'))
+            {
+                return Err(format!(
+                    "webhooks: endpoint `{}`: no user:password@ in the url (it would be shown in the delivery log); sign requests with the secret instead",
                     e.name
                 ));
             }
@@ -549,5 +625,84 @@ mod tests {
             ..Settings::default()
         };
         assert!(twice.check_webhooks().is_err(), "names are unique");
+    }
+
+    #[test]
+    fn host_settings_are_checked() {
+        let ok = Settings {
+            host_token_keys: [("k1".to_owned(), "x".repeat(32))].into_iter().collect(),
+            embed_origins: vec![
+                "https://shop.example.com".into(),
+                "http://127.0.0.1:8081/".into(),
+            ],
+            ..Settings::default()
+        };
+        assert!(ok.check_host().is_ok());
+        let short = Settings {
+            host_token_keys: [("k1".to_owned(), "short".to_owned())]
+                .into_iter()
+                .collect(),
+            ..Settings::default()
+        };
+        assert!(short.check_host().is_err(), "short secret");
+        for bad in [
+            "https://*",
+            "https://*.example.com",
+            "https://shop.example.com/path",
+            "shop.example.com",
+            "javascript://x",
+            "https://shop.example.com\r\nX: y",
+            "https://shop.example.com:port",
+        ] {
+            let s = Settings {
+                embed_origins: vec![bad.into()],
+                ..Settings::default()
+            };
+            assert!(s.check_host().is_err(), "{bad}");
+        }
+        let leeway = Settings {
+            host_token_leeway_secs: i64::MAX,
+            ..Settings::default()
+        };
+        assert!(leeway.check_host().is_err());
+    }
+
+    #[test]
+    fn webhook_names_fit_the_log_and_urls_carry_no_credentials() {
+        let with = |name: &str, url: &str| Settings {
+            webhooks: vec![WebhookEndpoint {
+                name: name.into(),
+                url: url.into(),
+                secrets: vec![SECRET.into()],
+                events: Vec::new(),
+            }],
+            ..Settings::default()
+        };
+        assert!(
+            with("bell", "https://shop.test/hooks?x=1")
+                .check_webhooks()
+                .is_ok()
+        );
+        assert!(
+            with(&"n".repeat(101), "https://shop.test/h")
+                .check_webhooks()
+                .is_err()
+        );
+        assert!(
+            with("bell\n", "https://shop.test/h")
+                .check_webhooks()
+                .is_err()
+        );
+        assert!(
+            with("bell", "https://user:pw@shop.test/h")
+                .check_webhooks()
+                .is_err()
+        );
+        // An @ in the path or query is not a credential.
+        assert!(
+            with("bell", "https://shop.test/h?to=a@b")
+                .check_webhooks()
+                .is_ok()
+        );
     }
 }

@@ -26,9 +26,14 @@ pub struct HostSession {
 pub async fn sign_in(state: &AppState, token: &str) -> ApiResult<HostSession> {
     let now = OffsetDateTime::now_utc();
     let claims = hosttoken::verify(token, &state.settings.host_token_rules(), now)?;
+    // Remember the token id for as long as the token is accepted: until `exp` plus the
+    // clock leeway `verify` allows (remembering it only until `exp` would let a used token
+    // in again during the leeway).
+    let accepted_until =
+        claims.expires_at + time::Duration::seconds(state.settings.host_token_leeway_secs.max(0));
     if !state
         .store
-        .use_token_id(&claims.jti, claims.expires_at, now)
+        .use_token_id(&claims.jti, accepted_until, now)
         .await?
     {
         return Err(HostTokenError::Replayed.into());

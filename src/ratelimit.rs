@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 pub struct RateLimits {
     login: DefaultKeyedRateLimiter<IpAddr>,
     guest_start: DefaultKeyedRateLimiter<IpAddr>,
+    host_sign_in: DefaultKeyedRateLimiter<IpAddr>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::clientip`]).
     pub trusted_proxies: Vec<crate::clientip::Net>,
 }
@@ -30,6 +31,7 @@ impl RateLimits {
         RateLimits {
             login: RateLimiter::keyed(per_minute(s.login_rate_per_minute)),
             guest_start: RateLimiter::keyed(per_minute(s.guest_start_rate_per_minute)),
+            host_sign_in: RateLimiter::keyed(per_minute(s.host_sign_in_rate_per_minute)),
             // Checked at start (`serve` refuses bad entries); a bad one here is ignored.
             trusted_proxies: s
                 .trusted_proxies
@@ -45,5 +47,11 @@ impl RateLimits {
 
     pub fn guest_start(&self, ip: IpAddr) -> Result<(), ApiError> {
         check(&self.guest_start, ip)
+    }
+
+    /// Host-token sign-ins: a page view each on the embedding site, and a token cannot be
+    /// guessed, so a larger allowance than password sign-in.
+    pub fn host_sign_in(&self, ip: IpAddr) -> Result<(), ApiError> {
+        check(&self.host_sign_in, ip)
     }
 }

@@ -52,6 +52,11 @@ pub async fn login(
         Some(r) => vec![r],
         None => AccountRole::ALL.to_vec(),
     };
+    // Roles whose password sign-in is off are not even looked at for the password, so
+    // that the answer never tells whether a password would have been right.
+    let (roles, disabled): (Vec<AccountRole>, Vec<AccountRole>) = roles
+        .into_iter()
+        .partition(|r| state.settings.password_login.allows(*r));
     let mut matches = Vec::new();
     for role in roles {
         if let Some((account, hash)) = state.store.account_by_email(role, &email).await? {
@@ -75,7 +80,15 @@ pub async fn login(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let account = match verified.as_slice() {
-        [] => return Err(ApiError::InvalidCredentials),
+        [] => {
+            // Say "sign in through the site" to someone whose role signs in only there.
+            for role in disabled {
+                if state.store.account_by_email(role, &email).await?.is_some() {
+                    return Err(ApiError::PasswordLoginDisabled(role));
+                }
+            }
+            return Err(ApiError::InvalidCredentials);
+        }
         [one] => one.clone(),
         _ => {
             return Err(ApiError::Conflict(
@@ -83,9 +96,6 @@ pub async fn login(
             ));
         }
     };
-    if !state.settings.password_login.allows(account.role) {
-        return Err(ApiError::PasswordLoginDisabled(account.role));
-    }
     if !account.active {
         return Err(ApiError::Unauthenticated(
             "this account is deactivated".into(),
@@ -207,7 +217,8 @@ pub struct HostLoginResponse {
 /// `exp`, `jti`; see docs/integration.md), good for one sign-in. The person is identified by
 /// (role, `sub`): the first sign-in creates the account, later ones refresh its name, email
 /// and avatar. Every refusal is 401 with a `token_*` code (400 `token_malformed` for a
-/// string that is not a JWT) and creates nothing. Rate-limited like password sign-in.
+/// string that is not a JWT) and creates nothing. Rate-limited per client address
+/// (`host_sign_in_rate_per_minute`: every page of the site that embeds the chat signs in).
 #[utoipa::path(post, path = "/api/auth/host", tag = "auth", request_body = HostLoginRequest,
     responses((status = 200, body = HostLoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn host(
@@ -216,7 +227,7 @@ pub async fn host(
     jar: CookieJar,
     Json(req): Json<HostLoginRequest>,
 ) -> ApiResult<Response> {
-    state.limits.login(ip)?;
+    state.limits.host_sign_in(ip)?;
     let s = crate::hostauth::sign_in(&state, &req.token).await?;
     let jar = match req.mode {
         SessionMode::Cookie => jar.add(session_cookie(

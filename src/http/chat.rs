@@ -104,6 +104,10 @@ pub async fn start(
             ));
         }
         Some(p) => {
+            // "Signed-in customers only" holds for guests who started before it was set.
+            if matches!(p.actor, Actor::Guest(_)) && !state.settings.guests_allowed {
+                return Err(ApiError::GuestsNotAllowed);
+            }
             if matches!(p.actor, Actor::User(_))
                 && (req.name.is_some() || req.email.is_some() || req.transcript.is_some())
             {
@@ -647,6 +651,9 @@ pub async fn guest_resume(
     jar: CookieJar,
     Json(req): Json<GuestResumeRequest>,
 ) -> ApiResult<Response> {
+    if !state.settings.guests_allowed {
+        return Err(ApiError::GuestsNotAllowed);
+    }
     let now = OffsetDateTime::now_utc();
     let guest_id = state
         .links

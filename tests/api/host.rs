@@ -694,3 +694,105 @@ fn the_integration_guide_shows_the_tested_php_file() {
         "docs/integration.md must show docs/examples/sign-token.php verbatim"
     );
 }
+
+/// A used token stays used for as long as it is accepted at all: through the clock
+/// leeway after `exp`, not only until `exp`.
+#[tokio::test]
+async fn a_used_token_cannot_be_replayed_during_the_leeway_after_exp() {
+    let s = server().await;
+    let mut c = claims("user", json!("late-1"), "Lea", "lea@shop.test");
+    // Expired 5 s ago, inside the default 30 s leeway.
+    c["exp"] = json!(now() - 5);
+    c["iat"] = json!(now() - 60);
+    let token = sign(KID, SECRET, &c);
+    let (st, body) = exchange(&s, &token).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let again = exchange(&s, &token).await;
+    assert_error(&again, StatusCode::UNAUTHORIZED, "token_replayed");
+}
+
+/// Sign-ins from the host have their own allowance: every page of the embedding site
+/// signs in, so password sign-in's small limit must not apply to them.
+#[tokio::test]
+async fn host_sign_ins_are_not_held_to_the_password_limit() {
+    let s = TestServer::start_with(|st| {
+        host_settings(st);
+        st.login_rate_per_minute = 1;
+        st.host_sign_in_rate_per_minute = 5;
+    })
+    .await;
+    for i in 0..5 {
+        let (st, body) = exchange(
+            &s,
+            &sign(
+                KID,
+                SECRET,
+                &claims("user", json!(7), "Ona", &format!("o{i}@shop.test")),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "sign-in {i}: {body}");
+    }
+    let over = exchange(
+        &s,
+        &sign(KID, SECRET, &claims("user", json!(7), "Ona", "o@shop.test")),
+    )
+    .await;
+    assert_error(&over, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+}
+
+/// With password sign-in off for a role, the answer is the same whether the password is
+/// right or wrong: it never confirms a password.
+#[tokio::test]
+async fn a_role_without_password_sign_in_never_confirms_a_password() {
+    let s = TestServer::start_with(|st| {
+        host_settings(st);
+        st.password_login.admin = false;
+    })
+    .await;
+    nati_chat::http::admin::create_account(
+        s.state.store.as_ref(),
+        AccountRole::Admin,
+        "a@shop.test",
+        "Ada",
+        PASSWORD,
+    )
+    .await
+    .expect("admin");
+    for password in [PASSWORD, "wrong password"] {
+        let got = s
+            .anon()
+            .post(
+                "/api/auth/login",
+                json!({"email": "a@shop.test", "password": password}),
+            )
+            .await;
+        assert_error(&got, StatusCode::FORBIDDEN, "password_login_disabled");
+    }
+}
+
+/// "Signed-in customers only", set after guests already chatted: their sessions and their
+/// emailed resume links start nothing more.
+#[tokio::test]
+async fn guests_turned_off_later_cannot_go_on_with_old_sessions() {
+    let s = server().await;
+    let (st, body) = s
+        .anon()
+        .post("/api/chat/start", json!({"message": "before the change"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let guest = Client::new(&s.base, body["guest_token"].as_str().map(String::from));
+    let (dir, mut settings) = s.stop().await;
+    settings.guests_allowed = false;
+    let s = TestServer::start_in(dir, settings).await;
+    let guest = Client::new(&s.base, guest.token.clone());
+    let got = guest
+        .post("/api/chat/start", json!({"message": "after the change"}))
+        .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "guests_not_allowed");
+    let got = s
+        .anon()
+        .post("/api/chat/guest_resume", json!({"token": "nr_anything"}))
+        .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "guests_not_allowed");
+}

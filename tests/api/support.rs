@@ -119,6 +119,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         data_dir: dir.path().to_path_buf(),
         login_rate_per_minute: 100_000,
         guest_start_rate_per_minute: 100_000,
+        host_sign_in_rate_per_minute: 100_000,
         sqlite_synchronous_full: false,
         ..Settings::default()
     }

@@ -65,7 +65,14 @@ function write(v) {
   saved = v;
   store.set(KEY, v ? JSON.stringify(v) : null);
 }
-function post(msg) { if (embedded) parent.postMessage(msg, '*'); }
+/** The loader's page: the origin that framed us, when the browser tells it (it then gets
+ * the loader's messages, nobody else); '*' only when it does not say. */
+const parentOrigin = (() => {
+  const o = (location.ancestorOrigins && location.ancestorOrigins[0])
+    || (document.referrer ? (() => { try { return new URL(document.referrer).origin; } catch { return null; } })() : null);
+  return o && /^https?:\/\//.test(o) ? o : '*';
+})();
+function post(msg) { if (embedded) parent.postMessage(msg, parentOrigin); }
 /** To the host page, at its exact origin only (never '*'). */
 function toHost(msg) { if (embedded && hostOrigin) parent.postMessage(msg, hostOrigin); }
 const idleText = (secs) => {
