@@ -44,6 +44,10 @@ pub struct Settings {
     pub expiry_sweep_secs: u64,
     /// Login session lifetime.
     pub session_ttl_secs: u64,
+    /// Lifetime of a session opened with a host token (`POST /api/auth/host`). Short,
+    /// because signing out on the host site does not end it; the embedded chat asks the
+    /// page for a fresh token when it runs out.
+    pub host_session_ttl_secs: u64,
     /// Login attempts per client address per minute.
     pub login_rate_per_minute: u32,
     /// Guest chat starts per client address per minute.
@@ -260,6 +264,7 @@ impl Default for Settings {
             guest_inactivity_secs: 24 * 3600,
             expiry_sweep_secs: 60,
             session_ttl_secs: 30 * 24 * 3600,
+            host_session_ttl_secs: 8 * 3600,
             login_rate_per_minute: 10,
             guest_start_rate_per_minute: 30,
             host_sign_in_rate_per_minute: 600,

@@ -52,7 +52,9 @@ pub async fn sign_in(state: &AppState, token: &str) -> ApiResult<HostSession> {
             "this account is deactivated".into(),
         ));
     }
-    let ttl = state.settings.session_ttl_secs;
+    // Short: signing out on the host does not reach here, and the embedded chat asks the
+    // page for a fresh token when it runs out.
+    let ttl = state.settings.host_session_ttl_secs;
     let expires_at = now + Duration::seconds(ttl as i64);
     let token = secret::new_token(SESSION_PREFIX);
     state

@@ -234,7 +234,7 @@ pub async fn host(
             &state,
             SESSION_COOKIE,
             s.token.clone(),
-            state.settings.session_ttl_secs,
+            state.settings.host_session_ttl_secs,
         )),
         SessionMode::Bearer => jar,
     };

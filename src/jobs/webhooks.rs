@@ -50,15 +50,19 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
     let store = &state.store;
     let now = OffsetDateTime::now_utc();
     let cursor = store.job_cursor(CURSOR).await?;
-    let (Some(mut cursor), false) = (cursor, state.settings.webhooks.is_empty()) else {
-        // No endpoints (or, without the migration's cursor, a first run): nothing to send
-        // for what happened so far; an endpoint added later starts from then on.
+    let Some(mut cursor) = cursor else {
+        // A first run without the migration's cursor: start from now on.
         let last = store.last_event_id().await?;
-        if cursor != Some(last) {
-            store.set_job_cursor(CURSOR, last, now).await?;
-        }
+        store.set_job_cursor(CURSOR, last, now).await?;
         return Ok(0);
     };
+    if state.settings.webhooks.is_empty() {
+        // Nothing to send from this node. The cursor is shared: another node may have
+        // endpoints (a rolling configuration change), so it is left where it is. Events
+        // older than the age limit are not sent when endpoints appear later (below).
+        return Ok(0);
+    }
+    let oldest = now - max_age(state);
     let wants_missed = state
         .settings
         .webhooks
@@ -76,6 +80,10 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         let mut batch = Vec::new();
         for e in &events {
             cursor = e.event_id;
+            if e.created_at < oldest {
+                // Past the age limit already: it would only be given up.
+                continue;
+            }
             let previous = match (e.kind.as_str(), chats.get(&e.chat_id)) {
                 ("chat.updated", Some(c)) => Some(c.clone()),
                 ("chat.updated", None) => store.chat_state_before(e.chat_id, e.seq).await?,

@@ -796,3 +796,31 @@ async fn guests_turned_off_later_cannot_go_on_with_old_sessions() {
         .await;
     assert_error(&got, StatusCode::FORBIDDEN, "guests_not_allowed");
 }
+
+/// A session opened with a host token lasts `host_session_ttl_secs`, not the 30 days of a
+/// password session: signing out on the site does not reach the chat.
+#[tokio::test]
+async fn host_sessions_are_short() {
+    let s = TestServer::start_with(|st| {
+        host_settings(st);
+        st.host_session_ttl_secs = 600;
+    })
+    .await;
+    let (st, body) = exchange(
+        &s,
+        &sign(
+            KID,
+            SECRET,
+            &claims("user", json!("short-1"), "Sam", "sam@shop.test"),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let expires = time::OffsetDateTime::parse(
+        body["expires_at"].as_str().expect("expires_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("time");
+    let left = (expires - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!((590..=600).contains(&left), "{left} s left");
+}
