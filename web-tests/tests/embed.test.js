@@ -178,3 +178,48 @@ test('the customer panel, embedded, takes the same token and reports the bell', 
   await p.waitForFunction(() => window.natiEvents.some((m) => m.type === 'nati:unread' && m.count === 1));
   await shot(p, 'embed-customer-panel');
 });
+
+test('when the chat session runs out, the widget asks the page for a fresh token and carries on', T, async () => {
+  // A chat server whose host sessions last 8 s, and whose sockets notice at their next ping.
+  const page = await hostPage();
+  const short = await startServer({
+    env: {
+      NATI_HOST_TOKEN_KEYS: `{${KEY.kid}="${KEY.secret}"}`,
+      NATI_HOST_TOKEN_ISSUER: KEY.issuer,
+      NATI_EMBED_ORIGINS: `["${page.origin}"]`,
+      NATI_HOST_SESSION_TTL_SECS: '8',
+      NATI_WS_PING_SECS: '1',
+      NATI_WS_SESSION_CHECK_MILLIS: '0',
+    },
+  });
+  page.setChat(short.url);
+  try {
+    const { page: p } = await newSession(browser);
+    await p.goto(`${page.origin}/`);
+    const f = p.frameLocator('#chat');
+    await f.getByRole('heading', { name: 'Hi Hanna Host!' }).waitFor();
+    const asked = () => p.evaluate(() => window.natiEvents.filter((m) => m.type === 'nati:need-token').length);
+    assert.equal(await asked(), 1);
+    // The session ends on the server; the frame asks the page again, no login form.
+    await p.waitForFunction(() => window.natiEvents.filter((m) => m.type === 'nati:need-token').length >= 2, null, { timeout: 30000 });
+    await f.getByRole('heading', { name: 'Hi Hanna Host!' }).waitFor();
+    assert.equal(await f.getByLabel('Password', { exact: true }).count(), 0, 'no login form');
+    assert.equal(await f.getByLabel('Your name', { exact: true }).count(), 0, 'not a guest');
+    // Signed in again with the fresh token: she starts a chat and writes in it.
+    await p.evaluate(() => window.startChat('After a fresh token'));
+    await f.getByRole('button', { name: '← Your chats' }).waitFor();
+    await f.getByLabel('Message', { exact: true }).fill('Still me?');
+    await f.getByLabel('Message', { exact: true }).press('Enter');
+    await f.locator('.msg.mine .text', { hasText: 'Still me?' }).waitFor();
+    const again = await fetch(`${short.url}/api/auth/host`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: natiChatToken(HANNA, KEY), mode: 'bearer' }),
+    }).then((r) => r.json());
+    const list = await (await fetch(`${short.url}/api/chat/list`, { headers: { authorization: `Bearer ${again.token}` } })).json();
+    assert.ok(list.chats.some((c) => c.topic === 'After a fresh token' && c.last_message === 'Still me?'), JSON.stringify(list.chats));
+  } finally {
+    await short.dispose();
+    await page.close();
+  }
+});

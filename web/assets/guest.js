@@ -219,7 +219,12 @@ function expired() {
   showStart(text);
 }
 
+/** Bumped by every screen change: a list still loading when the customer has moved on
+ * (opened a chat, started one) does not replace what they see. */
+let renderGen = 0;
+
 function showChat(me, chat) {
+  renderGen++;
   stopLive();
   live = new Live();
   view = new ChatView({
@@ -305,6 +310,7 @@ async function fromHost(msg) {
     if (Number.isInteger(id)) showSignedIn({ open: id });
   } else if (msg.type === 'nati:start' && signedIn) {
     const topic = typeof msg.topic === 'string' ? msg.topic.slice(0, 200) : '';
+    stopLive(); // the list must not redraw itself over the chat about to open
     try {
       const r = await api.post('/api/chat/start', { topic, client_id: uid('h') });
       showSignedIn({ open: r.chat.chat_id });
@@ -359,19 +365,23 @@ function meOf(account) {
 /** A signed-in customer's own chats, newest first, and a new chat. */
 async function showSignedIn({ open } = {}) {
   if (!signedIn) return;
+  const gen = ++renderGen;
   stopLive();
   let list;
   try {
     list = (await api.get('/api/chat/list', { limit: 50 })).chats;
   } catch (ex) { return sessionTrouble(ex); }
+  if (gen !== renderGen) return; // the customer moved on meanwhile
   refreshUnread();
   const me = meOf(signedIn.account);
   const wanted = open != null && list.find((c) => c.chat_id === open);
   if (wanted) return showChat(me, wanted);
   live = new Live();
+  const listLive = live;
   live.addEventListener('ready', (e) => setPresence(e.detail.staff_online));
   live.addEventListener('status', (e) => { if (e.detail === 'ended') sessionTrouble({ status: 401 }); });
   live.addEventListener('frame', (e) => {
+    if (live !== listLive) return; // this list is no longer on screen
     const f = e.detail;
     if (f.type === 'presence') return setPresence(f.staff_online);
     if (f.type === 'message.created' || f.type === 'message.read' || f.type === 'chat.created') {
