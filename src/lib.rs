@@ -121,6 +121,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Before the first request is accepted (see `init_cursor`).
+    if let Err(e) = jobs::email::init_cursor(&state).await {
+        tracing::error!(error = %e, "email: cannot set the planner's starting point; it will on its first run");
+    }
     let hub = state.hub.start();
     let expiry = jobs::expiry::start(state.clone());
     let email = jobs::email::start(state.clone());

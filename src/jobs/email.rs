@@ -36,6 +36,20 @@ fn account_role(actor: &Actor) -> Option<(AccountRole, i64)> {
 }
 
 /// Read new events and queue emails. Returns how many rows were queued.
+/// On a database where the planner never ran, start its cursor at the end of the log:
+/// email covers what happens from now on, never old history. Called by `serve` before it
+/// accepts a connection, so that nothing written by the first requests is skipped.
+pub async fn init_cursor(state: &AppState) -> Result<(), StoreError> {
+    let store = &state.store;
+    if store.job_cursor(CURSOR).await?.is_none() {
+        let last = store.last_event_id().await?;
+        store
+            .set_job_cursor(CURSOR, last, OffsetDateTime::now_utc())
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
     let store = &state.store;
     let Some(mut cursor) = store.job_cursor(CURSOR).await? else {
