@@ -469,7 +469,7 @@ fi
 echo "-- guest widget size --"
 cat "$TARGET_DIR/widget-sizes.txt"
 echo "screenshots: $(find "$TARGET_DIR/screenshots" -name '*.png' | wc -l) in $TARGET_DIR/screenshots/"
-LEGS_RAN+=("browser(panels,widget,embed)")
+LEGS_RAN+=("browser(panels,widget,embed,webhooks)")
 
 # ---------------------------------------------------------------------------
 # Benchmark smoke: every nati-bench scenario with tiny sizes against a fresh
