@@ -303,7 +303,12 @@ pub async fn send_due(
             // Give it back at once rather than waiting out the lease.
             state
                 .store
-                .finish_webhook(row.id, &DeliveryOutcome::Postpone(now), now)
+                .finish_webhook(
+                    row.id,
+                    row.next_attempt_at,
+                    &DeliveryOutcome::Postpone(now),
+                    now,
+                )
                 .await?;
             continue;
         }
@@ -318,7 +323,7 @@ pub async fn send_due(
             }
             state
                 .store
-                .finish_webhook(row.id, &outcome, OffsetDateTime::now_utc())
+                .finish_webhook(row.id, row.next_attempt_at, &outcome, OffsetDateTime::now_utc())
                 .await
         });
     }

@@ -151,6 +151,7 @@ pub async fn run(store: &dyn Store) {
     store
         .finish_webhook(
             a_x1.id,
+            a_x1.next_attempt_at,
             &DeliveryOutcome::Retry {
                 at: now() + Duration::seconds(1),
                 status_code: Some(503),
@@ -177,7 +178,8 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(again[0].last_status_code, Some(503));
     store
         .finish_webhook(
-            a_x1.id,
+            again[0].id,
+            again[0].next_attempt_at,
             &DeliveryOutcome::Delivered { status_code: 204 },
             now(),
         )
@@ -193,6 +195,25 @@ pub async fn run(store: &dyn Store) {
         .await
         .expect("claim");
     assert_eq!(keys(&expired), ["g1", "x1", "x2", "y1"]);
+    // The claim that held x2 before its lease ran out finishes late: it changes nothing,
+    // the new claim's outcome stands.
+    let old_x2 = &next[0];
+    store
+        .finish_webhook(
+            old_x2.id,
+            old_x2.next_attempt_at,
+            &DeliveryOutcome::Delivered { status_code: 200 },
+            now(),
+        )
+        .await
+        .expect("late finish");
+    let log = store.list_webhooks(None, None, 100).await.expect("log");
+    let x2_now = log
+        .iter()
+        .find(|d| d.id == old_x2.id)
+        .expect("x2 in the log");
+    assert_eq!(x2_now.status, "sending", "still the new claim's");
+    assert_eq!(x2_now.delivered_at, None);
     for d in &expired {
         let outcome = match d.body.as_str() {
             b if b.contains("x2") => DeliveryOutcome::Failed {
@@ -204,10 +225,19 @@ pub async fn run(store: &dyn Store) {
             _ => DeliveryOutcome::Delivered { status_code: 200 },
         };
         store
-            .finish_webhook(d.id, &outcome, now())
+            .finish_webhook(d.id, d.next_attempt_at, &outcome, now())
             .await
             .expect("finish");
     }
+    let log = store.list_webhooks(None, None, 100).await.expect("log");
+    let x2_row = log
+        .iter()
+        .find(|d| d.id == old_x2.id)
+        .expect("x2 in the log");
+    assert_eq!(
+        x2_row.status, "failed",
+        "the late finish of an expired claim changed nothing"
+    );
     // A failed row no longer holds its chat back; a postponed one is due again.
     let rest = store.claim_webhooks(now(), lease, 10).await.expect("claim");
     assert_eq!(keys(&rest), ["x3", "y1"]);

@@ -344,10 +344,13 @@ pub trait Store: Send + Sync + 'static {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError>;
-    /// Record how a claimed delivery ended.
+    /// Record how a claimed delivery ended, if the claim that leased it until
+    /// `lease_until` (the claimed row's `next_attempt_at`) still holds it; otherwise (the
+    /// lease ran out and another claim took the row) change nothing.
     async fn finish_webhook(
         &self,
         id: i64,
+        lease_until: OffsetDateTime,
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;

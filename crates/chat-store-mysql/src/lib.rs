@@ -705,10 +705,11 @@ impl Store for MysqlStore {
     async fn finish_webhook(
         &self,
         id: i64,
+        lease_until: OffsetDateTime,
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        webhooks::finish_webhook(self, id, outcome, now).await
+        webhooks::finish_webhook(self, id, lease_until, outcome, now).await
     }
     async fn list_webhooks(
         &self,

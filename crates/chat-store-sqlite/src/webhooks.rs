@@ -120,12 +120,28 @@ pub(crate) async fn claim_webhooks(
     Ok(out)
 }
 
+/// Record how a claimed delivery ended, if this claim still holds it: a send that
+/// outlived its lease may have been claimed again by another node, whose outcome wins.
 pub(crate) async fn finish_webhook(
     s: &SqliteStore,
     id: i64,
+    lease_until: OffsetDateTime,
     outcome: &DeliveryOutcome,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
+    let mut tx = s.writer.begin().await.map_err(db)?;
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM tbl_chat_webhook_deliveries WHERE id = ?1 AND status = 'sending' AND next_attempt_at = ?2",
+    )
+    .bind(id)
+    .bind(ts(lease_until))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if held.is_none() {
+        tx.commit().await.map_err(db)?;
+        return Ok(());
+    }
     let q = match outcome {
         DeliveryOutcome::Delivered { status_code } => sqlx::query(
             "UPDATE tbl_chat_webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
@@ -168,7 +184,8 @@ pub(crate) async fn finish_webhook(
         .bind(ts(*at))
         .bind(ts(now)),
     };
-    q.execute(&s.writer).await.map_err(db)?;
+    q.execute(&mut *tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(())
 }
 
