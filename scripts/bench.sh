@@ -71,8 +71,10 @@ fresh_db() {
 drop_db() {
     [ -n "$DB_NAME" ] || return 0
     case "$BENCH_DB" in
-    postgres) psql "$PG_URL" -Xqc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" || true ;;
-    mariadb) mariadb -uroot -h127.0.0.1 -P3306 -e "DROP DATABASE IF EXISTS $DB_NAME" || true ;;
+    postgres) psql "$PG_URL" -Xqc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" ||
+        echo "warning: could not drop benchmark database $DB_NAME (PostgreSQL); drop it by hand" >&2 ;;
+    mariadb) mariadb -uroot -h127.0.0.1 -P3306 -e "DROP DATABASE IF EXISTS $DB_NAME" ||
+        echo "warning: could not drop benchmark database $DB_NAME (MariaDB); drop it by hand" >&2 ;;
     esac
     DB_NAME=""
 }

@@ -165,14 +165,7 @@ pub async fn resolve_hash(
                 .guest_by_token(&token_hash)
                 .await?
                 .ok_or_else(|| ApiError::Unauthenticated("unknown guest session".into()))?;
-            if guest.expired_at.is_some() {
-                return Err(ApiError::GuestExpired);
-            }
-            let idle = Duration::seconds(state.settings.guest_inactivity_secs as i64);
-            if guest.last_seen_at + idle <= now {
-                crate::jobs::expiry::expire(state, guest.guest_id).await?;
-                return Err(ApiError::GuestExpired);
-            }
+            require_live_guest(state, &guest, now).await?;
             // Record activity, at most about once a second per guest.
             if now - guest.last_seen_at >= Duration::seconds(1) {
                 state.store.touch_guest(guest.guest_id, now).await?;
@@ -205,12 +198,32 @@ pub async fn session_alive(
             .is_some(),
         SessionKind::Guest => match state.store.guest_by_token(token_hash).await? {
             None => false,
-            Some(g) => {
-                let idle = Duration::seconds(state.settings.guest_inactivity_secs as i64);
-                g.expired_at.is_none() && g.last_seen_at + idle > now
-            }
+            Some(g) => !guest_ended(state, &g, now),
         },
     })
+}
+
+/// Has this guest session ended: expired, or `guest_inactivity_secs` without activity?
+/// (The expiry job expires the latter on its next sweep.)
+pub fn guest_ended(state: &AppState, guest: &Guest, now: OffsetDateTime) -> bool {
+    let idle = Duration::seconds(state.settings.guest_inactivity_secs as i64);
+    guest.expired_at.is_some() || guest.last_seen_at + idle <= now
+}
+
+/// Refuse a guest session that has ended. One that ran out of time just now is expired
+/// at once (its chats close), not left for the sweep.
+pub async fn require_live_guest(
+    state: &AppState,
+    guest: &Guest,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    if guest.expired_at.is_none() && guest_ended(state, guest, now) {
+        crate::jobs::expiry::expire(state, guest.guest_id).await?;
+    }
+    if guest_ended(state, guest, now) {
+        return Err(ApiError::GuestExpired);
+    }
+    Ok(())
 }
 
 /// Does this `Origin` belong to this server (its public URL, or the Host it was reached at)?

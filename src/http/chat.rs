@@ -664,14 +664,7 @@ pub async fn guest_resume(
         .guest(guest_id)
         .await?
         .ok_or(ApiError::GuestExpired)?;
-    if guest.expired_at.is_some() {
-        return Err(ApiError::GuestExpired);
-    }
-    let idle = time::Duration::seconds(state.settings.guest_inactivity_secs as i64);
-    if guest.last_seen_at + idle <= now {
-        crate::jobs::expiry::expire(&state, guest_id).await?;
-        return Err(ApiError::GuestExpired);
-    }
+    crate::auth::require_live_guest(&state, &guest, now).await?;
     let token = secret::new_token(GUEST_PREFIX);
     if !state
         .store

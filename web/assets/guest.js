@@ -65,13 +65,14 @@ function write(v) {
   saved = v;
   store.set(KEY, v ? JSON.stringify(v) : null);
 }
-/** The loader's page: the origin that framed us, when the browser tells it (it then gets
- * the loader's messages, nobody else); '*' only when it does not say. */
-const parentOrigin = (() => {
+/** The origin of the page that framed us, when the browser tells it; else null. */
+const framingOrigin = (() => {
   const o = (location.ancestorOrigins && location.ancestorOrigins[0])
     || (document.referrer ? (() => { try { return new URL(document.referrer).origin; } catch { return null; } })() : null);
-  return o && /^https?:\/\//.test(o) ? o : '*';
+  return o && /^https?:\/\//.test(o) ? o : null;
 })();
+/** The loader's messages go to that page only; '*' only when the browser does not say. */
+const parentOrigin = framingOrigin || '*';
 function post(msg) { if (embedded) parent.postMessage(msg, parentOrigin); }
 /** To the host page, at its exact origin only (never '*'). */
 function toHost(msg) { if (embedded && hostOrigin) parent.postMessage(msg, hostOrigin); }
@@ -280,10 +281,8 @@ async function loadEmbedConfig() {
   configLoaded();
   if (!embedded || !embedCfg.origins.length) return;
   // The framing page, if it is one of the allowed origins, is asked for a token.
-  const ancestor = (location.ancestorOrigins && location.ancestorOrigins[0])
-    || (document.referrer ? new URL(document.referrer).origin : null);
-  if (ancestor && embedCfg.origins.includes(ancestor)) {
-    hostOrigin = ancestor;
+  if (framingOrigin && embedCfg.origins.includes(framingOrigin)) {
+    hostOrigin = framingOrigin;
     toHost({ type: 'nati:need-token' });
   }
 }

@@ -33,6 +33,10 @@ pub enum StoreError {
     Database(String),
 }
 
+/// How long a node's staff-presence records stay after the node stopped refreshing them,
+/// before the next writer removes them (readers already ignore them by their own `since`).
+pub const PRESENCE_KEEP: time::Duration = time::Duration::minutes(5);
+
 /// A decision taken on the chat as read inside the transaction.
 pub type ChatRule<'a> = dyn Fn(&Chat) -> Result<ChatChange, ChatError> + Send + Sync + 'a;
 

@@ -67,10 +67,6 @@ pub(crate) async fn remote_events(s: &PgStore) -> Result<(), StoreError> {
     }
 }
 
-/// How long a node's presence rows stay after it stopped refreshing them, before the next
-/// writer removes them (readers already ignore them by their own `since`).
-const PRESENCE_KEEP_SECS: i64 = 300;
-
 pub(crate) async fn publish_presence(
     s: &PgStore,
     node: &str,
@@ -80,7 +76,7 @@ pub(crate) async fn publish_presence(
     let mut tx = s.pool.begin().await.map_err(db)?;
     sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = $1 OR updated_at < $2")
         .bind(node)
-        .bind(now - time::Duration::seconds(PRESENCE_KEEP_SECS))
+        .bind(now - chat_core::store::PRESENCE_KEEP)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
