@@ -164,6 +164,7 @@ impl From<StoreError> for ApiError {
             StoreError::Rule(e) => e.into(),
             StoreError::Duplicate(what) => ApiError::Conflict(format!("{what} already exists")),
             StoreError::Database(m) => ApiError::Internal(m),
+            e @ StoreError::Backend { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }

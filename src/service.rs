@@ -51,13 +51,11 @@ pub async fn send_message(
         text,
         client_id,
     };
-    let actor = who.actor;
-    let name = who.name.clone();
     let out = state
         .store
         .send_message(
-            &new,
-            &|c| policy::decide(&actor, &name, c, &ChatAction::Message),
+            new,
+            policy::rule(who.actor, &who.name, ChatAction::Message),
             OffsetDateTime::now_utc(),
         )
         .await?;
@@ -72,13 +70,11 @@ pub async fn act(
     chat_id: ChatId,
     action: ChatAction,
 ) -> ApiResult<Chat> {
-    let actor = who.actor;
-    let name = who.name.clone();
     let chat = state
         .store
         .update_chat(
             chat_id,
-            &|c| policy::decide(&actor, &name, c, &action),
+            policy::rule(who.actor, &who.name, action),
             OffsetDateTime::now_utc(),
         )
         .await?;

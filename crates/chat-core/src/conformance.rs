@@ -174,11 +174,7 @@ pub async fn run(store: &dyn Store) {
     };
     let a1 = assign(&w1);
     let updated = store
-        .update_chat(
-            chat.chat_id,
-            &|c| policy::decide(&aact, "Alice", c, &a1),
-            now(),
-        )
+        .update_chat(chat.chat_id, policy::rule(aact, "Alice", a1.clone()), now())
         .await
         .expect("assign");
     assert_eq!(updated.worker_id, Some(WorkerId(w1.id)));
@@ -195,7 +191,7 @@ pub async fn run(store: &dyn Store) {
     let refused = store
         .update_chat(
             chat.chat_id,
-            &|c| policy::decide(&w2act, "Wendy", c, &ChatAction::Close),
+            policy::rule(w2act, "Wendy", ChatAction::Close),
             now(),
         )
         .await;
@@ -207,7 +203,7 @@ pub async fn run(store: &dyn Store) {
     let missing = store
         .update_chat(
             ChatId(999_999),
-            &|c| policy::decide(&aact, "A", c, &ChatAction::Close),
+            policy::rule(aact, "A", ChatAction::Close),
             now(),
         )
         .await;
@@ -227,8 +223,8 @@ pub async fn run(store: &dyn Store) {
     let m = send(w1act, "Walt", "On it", Some("c-1"));
     let (out, c) = store
         .send_message(
-            &m,
-            &|c| policy::decide(&w1act, "Walt", c, &ChatAction::Message),
+            m.clone(),
+            policy::rule(w1act, "Walt", ChatAction::Message),
             now(),
         )
         .await
@@ -237,8 +233,8 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(c.status, ChatStatus::Open);
     let (retry, _) = store
         .send_message(
-            &m,
-            &|c| policy::decide(&w1act, "Walt", c, &ChatAction::Message),
+            m.clone(),
+            policy::rule(w1act, "Walt", ChatAction::Message),
             now(),
         )
         .await
@@ -252,8 +248,8 @@ pub async fn run(store: &dyn Store) {
         let m = send(uact, "Ursula", &format!("msg {i}"), None);
         store
             .send_message(
-                &m,
-                &|c| policy::decide(&uact, "Ursula", c, &ChatAction::Message),
+                m.clone(),
+                policy::rule(uact, "Ursula", ChatAction::Message),
                 now(),
             )
             .await
@@ -467,11 +463,7 @@ pub async fn run(store: &dyn Store) {
     // ---- reassign, escalate, close, reopen by writing
     let a2 = assign(&w2);
     let moved = store
-        .update_chat(
-            chat.chat_id,
-            &|c| policy::decide(&aact, "Alice", c, &a2),
-            now(),
-        )
+        .update_chat(chat.chat_id, policy::rule(aact, "Alice", a2.clone()), now())
         .await
         .expect("reassign");
     assert_eq!(moved.worker_id, Some(WorkerId(w2.id)));
@@ -481,7 +473,7 @@ pub async fn run(store: &dyn Store) {
     let c = store
         .update_chat(
             chat.chat_id,
-            &|c| policy::decide(&w2act, "Wendy", c, &esc),
+            policy::rule(w2act, "Wendy", esc.clone()),
             now(),
         )
         .await
@@ -490,7 +482,7 @@ pub async fn run(store: &dyn Store) {
     let c = store
         .update_chat(
             chat.chat_id,
-            &|c| policy::decide(&uact, "U", c, &ChatAction::Close),
+            policy::rule(uact, "U", ChatAction::Close),
             now(),
         )
         .await
@@ -499,8 +491,8 @@ pub async fn run(store: &dyn Store) {
     let m = send(w2act, "Wendy", "late answer", None);
     let refused = store
         .send_message(
-            &m,
-            &|c| policy::decide(&w2act, "Wendy", c, &ChatAction::Message),
+            m.clone(),
+            policy::rule(w2act, "Wendy", ChatAction::Message),
             now(),
         )
         .await;
@@ -511,8 +503,8 @@ pub async fn run(store: &dyn Store) {
     let m = send(uact, "Ursula", "one more thing", None);
     let (_, c) = store
         .send_message(
-            &m,
-            &|c| policy::decide(&uact, "Ursula", c, &ChatAction::Message),
+            m.clone(),
+            policy::rule(uact, "Ursula", ChatAction::Message),
             now(),
         )
         .await

@@ -73,12 +73,12 @@ pub async fn run(store: &dyn Store) {
     let changed = store
         .update_chat(
             x,
-            &|_| {
+            Box::new(|_| {
                 Ok(ChatChange {
                     status: Some(ChatStatus::Open),
                     ..Default::default()
                 })
-            },
+            }),
             now(),
         )
         .await

@@ -8,6 +8,8 @@
 //! - [`validate`]: the rules for message text, names, emails and passwords;
 //! - [`model`]: the records the store hands back;
 //! - [`store`]: the one storage trait every backend implements, and its error;
+//! - [`write`]: the write path's rules (sequence, events, system messages) as a plan a store
+//!   executes, and the node's batching writer;
 //! - [`secret`]: session tokens and password hashes;
 //! - [`hosttoken`]: the rule for the host site's sign-in token (HS256 JWT);
 //! - [`webhook`]: which events become webhooks, their payloads, signing and retries;
@@ -28,6 +30,7 @@ pub mod status;
 pub mod store;
 pub mod validate;
 pub mod webhook;
+pub mod write;
 
 pub use actor::{AccountRole, Actor, Role, SenderType};
 pub use error::ChatError;

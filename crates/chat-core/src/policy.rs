@@ -105,6 +105,13 @@ impl ChatAction {
     }
 }
 
+/// [`decide`] for this actor and action, as the owned rule a store asks on the chat as
+/// locked inside its transaction.
+pub fn rule(actor: Actor, actor_name: &str, action: ChatAction) -> crate::write::Rule {
+    let name = actor_name.to_owned();
+    Box::new(move |chat: &Chat| decide(&actor, &name, chat, &action))
+}
+
 /// The whole rule for an action: may the actor do it, does the state allow it, and what
 /// changes (status, assignment, the system message that tells the chat's story).
 pub fn decide(

@@ -28,17 +28,52 @@ pub enum StoreError {
     /// A unique key was already taken (for example an account email).
     #[error("{0} already exists")]
     Duplicate(&'static str),
-    /// The database failed; the text is for logs, never for clients.
+    /// The store found something it cannot work with (a row it cannot read, a broken
+    /// invariant); the text is for logs, never for clients.
     #[error("database error: {0}")]
     Database(String),
+    /// The database or its driver failed. Keeps the driver's error as its source; the
+    /// text is for logs, never for clients.
+    #[error("database error: {source}")]
+    Backend {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// A serialization failure, deadlock, lock timeout or busy database: running the
+        /// same transaction again can succeed.
+        retryable: bool,
+    },
+}
+
+impl StoreError {
+    /// A driver error, with whether running the transaction again can help.
+    pub fn backend(
+        source: impl std::error::Error + Send + Sync + 'static,
+        retryable: bool,
+    ) -> Self {
+        StoreError::Backend {
+            source: Box::new(source),
+            retryable,
+        }
+    }
+
+    /// Can the same transaction succeed if it is run again?
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
 }
 
 /// How long a node's staff-presence records stay after the node stopped refreshing them,
 /// before the next writer removes them (readers already ignore them by their own `since`).
 pub const PRESENCE_KEEP: time::Duration = time::Duration::minutes(5);
 
-/// A decision taken on the chat as read inside the transaction.
-pub type ChatRule<'a> = dyn Fn(&Chat) -> Result<ChatChange, ChatError> + Send + Sync + 'a;
+/// A decision taken on the chat as locked inside the transaction.
+pub use crate::write::Rule as ChatRule;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -148,15 +183,15 @@ pub trait Store: Send + Sync + 'static {
     async fn update_chat(
         &self,
         id: ChatId,
-        rule: &ChatRule<'_>,
+        rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError>;
     /// Lock the chat, ask `rule` (which may change the status), store the message.
     /// A repeated `client_id` from the same sender returns the stored message and asks no rule.
     async fn send_message(
         &self,
-        new: &NewMessage,
-        rule: &ChatRule<'_>,
+        new: NewMessage,
+        rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<(SendOutcome, Chat), StoreError>;
     /// A page of a chat's messages, oldest first within the page.

@@ -353,7 +353,7 @@ pub(crate) async fn create_chat(
 pub(crate) async fn update_chat(
     s: &MysqlStore,
     id: ChatId,
-    rule: &ChatRule<'_>,
+    rule: &ChatRule,
     now: OffsetDateTime,
 ) -> Result<Chat, StoreError> {
     let mut tx = begin_events(s).await?;
@@ -374,7 +374,7 @@ pub(crate) async fn update_chat(
 pub(crate) async fn send_message(
     s: &MysqlStore,
     new: &NewMessage,
-    rule: &ChatRule<'_>,
+    rule: &ChatRule,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
     let mut tx = begin_events(s).await?;

@@ -346,7 +346,7 @@ async fn try_create_chat(
 pub(crate) async fn update_chat(
     s: &PgStore,
     id: ChatId,
-    rule: &ChatRule<'_>,
+    rule: &ChatRule,
     now: OffsetDateTime,
 ) -> Result<Chat, StoreError> {
     let mut tx = s.pool.begin().await.map_err(db)?;
@@ -367,7 +367,7 @@ pub(crate) async fn update_chat(
 pub(crate) async fn send_message(
     s: &PgStore,
     new: &NewMessage,
-    rule: &ChatRule<'_>,
+    rule: &ChatRule,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
     let mut tx = s.pool.begin().await.map_err(db)?;

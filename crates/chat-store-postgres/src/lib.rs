@@ -262,18 +262,18 @@ impl Store for PgStore {
     async fn update_chat(
         &self,
         id: ChatId,
-        rule: &ChatRule<'_>,
+        rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
-        chats::update_chat(self, id, rule, now).await
+        chats::update_chat(self, id, &rule, now).await
     }
     async fn send_message(
         &self,
-        new: &NewMessage,
-        rule: &ChatRule<'_>,
+        new: NewMessage,
+        rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<(SendOutcome, Chat), StoreError> {
-        chats::send_message(self, new, rule, now).await
+        chats::send_message(self, &new, &rule, now).await
     }
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
         chats::messages(self, chat, page).await

@@ -99,11 +99,7 @@ async fn a_reader_following_the_log_never_skips_an_event() {
                     client_id: None,
                 };
                 store
-                    .send_message(
-                        &m,
-                        &|c| policy::decide(&who, "U", c, &ChatAction::Message),
-                        now(),
-                    )
+                    .send_message(m, policy::rule(who, "U", ChatAction::Message), now())
                     .await
                     .expect("send");
             }

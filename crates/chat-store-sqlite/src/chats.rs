@@ -5,20 +5,18 @@
 
 use crate::SqliteStore;
 use crate::rows::{self, db, ts};
+use crate::write::SqliteWrite;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
-use chat_core::{
-    Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, SenderType, StoreError, WorkerId,
-};
-use serde::Serialize;
+use chat_core::write::{self, WriteCommand, WriteOutcome};
+use chat_core::{Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError};
 use sqlx::{SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
-/// What the write helpers run on: a transaction's connection, or a group write's.
+/// What the helpers run on: a transaction's connection.
 type Tx = SqliteConnection;
 
 const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
-const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
 
 async fn chat_in(tx: &mut Tx, id: ChatId) -> Result<Option<Chat>, StoreError> {
     let row = sqlx::query(
@@ -43,159 +41,6 @@ pub(crate) async fn chat(pool: &SqlitePool, id: ChatId) -> Result<Option<Chat>, 
     .map_err(db)?;
     let _ = CHAT_COLS;
     row.map(|r| rows::chat(&r)).transpose()
-}
-
-/// Append one event to the log with the chat's visibility as it is now.
-async fn push_event<T: Serialize>(
-    tx: &mut Tx,
-    chat: &Chat,
-    seq: i64,
-    kind: &str,
-    payload: &T,
-    previous_worker: Option<WorkerId>,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(payload).map_err(|e| StoreError::Database(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .bind(chat.chat_id.0)
-    .bind(seq)
-    .bind(kind)
-    .bind(json)
-    .bind(chat.worker_id.map(|w| w.0))
-    .bind(previous_worker.map(|w| w.0))
-    .bind(chat.user_id.map(|u| u.0))
-    .bind(chat.guest_id.map(|g| g.0))
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// A message row to insert; `sender: None` is a system message.
-struct MessageRow<'a> {
-    chat: ChatId,
-    seq: i64,
-    sender: Option<&'a Actor>,
-    sender_name: &'a str,
-    text: &'a str,
-    client_id: Option<&'a str>,
-}
-
-async fn insert_message(
-    tx: &mut Tx,
-    m: MessageRow<'_>,
-    now: OffsetDateTime,
-) -> Result<Message, StoreError> {
-    let MessageRow {
-        chat,
-        seq,
-        sender,
-        sender_name,
-        text,
-        client_id,
-    } = m;
-    let (stype, sid, read) = match sender {
-        Some(a) => (a.sender_type().as_str(), Some(a.raw_id()), 0i64),
-        None => (SenderType::System.as_str(), None, 1i64),
-    };
-    let row = sqlx::query(
-        "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         RETURNING message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at",
-    )
-    .bind(chat.0)
-    .bind(seq)
-    .bind(stype)
-    .bind(sid)
-    .bind(sender_name)
-    .bind(text)
-    .bind(read)
-    .bind(client_id)
-    .bind(ts(now))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
-    let _ = MESSAGE_COLS;
-    rows::message(&row)
-}
-
-/// Write `chat`'s columns back (status, assignment, sequence, times).
-async fn save_chat(tx: &mut Tx, c: &Chat) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tbl_chats SET admin_id = ?1, worker_id = ?2, assigned_by = ?3, status = ?4, last_seq = ?5, \
-         updated_at = ?6, last_message_at = ?7 WHERE chat_id = ?8",
-    )
-    .bind(c.admin_id.map(|a| a.0))
-    .bind(c.worker_id.map(|w| w.0))
-    .bind(c.assigned_by.map(|a| a.0))
-    .bind(c.status.as_str())
-    .bind(c.last_seq)
-    .bind(ts(c.updated_at))
-    .bind(c.last_message_at.map(ts))
-    .bind(c.chat_id.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Apply a rule's change to `chat` in the transaction: the system message (if any) and a
-/// `chat.updated` event. Returns whether anything changed.
-async fn apply_change(
-    tx: &mut Tx,
-    chat: &mut Chat,
-    change: &ChatChange,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    if change.is_empty() {
-        return Ok(false);
-    }
-    let previous_worker = chat.worker_id;
-    if let Some(s) = change.status {
-        chat.status = s;
-    }
-    if let Some(w) = change.worker_id {
-        chat.worker_id = w;
-        if w.is_none() {
-            chat.assigned_by = None;
-        }
-    }
-    if let Some(a) = change.assigned_by {
-        chat.assigned_by = Some(a);
-    }
-    if let Some(a) = change.admin_id {
-        chat.admin_id = Some(a);
-    }
-    chat.updated_at = now;
-    if let Some(note) = &change.note {
-        chat.last_seq += 1;
-        let m = insert_message(
-            tx,
-            MessageRow {
-                chat: chat.chat_id,
-                seq: chat.last_seq,
-                sender: None,
-                sender_name: "Nati Chat",
-                text: note,
-                client_id: None,
-            },
-            now,
-        )
-        .await?;
-        push_event(tx, chat, chat.last_seq, "message.created", &m, None, now).await?;
-    }
-    chat.last_seq += 1;
-    let moved = if previous_worker != chat.worker_id {
-        previous_worker
-    } else {
-        None
-    };
-    push_event(tx, chat, chat.last_seq, "chat.updated", &*chat, moved, now).await?;
-    Ok(true)
 }
 
 pub(crate) async fn create_chat(
@@ -251,126 +96,46 @@ pub(crate) async fn create_chat(
     .fetch_one(&mut *tx)
     .await
     .map_err(db)?;
-    let mut chat = rows::chat(&row)?;
-    chat.last_seq = 1;
-    push_event(&mut tx, &chat, 1, "chat.created", &chat, None, now).await?;
-    let mut first = None;
-    if let Some(text) = &new.first_message {
-        chat.last_seq += 1;
-        let m = insert_message(
-            &mut tx,
-            MessageRow {
-                chat: chat.chat_id,
-                seq: chat.last_seq,
-                sender: Some(&new.customer),
-                sender_name: &new.customer_name,
-                text,
-                client_id: None,
-            },
-            now,
-        )
-        .await?;
-        push_event(
-            &mut tx,
-            &chat,
-            chat.last_seq,
-            "message.created",
-            &m,
-            None,
-            now,
-        )
-        .await?;
-        chat.last_message_at = Some(now);
-        first = Some(m);
-    }
-    save_chat(&mut tx, &chat).await?;
+    let chat = rows::chat(&row)?;
+    let start = write::start_chat(&mut SqliteWrite(&mut *tx), chat, new, now).await?;
     tx.commit().await.map_err(db)?;
-    Ok(ChatStart {
-        chat,
-        first_message: first,
-        created: true,
-    })
+    Ok(start)
 }
 
 pub(crate) async fn update_chat(
     s: &SqliteStore,
     id: ChatId,
-    rule: &ChatRule<'_>,
+    rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<Chat, StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
-    let mut chat = chat_in(&mut tx, id)
-        .await?
-        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-    let change = rule(&chat)?;
-    if apply_change(&mut tx, &mut chat, &change, now).await? {
-        save_chat(&mut tx, &chat).await?;
+    let cmd = WriteCommand::Update {
+        chat_id: id,
+        rule,
+        now,
+    };
+    match s.queue.submit(cmd).await? {
+        WriteOutcome::Updated(chat) | WriteOutcome::Sent(_, chat) => Ok(chat),
     }
-    tx.commit().await.map_err(db)?;
-    Ok(chat)
 }
 
-/// Store a message. Runs as a group write (see [`crate::group`]): many messages share
-/// one commit, each in its own savepoint, and none is answered before that commit.
+/// Store a message through the node's writer: many messages share one transaction and
+/// one commit, and none is answered before that commit.
 pub(crate) async fn send_message(
     s: &SqliteStore,
-    new: &NewMessage,
-    rule: &ChatRule<'_>,
+    new: NewMessage,
+    rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
-    let mut w = s.group.join().await?;
-    let result = send_message_in(&mut w, new, rule, now).await;
-    // A duplicate changed nothing, but it is answered only once its original is durable.
-    w.finish(result.is_ok()).await?;
-    result
-}
-
-async fn send_message_in(
-    tx: &mut Tx,
-    new: &NewMessage,
-    rule: &ChatRule<'_>,
-    now: OffsetDateTime,
-) -> Result<(SendOutcome, Chat), StoreError> {
-    let mut chat = chat_in(tx, new.chat_id)
+    match s
+        .queue
+        .submit(WriteCommand::Send { new, rule, now })
         .await?
-        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-    if let Some(cid) = &new.client_id {
-        let found = sqlx::query(
-            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-             FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3 AND client_id = ?4",
-        )
-        .bind(new.chat_id.0)
-        .bind(new.sender.sender_type().as_str())
-        .bind(new.sender.raw_id())
-        .bind(cid)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(row) = found {
-            return Ok((SendOutcome::Duplicate(rows::message(&row)?), chat));
-        }
+    {
+        WriteOutcome::Sent(out, chat) => Ok((out, chat)),
+        WriteOutcome::Updated(_) => Err(StoreError::Database(
+            "the writer answered a message with a chat update".into(),
+        )),
     }
-    let change = rule(&chat)?;
-    chat.last_seq += 1;
-    let m = insert_message(
-        tx,
-        MessageRow {
-            chat: chat.chat_id,
-            seq: chat.last_seq,
-            sender: Some(&new.sender),
-            sender_name: &new.sender_name,
-            text: &new.text,
-            client_id: new.client_id.as_deref(),
-        },
-        now,
-    )
-    .await?;
-    push_event(tx, &chat, chat.last_seq, "message.created", &m, None, now).await?;
-    chat.last_message_at = Some(now);
-    chat.updated_at = now;
-    apply_change(tx, &mut chat, &change, now).await?;
-    save_chat(tx, &chat).await?;
-    Ok((SendOutcome::Created(m), chat))
 }
 
 pub(crate) async fn messages(
@@ -416,15 +181,6 @@ fn upper_bound(before: Option<MessageId>) -> i64 {
     before.map_or(i64::MAX, |b| b.0)
 }
 
-/// The sender types whose messages a reader's reading marks `is_read`.
-fn other_side(reader: &Actor) -> (&'static str, &'static str) {
-    if reader.is_customer() {
-        ("admin", "worker")
-    } else {
-        ("user", "guest")
-    }
-}
-
 pub(crate) async fn mark_read(
     s: &SqliteStore,
     chat_id: ChatId,
@@ -433,7 +189,7 @@ pub(crate) async fn mark_read(
     now: OffsetDateTime,
 ) -> Result<ReadPosition, StoreError> {
     let mut tx = s.writer.begin().await.map_err(db)?;
-    let mut chat = chat_in(&mut tx, chat_id)
+    let chat = chat_in(&mut tx, chat_id)
         .await?
         .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
     let newest: i64 = sqlx::query_scalar(
@@ -494,34 +250,17 @@ pub(crate) async fn mark_read(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    let (a, b) = other_side(reader);
+    let [a, b] = write::other_side(reader);
     sqlx::query("UPDATE tbl_chat_messages SET is_read = 1 WHERE chat_id = ?1 AND message_id <= ?2 AND is_read = 0 AND sender_type IN (?3, ?4)")
         .bind(chat_id.0)
         .bind(target)
-        .bind(a)
-        .bind(b)
+        .bind(a.as_str())
+        .bind(b.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
     let pos = position(target, now);
-    chat.last_seq += 1;
-    push_event(
-        &mut tx,
-        &chat,
-        chat.last_seq,
-        "message.read",
-        &pos,
-        None,
-        now,
-    )
-    .await?;
-    // A read is not activity: updated_at stays, so reading never reorders the list.
-    sqlx::query("UPDATE tbl_chats SET last_seq = ?1 WHERE chat_id = ?2")
-        .bind(chat.last_seq)
-        .bind(chat_id.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    write::record_read(&mut SqliteWrite(&mut *tx), chat, &pos, now).await?;
     tx.commit().await.map_err(db)?;
     Ok(pos)
 }
@@ -690,20 +429,8 @@ pub(crate) async fn expire_guest(
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
-    let mut closed = Vec::new();
-    for cid in ids {
-        let Some(mut chat) = chat_in(&mut tx, ChatId(cid)).await? else {
-            continue;
-        };
-        let change = ChatChange {
-            status: Some(ChatStatus::Closed),
-            note: Some("The guest's session expired; the chat is closed".into()),
-            ..ChatChange::default()
-        };
-        apply_change(&mut tx, &mut chat, &change, now).await?;
-        save_chat(&mut tx, &chat).await?;
-        closed.push(chat.chat_id);
-    }
+    let ids: Vec<ChatId> = ids.into_iter().map(ChatId).collect();
+    let closed = write::close_for_expired_guest(&mut SqliteWrite(&mut *tx), &ids, now).await?;
     tx.commit().await.map_err(db)?;
     Ok(closed)
 }

@@ -8,11 +8,11 @@
 
 mod accounts;
 mod chats;
-mod group;
 mod host;
 mod outbox;
 mod rows;
 mod webhooks;
+mod write;
 
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
@@ -29,6 +29,9 @@ use time::OffsetDateTime;
 /// Migrations of this backend, applied at start and by `nati-chat migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The most commands one write transaction takes.
+const MAX_BATCH: usize = 512;
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -36,8 +39,9 @@ pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     /// Readers see committed data (WAL) without waiting for the writer.
     pub(crate) reader: SqlitePool,
-    /// Message writes share commits on the writer connection (see [`group`]).
-    pub(crate) group: group::GroupCommit,
+    /// The node's writer: chat writes (messages, assignments, status changes) queue here
+    /// and share transactions and commits (see `chat_core::write`).
+    pub(crate) queue: chat_core::write::WriteQueue,
 }
 
 /// How to open the file.
@@ -92,11 +96,16 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(rows::db)?;
-        let group = group::GroupCommit::new(writer.clone());
+        let queue = chat_core::write::WriteQueue::start(
+            std::sync::Arc::new(write::SqliteExecutor {
+                writer: writer.clone(),
+            }),
+            MAX_BATCH,
+        );
         Ok(SqliteStore {
             writer,
             reader,
-            group,
+            queue,
         })
     }
 
@@ -248,15 +257,15 @@ impl Store for SqliteStore {
     async fn update_chat(
         &self,
         id: ChatId,
-        rule: &ChatRule<'_>,
+        rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
         chats::update_chat(self, id, rule, now).await
     }
     async fn send_message(
         &self,
-        new: &NewMessage,
-        rule: &ChatRule<'_>,
+        new: NewMessage,
+        rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<(SendOutcome, Chat), StoreError> {
         chats::send_message(self, new, rule, now).await
@@ -519,10 +528,10 @@ mod tests {
         }
     }
 
-    /// Many concurrent message writes share commits; one refused by its rule rolls back
-    /// alone; every accepted one is stored once, with gap-free sequence numbers.
+    /// Many concurrent message writes share batches and commits; one refused by its rule
+    /// is refused alone; every accepted one is stored once, with gap-free sequence numbers.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn group_commit_keeps_every_accepted_write_and_only_those() {
+    async fn batched_writes_keep_every_accepted_write_and_only_those() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = scratch_store(&dir).await;
         let now = OffsetDateTime::now_utc();
@@ -558,7 +567,7 @@ mod tests {
                     }
                 };
                 let r = store
-                    .send_message(&note(chat, guest, format!("m{i}")), &rule, now)
+                    .send_message(note(chat, guest, format!("m{i}")), Box::new(rule), now)
                     .await;
                 (i, refuse, r)
             }));
@@ -609,7 +618,7 @@ mod tests {
     /// A write whose request goes away mid-way neither blocks later writes nor leaves
     /// half of itself behind; other writes (group or not) go on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_abandoned_group_write_blocks_nothing() {
+    async fn an_abandoned_write_blocks_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = scratch_store(&dir).await;
         let now = OffsetDateTime::now_utc();
@@ -632,17 +641,18 @@ mod tests {
             .expect("chat")
             .chat
             .chat_id;
-        let ok = |_: &Chat| Ok(ChatChange::default());
+        let ok =
+            || -> chat_core::store::ChatRule { Box::new(|_: &Chat| Ok(ChatChange::default())) };
         for attempt in 0..20 {
             // Poll a send a few steps, then drop it wherever it is.
             let msg = note(chat, guest.guest_id, format!("gone{attempt}"));
-            let fut = store.send_message(&msg, &ok, now);
+            let fut = store.send_message(msg, ok(), now);
             let _ = tokio::time::timeout(std::time::Duration::from_micros(50 * attempt), fut).await;
             let (out, _) = tokio::time::timeout(
                 std::time::Duration::from_secs(10),
                 store.send_message(
-                    &note(chat, guest.guest_id, format!("kept{attempt}")),
-                    &ok,
+                    note(chat, guest.guest_id, format!("kept{attempt}")),
+                    ok(),
                     now,
                 ),
             )

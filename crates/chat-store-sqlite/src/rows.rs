@@ -9,8 +9,15 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
+/// A driver error, keeping it as the source. SQLite's busy and locked codes (another
+/// process holds the file) and a pool that timed out are worth a retry.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let retryable = match &e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("5" | "6" | "517" | "262")),
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    };
+    StoreError::backend(e, retryable)
 }
 
 /// UTC with microseconds, fixed width, so text order is time order.

@@ -86,7 +86,7 @@ async fn event_ids_become_visible_in_order() {
                         client_id: None,
                     };
                     store
-                        .send_message(&m, &|_| Ok(ChatChange::default()), now())
+                        .send_message(m, Box::new(|_| Ok(ChatChange::default())), now())
                         .await
                         .expect("send");
                 }
