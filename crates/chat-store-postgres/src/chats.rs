@@ -8,14 +8,14 @@
 
 use crate::PgStore;
 use crate::rows::{self, db, unique_violation};
+use crate::write::PgWrite;
+use chat_core::write::{self, WriteCommand, WriteOutcome};
 use chat_core::model::*;
 use chat_core::store::ChatRule;
 use chat_core::{
-    Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, SenderType, StoreError, WorkerId,
+    Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError,
 };
-use serde::Serialize;
 use sqlx::postgres::PgConnection;
-use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
@@ -29,10 +29,10 @@ pub const EVENT_LOG_LOCK: i64 = 0x4E41_5449_4556_5431;
 /// lock the transaction needs and right before inserting its first event: the next
 /// event-writing transaction cannot take an event id until this one has committed (or
 /// rolled back), so no reader can see an event id before all smaller ones.
-async fn lock_event_log(tx: &mut Tx) -> Result<(), StoreError> {
+pub(crate) async fn lock_event_log_on(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(EVENT_LOG_LOCK)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(db)?;
     Ok(())
@@ -66,160 +66,6 @@ async fn chat_on(conn: &mut PgConnection, id: ChatId) -> Result<Option<Chat>, St
 pub(crate) async fn chat(pool: &PgPool, id: ChatId) -> Result<Option<Chat>, StoreError> {
     let mut conn = pool.acquire().await.map_err(db)?;
     chat_on(&mut conn, id).await
-}
-
-/// Append one event to the log with the chat's visibility as it is now. The caller holds
-/// the event-log lock.
-async fn push_event<T: Serialize>(
-    tx: &mut Tx,
-    chat: &Chat,
-    seq: i64,
-    kind: &str,
-    payload: &T,
-    previous_worker: Option<WorkerId>,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_value(payload).map_err(|e| StoreError::Database(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(chat.chat_id.0)
-    .bind(seq)
-    .bind(kind)
-    .bind(Json(json))
-    .bind(chat.worker_id.map(|w| w.0))
-    .bind(previous_worker.map(|w| w.0))
-    .bind(chat.user_id.map(|u| u.0))
-    .bind(chat.guest_id.map(|g| g.0))
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// A message row to insert; `sender: None` is a system message.
-struct MessageRow<'a> {
-    chat: ChatId,
-    seq: i64,
-    sender: Option<&'a Actor>,
-    sender_name: &'a str,
-    text: &'a str,
-    client_id: Option<&'a str>,
-}
-
-async fn insert_message(
-    tx: &mut Tx,
-    m: MessageRow<'_>,
-    now: OffsetDateTime,
-) -> Result<Message, StoreError> {
-    let MessageRow {
-        chat,
-        seq,
-        sender,
-        sender_name,
-        text,
-        client_id,
-    } = m;
-    let (stype, sid, read) = match sender {
-        Some(a) => (a.sender_type().as_str(), Some(a.raw_id()), false),
-        None => (SenderType::System.as_str(), None, true),
-    };
-    let row = sqlx::query(
-        "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         RETURNING message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at",
-    )
-    .bind(chat.0)
-    .bind(seq)
-    .bind(stype)
-    .bind(sid)
-    .bind(sender_name)
-    .bind(text)
-    .bind(read)
-    .bind(client_id)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db)?;
-    rows::message(&row)
-}
-
-/// Write `chat`'s columns back (status, assignment, sequence, times).
-async fn save_chat(tx: &mut Tx, c: &Chat) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tbl_chats SET admin_id = $1, worker_id = $2, assigned_by = $3, status = $4, last_seq = $5, \
-         updated_at = $6, last_message_at = $7 WHERE chat_id = $8",
-    )
-    .bind(c.admin_id.map(|a| a.0))
-    .bind(c.worker_id.map(|w| w.0))
-    .bind(c.assigned_by.map(|a| a.0))
-    .bind(c.status.as_str())
-    .bind(c.last_seq)
-    .bind(c.updated_at)
-    .bind(c.last_message_at)
-    .bind(c.chat_id.0)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Apply a rule's change to `chat` in the transaction: the system message (if any) and a
-/// `chat.updated` event. Returns whether anything changed. The caller holds the chat row
-/// and the event-log lock.
-async fn apply_change(
-    tx: &mut Tx,
-    chat: &mut Chat,
-    change: &ChatChange,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    if change.is_empty() {
-        return Ok(false);
-    }
-    let previous_worker = chat.worker_id;
-    if let Some(s) = change.status {
-        chat.status = s;
-    }
-    if let Some(w) = change.worker_id {
-        chat.worker_id = w;
-        if w.is_none() {
-            chat.assigned_by = None;
-        }
-    }
-    if let Some(a) = change.assigned_by {
-        chat.assigned_by = Some(a);
-    }
-    if let Some(a) = change.admin_id {
-        chat.admin_id = Some(a);
-    }
-    chat.updated_at = now;
-    if let Some(note) = &change.note {
-        chat.last_seq += 1;
-        let m = insert_message(
-            tx,
-            MessageRow {
-                chat: chat.chat_id,
-                seq: chat.last_seq,
-                sender: None,
-                sender_name: "Nati Chat",
-                text: note,
-                client_id: None,
-            },
-            now,
-        )
-        .await?;
-        push_event(tx, chat, chat.last_seq, "message.created", &m, None, now).await?;
-    }
-    chat.last_seq += 1;
-    let moved = if previous_worker != chat.worker_id {
-        previous_worker
-    } else {
-        None
-    };
-    push_event(tx, chat, chat.last_seq, "chat.updated", &*chat, moved, now).await?;
-    Ok(true)
 }
 
 pub(crate) async fn create_chat(
@@ -301,129 +147,42 @@ async fn try_create_chat(
         Err(e) if unique_violation(&e) => return Ok(None),
         Err(e) => return Err(db(e)),
     };
-    let mut chat = rows::chat(&row)?;
-    lock_event_log(&mut tx).await?;
-    chat.last_seq = 1;
-    push_event(&mut tx, &chat, 1, "chat.created", &chat, None, now).await?;
-    let mut first = None;
-    if let Some(text) = &new.first_message {
-        chat.last_seq += 1;
-        let m = insert_message(
-            &mut tx,
-            MessageRow {
-                chat: chat.chat_id,
-                seq: chat.last_seq,
-                sender: Some(&new.customer),
-                sender_name: &new.customer_name,
-                text,
-                client_id: None,
-            },
-            now,
-        )
-        .await?;
-        push_event(
-            &mut tx,
-            &chat,
-            chat.last_seq,
-            "message.created",
-            &m,
-            None,
-            now,
-        )
-        .await?;
-        chat.last_message_at = Some(now);
-        first = Some(m);
-    }
-    save_chat(&mut tx, &chat).await?;
+    let chat = rows::chat(&row)?;
+    let start = write::start_chat(&mut PgWrite::new(&mut tx), chat, new, now).await?;
     tx.commit().await.map_err(db)?;
-    Ok(Some(ChatStart {
-        chat,
-        first_message: first,
-        created: true,
-    }))
+    Ok(Some(start))
 }
 
 pub(crate) async fn update_chat(
     s: &PgStore,
     id: ChatId,
-    rule: &ChatRule,
+    rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<Chat, StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let mut chat = chat_for_update(&mut tx, id)
-        .await?
-        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-    let change = rule(&chat)?;
-    if !change.is_empty() {
-        lock_event_log(&mut tx).await?;
+    let cmd = WriteCommand::Update {
+        chat_id: id,
+        rule,
+        now,
+    };
+    match s.queue.submit(cmd).await? {
+        WriteOutcome::Updated(chat) | WriteOutcome::Sent(_, chat) => Ok(chat),
     }
-    if apply_change(&mut tx, &mut chat, &change, now).await? {
-        save_chat(&mut tx, &chat).await?;
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(chat)
 }
 
+/// Store a message through the node's writer (one transaction and one event-log lock per
+/// batch of messages).
 pub(crate) async fn send_message(
     s: &PgStore,
-    new: &NewMessage,
-    rule: &ChatRule,
+    new: NewMessage,
+    rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let mut chat = chat_for_update(&mut tx, new.chat_id)
-        .await?
-        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-    if let Some(cid) = &new.client_id {
-        let found = sqlx::query(
-            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-             FROM tbl_chat_messages WHERE chat_id = $1 AND sender_type = $2 AND sender_id = $3 AND client_id = $4",
-        )
-        .bind(new.chat_id.0)
-        .bind(new.sender.sender_type().as_str())
-        .bind(new.sender.raw_id())
-        .bind(cid)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(row) = found {
-            tx.commit().await.map_err(db)?;
-            return Ok((SendOutcome::Duplicate(rows::message(&row)?), chat));
-        }
+    match s.queue.submit(WriteCommand::Send { new, rule, now }).await? {
+        WriteOutcome::Sent(out, chat) => Ok((out, chat)),
+        WriteOutcome::Updated(_) => Err(StoreError::Database(
+            "the writer answered a message with a chat update".into(),
+        )),
     }
-    let change = rule(&chat)?;
-    // Before the message too, so message ids are also assigned in commit order.
-    lock_event_log(&mut tx).await?;
-    chat.last_seq += 1;
-    let m = insert_message(
-        &mut tx,
-        MessageRow {
-            chat: chat.chat_id,
-            seq: chat.last_seq,
-            sender: Some(&new.sender),
-            sender_name: &new.sender_name,
-            text: &new.text,
-            client_id: new.client_id.as_deref(),
-        },
-        now,
-    )
-    .await?;
-    push_event(
-        &mut tx,
-        &chat,
-        chat.last_seq,
-        "message.created",
-        &m,
-        None,
-        now,
-    )
-    .await?;
-    chat.last_message_at = Some(now);
-    chat.updated_at = now;
-    apply_change(&mut tx, &mut chat, &change, now).await?;
-    save_chat(&mut tx, &chat).await?;
-    tx.commit().await.map_err(db)?;
-    Ok((SendOutcome::Created(m), chat))
 }
 
 pub(crate) async fn messages(
@@ -463,15 +222,6 @@ pub(crate) async fn messages(
     rows.iter().map(rows::message).collect()
 }
 
-/// The sender types whose messages a reader's reading marks `is_read`.
-fn other_side(reader: &Actor) -> (&'static str, &'static str) {
-    if reader.is_customer() {
-        ("admin", "worker")
-    } else {
-        ("user", "guest")
-    }
-}
-
 pub(crate) async fn mark_read(
     s: &PgStore,
     chat_id: ChatId,
@@ -480,7 +230,7 @@ pub(crate) async fn mark_read(
     now: OffsetDateTime,
 ) -> Result<ReadPosition, StoreError> {
     let mut tx = s.pool.begin().await.map_err(db)?;
-    let mut chat = chat_for_update(&mut tx, chat_id)
+    let chat = chat_for_update(&mut tx, chat_id)
         .await?
         .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
     let newest: i64 = sqlx::query_scalar(
@@ -546,38 +296,20 @@ pub(crate) async fn mark_read(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    let (a, b) = other_side(reader);
+    let [a, b] = write::other_side(reader);
     sqlx::query(
         "UPDATE tbl_chat_messages SET is_read = TRUE \
          WHERE chat_id = $1 AND message_id <= $2 AND NOT is_read AND sender_type IN ($3, $4)",
     )
     .bind(chat_id.0)
     .bind(target)
-    .bind(a)
-    .bind(b)
+    .bind(a.as_str())
+    .bind(b.as_str())
     .execute(&mut *tx)
     .await
     .map_err(db)?;
     let pos = position(target, now);
-    chat.last_seq += 1;
-    lock_event_log(&mut tx).await?;
-    push_event(
-        &mut tx,
-        &chat,
-        chat.last_seq,
-        "message.read",
-        &pos,
-        None,
-        now,
-    )
-    .await?;
-    // A read is not activity: updated_at stays, so reading never reorders the list.
-    sqlx::query("UPDATE tbl_chats SET last_seq = $1 WHERE chat_id = $2")
-        .bind(chat.last_seq)
-        .bind(chat_id.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    write::record_read(&mut PgWrite::new(&mut tx), chat, &pos, now).await?;
     tx.commit().await.map_err(db)?;
     Ok(pos)
 }
@@ -738,23 +470,8 @@ pub(crate) async fn expire_guest(
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
-    if !ids.is_empty() {
-        lock_event_log(&mut tx).await?;
-    }
-    let mut closed = Vec::new();
-    for cid in ids {
-        let Some(mut chat) = chat_on(&mut tx, ChatId(cid)).await? else {
-            continue;
-        };
-        let change = ChatChange {
-            status: Some(ChatStatus::Closed),
-            note: Some("The guest's session expired; the chat is closed".into()),
-            ..ChatChange::default()
-        };
-        apply_change(&mut tx, &mut chat, &change, now).await?;
-        save_chat(&mut tx, &chat).await?;
-        closed.push(chat.chat_id);
-    }
+    let ids: Vec<ChatId> = ids.into_iter().map(ChatId).collect();
+    let closed = write::close_for_expired_guest(&mut PgWrite::new(&mut tx), &ids, now).await?;
     tx.commit().await.map_err(db)?;
     Ok(closed)
 }

@@ -49,6 +49,7 @@ mod outbox;
 mod rows;
 pub mod scratch;
 mod webhooks;
+mod write;
 
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
@@ -86,7 +87,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) node: std::sync::Arc<nodes::Node>,
+    /// The node's writer: chat writes queue here and share transactions (see
+    /// `chat_core::write`).
+    pub(crate) queue: chat_core::write::WriteQueue,
 }
+
+/// The most commands one write transaction takes.
+const MAX_BATCH: usize = 512;
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -119,9 +126,14 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
+        let queue = chat_core::write::WriteQueue::start(
+            std::sync::Arc::new(write::PgExecutor { pool: pool.clone() }),
+            MAX_BATCH,
+        );
         Ok(PgStore {
             pool,
             node: std::sync::Arc::new(nodes::Node::new()),
+            queue,
         })
     }
 
@@ -265,7 +277,7 @@ impl Store for PgStore {
         rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
-        chats::update_chat(self, id, &rule, now).await
+        chats::update_chat(self, id, rule, now).await
     }
     async fn send_message(
         &self,
@@ -273,7 +285,7 @@ impl Store for PgStore {
         rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<(SendOutcome, Chat), StoreError> {
-        chats::send_message(self, &new, &rule, now).await
+        chats::send_message(self, new, rule, now).await
     }
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
         chats::messages(self, chat, page).await

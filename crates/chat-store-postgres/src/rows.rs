@@ -8,8 +8,17 @@ use sqlx::postgres::{PgRow, Postgres};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
+/// A driver error, keeping it as the source. Serialization failures, deadlocks, lock
+/// timeouts and a pool that timed out are worth a retry.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let retryable = match &e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("40001" | "40P01" | "55P03"))
+        }
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    };
+    StoreError::backend(e, retryable)
 }
 
 /// Whether `e` is a unique-key violation.
