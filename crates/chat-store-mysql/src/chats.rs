@@ -8,12 +8,11 @@
 
 use crate::MysqlStore;
 use crate::rows::{self, db, int};
+use crate::write::MysqlWrite;
 use chat_core::model::*;
 use chat_core::store::ChatRule;
-use chat_core::{
-    Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, SenderType, StoreError, WorkerId,
-};
-use serde::Serialize;
+use chat_core::write::{self, WriteCommand, WriteOutcome};
+use chat_core::{Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError};
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Connection, Executor, MySql, Transaction};
@@ -22,14 +21,19 @@ use time::OffsetDateTime;
 type Tx = Transaction<'static, MySql>;
 type Q<'q> = Query<'q, MySql, MySqlArguments>;
 
-const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
+pub(crate) const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
     created_at, updated_at, last_message_at";
-const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
+pub(crate) const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
 const EVENT_COLS: &str = "event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at";
 
 /// Begin a transaction that may write events: take the event lock first.
 pub(crate) async fn begin_events(s: &MysqlStore) -> Result<Tx, StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
+    begin_events_on(&s.pool).await
+}
+
+/// [`begin_events`] on a pool.
+pub(crate) async fn begin_events_on(pool: &sqlx::MySqlPool) -> Result<Tx, StoreError> {
+    let mut tx = pool.begin().await.map_err(db)?;
     let locked = sqlx::query("SELECT id FROM tbl_chat_event_lock WHERE id = 1 FOR UPDATE")
         .fetch_optional(&mut *tx)
         .await
@@ -87,169 +91,6 @@ fn new_id(done: &sqlx::mysql::MySqlQueryResult) -> Result<i64, StoreError> {
     i64::try_from(done.last_insert_id()).map_err(|e| StoreError::Database(e.to_string()))
 }
 
-/// Append one event to the log with the chat's visibility as it is now.
-async fn push_event<T: Serialize>(
-    tx: &mut Tx,
-    chat: &Chat,
-    seq: i64,
-    kind: &str,
-    payload: &T,
-    previous_worker: Option<WorkerId>,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(payload).map_err(|e| StoreError::Database(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(chat.chat_id.0)
-    .bind(seq)
-    .bind(kind)
-    .bind(json)
-    .bind(chat.worker_id.map(|w| w.0))
-    .bind(previous_worker.map(|w| w.0))
-    .bind(chat.user_id.map(|u| u.0))
-    .bind(chat.guest_id.map(|g| g.0))
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// A message row to insert; `sender: None` is a system message.
-struct MessageRow<'a> {
-    chat: ChatId,
-    seq: i64,
-    sender: Option<&'a Actor>,
-    sender_name: &'a str,
-    text: &'a str,
-    client_id: Option<&'a str>,
-}
-
-async fn message_in(tx: &mut Tx, id: i64) -> Result<Message, StoreError> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE message_id = ?"
-    )))
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db)?;
-    rows::message(&row)
-}
-
-/// Insert a message and read it back (MySQL has no `INSERT ... RETURNING`).
-async fn insert_message(
-    tx: &mut Tx,
-    m: MessageRow<'_>,
-    now: OffsetDateTime,
-) -> Result<Message, StoreError> {
-    let MessageRow {
-        chat,
-        seq,
-        sender,
-        sender_name,
-        text,
-        client_id,
-    } = m;
-    let (stype, sid, read) = match sender {
-        Some(a) => (a.sender_type().as_str(), Some(a.raw_id()), false),
-        None => (SenderType::System.as_str(), None, true),
-    };
-    let done = sqlx::query(
-        "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(chat.0)
-    .bind(seq)
-    .bind(stype)
-    .bind(sid)
-    .bind(sender_name)
-    .bind(text)
-    .bind(read)
-    .bind(client_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    message_in(tx, new_id(&done)?).await
-}
-
-/// Write `chat`'s columns back (status, assignment, sequence, times).
-async fn save_chat(tx: &mut Tx, c: &Chat) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tbl_chats SET admin_id = ?, worker_id = ?, assigned_by = ?, status = ?, last_seq = ?, \
-         updated_at = ?, last_message_at = ? WHERE chat_id = ?",
-    )
-    .bind(c.admin_id.map(|a| a.0))
-    .bind(c.worker_id.map(|w| w.0))
-    .bind(c.assigned_by.map(|a| a.0))
-    .bind(c.status.as_str())
-    .bind(c.last_seq)
-    .bind(c.updated_at)
-    .bind(c.last_message_at)
-    .bind(c.chat_id.0)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Apply a rule's change to `chat` in the transaction: the system message (if any) and a
-/// `chat.updated` event. Returns whether anything changed.
-async fn apply_change(
-    tx: &mut Tx,
-    chat: &mut Chat,
-    change: &ChatChange,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    if change.is_empty() {
-        return Ok(false);
-    }
-    let previous_worker = chat.worker_id;
-    if let Some(s) = change.status {
-        chat.status = s;
-    }
-    if let Some(w) = change.worker_id {
-        chat.worker_id = w;
-        if w.is_none() {
-            chat.assigned_by = None;
-        }
-    }
-    if let Some(a) = change.assigned_by {
-        chat.assigned_by = Some(a);
-    }
-    if let Some(a) = change.admin_id {
-        chat.admin_id = Some(a);
-    }
-    chat.updated_at = now;
-    if let Some(note) = &change.note {
-        chat.last_seq += 1;
-        let m = insert_message(
-            tx,
-            MessageRow {
-                chat: chat.chat_id,
-                seq: chat.last_seq,
-                sender: None,
-                sender_name: "Nati Chat",
-                text: note,
-                client_id: None,
-            },
-            now,
-        )
-        .await?;
-        push_event(tx, chat, chat.last_seq, "message.created", &m, None, now).await?;
-    }
-    chat.last_seq += 1;
-    let moved = if previous_worker != chat.worker_id {
-        previous_worker
-    } else {
-        None
-    };
-    push_event(tx, chat, chat.last_seq, "chat.updated", &*chat, moved, now).await?;
-    Ok(true)
-}
-
 pub(crate) async fn create_chat(
     s: &MysqlStore,
     new: &NewChat,
@@ -305,46 +146,10 @@ pub(crate) async fn create_chat(
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let mut chat = chat_in(&mut tx, ChatId(new_id(&done)?))
+        let chat = chat_in(&mut tx, ChatId(new_id(&done)?))
             .await?
             .ok_or_else(|| StoreError::Database("inserted chat not found".into()))?;
-        chat.last_seq = 1;
-        push_event(&mut tx, &chat, 1, "chat.created", &chat, None, now).await?;
-        let mut first = None;
-        if let Some(text) = &new.first_message {
-            chat.last_seq += 1;
-            let m = insert_message(
-                &mut tx,
-                MessageRow {
-                    chat: chat.chat_id,
-                    seq: chat.last_seq,
-                    sender: Some(&new.customer),
-                    sender_name: &new.customer_name,
-                    text,
-                    client_id: None,
-                },
-                now,
-            )
-            .await?;
-            push_event(
-                &mut tx,
-                &chat,
-                chat.last_seq,
-                "message.created",
-                &m,
-                None,
-                now,
-            )
-            .await?;
-            chat.last_message_at = Some(now);
-            first = Some(m);
-        }
-        save_chat(&mut tx, &chat).await?;
-        Ok(ChatStart {
-            chat,
-            first_message: first,
-            created: true,
-        })
+        write::start_chat(&mut MysqlWrite(&mut tx), chat, new, now).await
     }
     .await;
     finish(tx, done).await
@@ -353,83 +158,37 @@ pub(crate) async fn create_chat(
 pub(crate) async fn update_chat(
     s: &MysqlStore,
     id: ChatId,
-    rule: &ChatRule,
+    rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<Chat, StoreError> {
-    let mut tx = begin_events(s).await?;
-    let done: Result<Chat, StoreError> = async {
-        let mut chat = chat_in(&mut tx, id)
-            .await?
-            .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-        let change = rule(&chat)?;
-        if apply_change(&mut tx, &mut chat, &change, now).await? {
-            save_chat(&mut tx, &chat).await?;
-        }
-        Ok(chat)
+    let cmd = WriteCommand::Update {
+        chat_id: id,
+        rule,
+        now,
+    };
+    match s.queue.submit(cmd).await? {
+        WriteOutcome::Updated(chat) | WriteOutcome::Sent(_, chat) => Ok(chat),
     }
-    .await;
-    finish(tx, done).await
 }
 
+/// Store a message through the node's writer (one transaction and one event lock per
+/// batch of messages).
 pub(crate) async fn send_message(
     s: &MysqlStore,
-    new: &NewMessage,
-    rule: &ChatRule,
+    new: NewMessage,
+    rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
-    let mut tx = begin_events(s).await?;
-    let done: Result<(SendOutcome, Chat), StoreError> = async {
-        let mut chat = chat_in(&mut tx, new.chat_id)
-            .await?
-            .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-        if let Some(cid) = &new.client_id {
-            let found = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND sender_type = ? AND sender_id = ? AND client_id = ?"
-            )))
-            .bind(new.chat_id.0)
-            .bind(new.sender.sender_type().as_str())
-            .bind(new.sender.raw_id())
-            .bind(cid)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            if let Some(row) = found {
-                return Ok((SendOutcome::Duplicate(rows::message(&row)?), chat));
-            }
-        }
-        let change = rule(&chat)?;
-        chat.last_seq += 1;
-        let m = insert_message(
-            &mut tx,
-            MessageRow {
-                chat: chat.chat_id,
-                seq: chat.last_seq,
-                sender: Some(&new.sender),
-                sender_name: &new.sender_name,
-                text: &new.text,
-                client_id: new.client_id.as_deref(),
-            },
-            now,
-        )
-        .await?;
-        push_event(
-            &mut tx,
-            &chat,
-            chat.last_seq,
-            "message.created",
-            &m,
-            None,
-            now,
-        )
-        .await?;
-        chat.last_message_at = Some(now);
-        chat.updated_at = now;
-        apply_change(&mut tx, &mut chat, &change, now).await?;
-        save_chat(&mut tx, &chat).await?;
-        Ok((SendOutcome::Created(m), chat))
+    match s
+        .queue
+        .submit(WriteCommand::Send { new, rule, now })
+        .await?
+    {
+        WriteOutcome::Sent(out, chat) => Ok((out, chat)),
+        WriteOutcome::Updated(_) => Err(StoreError::Database(
+            "the writer answered a message with a chat update".into(),
+        )),
     }
-    .await;
-    finish(tx, done).await
 }
 
 pub(crate) async fn messages(
@@ -467,15 +226,6 @@ pub(crate) async fn messages(
     rows.iter().map(rows::message).collect()
 }
 
-/// The sender types whose messages a reader's reading marks `is_read`.
-fn other_side(reader: &Actor) -> (&'static str, &'static str) {
-    if reader.is_customer() {
-        ("admin", "worker")
-    } else {
-        ("user", "guest")
-    }
-}
-
 pub(crate) async fn mark_read(
     s: &MysqlStore,
     chat_id: ChatId,
@@ -485,7 +235,7 @@ pub(crate) async fn mark_read(
 ) -> Result<ReadPosition, StoreError> {
     let mut tx = begin_events(s).await?;
     let done: Result<ReadPosition, StoreError> = async {
-        let mut chat = chat_in(&mut tx, chat_id)
+        let chat = chat_in(&mut tx, chat_id)
             .await?
             .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
         let newest = sqlx::query(
@@ -553,37 +303,20 @@ pub(crate) async fn mark_read(
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let (a, b) = other_side(reader);
+        let [a, b] = write::other_side(reader);
         sqlx::query(
             "UPDATE tbl_chat_messages SET is_read = TRUE WHERE chat_id = ? AND message_id <= ? AND is_read = FALSE \
              AND sender_type IN (?, ?)",
         )
         .bind(chat_id.0)
         .bind(target)
-        .bind(a)
-        .bind(b)
+        .bind(a.as_str())
+        .bind(b.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         let pos = position(target, now);
-        chat.last_seq += 1;
-        push_event(
-            &mut tx,
-            &chat,
-            chat.last_seq,
-            "message.read",
-            &pos,
-            None,
-            now,
-        )
-        .await?;
-        // A read is not activity: updated_at stays, so reading never reorders the list.
-        sqlx::query("UPDATE tbl_chats SET last_seq = ? WHERE chat_id = ?")
-            .bind(chat.last_seq)
-            .bind(chat_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        write::record_read(&mut MysqlWrite(&mut tx), chat, &pos, now).await?;
         Ok(pos)
     }
     .await;
@@ -780,20 +513,11 @@ pub(crate) async fn expire_guest(
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let mut closed = Vec::new();
-        for row in ids {
-            let Some(mut chat) = chat_in(&mut tx, ChatId(int(&row, "chat_id")?)).await? else {
-                continue;
-            };
-            let change = ChatChange {
-                status: Some(ChatStatus::Closed),
-                note: Some("The guest's session expired; the chat is closed".into()),
-                ..ChatChange::default()
-            };
-            apply_change(&mut tx, &mut chat, &change, now).await?;
-            save_chat(&mut tx, &chat).await?;
-            closed.push(chat.chat_id);
-        }
+        let ids = ids
+            .iter()
+            .map(|r| int(r, "chat_id").map(ChatId))
+            .collect::<Result<Vec<_>, _>>()?;
+        let closed = write::close_for_expired_guest(&mut MysqlWrite(&mut tx), &ids, now).await?;
         Ok(closed)
     }
     .await;

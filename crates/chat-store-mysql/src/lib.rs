@@ -68,6 +68,7 @@ mod rows;
 pub mod schema;
 pub mod scratch;
 mod webhooks;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -205,7 +206,13 @@ pub struct MysqlStore {
     pub(crate) pool: MySqlPool,
     pub(crate) tables: Tables,
     pub(crate) host: Option<HostLookup>,
+    /// The node's writer: chat writes queue here and share transactions (see
+    /// `chat_core::write`).
+    pub(crate) queue: chat_core::write::WriteQueue,
 }
+
+/// The most commands one write transaction takes.
+const MAX_BATCH: usize = 256;
 
 /// What `nati-chat migrate --status` and `--print-sql` need: the rendered migrations and a
 /// connection to read what was applied. Nothing has been created.
@@ -274,7 +281,16 @@ impl MysqlStore {
                 }),
             ),
         };
-        Ok(MysqlStore { pool, tables, host })
+        let queue = chat_core::write::WriteQueue::start(
+            std::sync::Arc::new(write::MysqlExecutor { pool: pool.clone() }),
+            MAX_BATCH,
+        );
+        Ok(MysqlStore {
+            pool,
+            tables,
+            host,
+            queue,
+        })
     }
 
     /// Apply pending migrations without opening a store (the `migrate` command).
@@ -492,7 +508,7 @@ impl Store for MysqlStore {
         rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
-        chats::update_chat(self, id, &rule, now).await
+        chats::update_chat(self, id, rule, now).await
     }
     async fn send_message(
         &self,
@@ -500,7 +516,7 @@ impl Store for MysqlStore {
         rule: ChatRule,
         now: OffsetDateTime,
     ) -> Result<(SendOutcome, Chat), StoreError> {
-        chats::send_message(self, &new, &rule, now).await
+        chats::send_message(self, new, rule, now).await
     }
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
         chats::messages(self, chat, page).await

@@ -12,8 +12,18 @@ use sqlx::Row;
 use sqlx::mysql::MySqlRow;
 use time::OffsetDateTime;
 
+/// A driver error, keeping it as the source. Deadlocks (1213), lock wait timeouts (1205)
+/// and a pool that timed out are worth a retry.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let retryable = match &e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("40001" | "HY000"))
+                && (d.message().contains("Deadlock") || d.message().contains("Lock wait timeout"))
+        }
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    };
+    StoreError::backend(e, retryable)
 }
 
 /// A unique key refused the row.

@@ -9,12 +9,10 @@
 use crate::PgStore;
 use crate::rows::{self, db, unique_violation};
 use crate::write::PgWrite;
-use chat_core::write::{self, WriteCommand, WriteOutcome};
 use chat_core::model::*;
 use chat_core::store::ChatRule;
-use chat_core::{
-    Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError,
-};
+use chat_core::write::{self, WriteCommand, WriteOutcome};
+use chat_core::{Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError};
 use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -177,7 +175,11 @@ pub(crate) async fn send_message(
     rule: ChatRule,
     now: OffsetDateTime,
 ) -> Result<(SendOutcome, Chat), StoreError> {
-    match s.queue.submit(WriteCommand::Send { new, rule, now }).await? {
+    match s
+        .queue
+        .submit(WriteCommand::Send { new, rule, now })
+        .await?
+    {
         WriteOutcome::Sent(out, chat) => Ok((out, chat)),
         WriteOutcome::Updated(_) => Err(StoreError::Database(
             "the writer answered a message with a chat update".into(),

@@ -85,10 +85,7 @@ impl WriteTx for PgWrite<'_> {
         rows.iter().map(rows::message).collect()
     }
 
-    async fn insert_messages(
-        &mut self,
-        rows: &[MessageRow],
-    ) -> Result<Vec<MessageId>, StoreError> {
+    async fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<Vec<MessageId>, StoreError> {
         // Before the messages too, so message ids are also assigned in commit order.
         self.lock_log().await?;
         let got: Vec<(i64, i64, i64)> = sqlx::query_as(

@@ -1,0 +1,201 @@
+//! The write path's SQL on MariaDB/MySQL: [`WriteTx`] for one open transaction, and the
+//! node's batch executor. What to write is decided in `chat_core::write`; here are only
+//! the statements: one multi-row statement per table per batch.
+//!
+//! Every event-writing transaction takes the event lock row first (see
+//! [`crate::chats::begin_events_on`]) — once per batch, not once per message — so event
+//! and message ids are handed out and committed in one order. Under that lock no other
+//! transaction inserts messages, so a multi-row insert's ids are the ones after
+//! `LAST_INSERT_ID()`, read back by id range (MySQL has no `INSERT ... RETURNING`).
+
+use crate::chats::{CHAT_COLS, MESSAGE_COLS, begin_events_on};
+use crate::rows::{self, db, int};
+use chat_core::model::{Chat, Message};
+use chat_core::write::{
+    self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
+};
+use chat_core::{ChatError, ChatId, MessageId, StoreError};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
+use std::collections::HashMap;
+
+/// The write primitives on an open transaction's connection (the event lock held).
+pub(crate) struct MysqlWrite<'c>(pub(crate) &'c mut MySqlConnection);
+
+#[async_trait::async_trait]
+impl WriteTx for MysqlWrite<'_> {
+    async fn lock_chats(&mut self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+            "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id IN ("
+        ));
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id.0);
+        }
+        q.push(") ORDER BY chat_id FOR UPDATE");
+        let rows = q.build().fetch_all(&mut *self.0).await.map_err(db)?;
+        rows.iter().map(rows::chat).collect()
+    }
+
+    async fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+            "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE "
+        ));
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(chat_id = ")
+                .push_bind(k.chat_id.0)
+                .push(" AND sender_type = ")
+                .push_bind(k.sender_type.as_str())
+                .push(" AND sender_id = ")
+                .push_bind(k.sender_id)
+                .push(" AND client_id = ")
+                .push_bind(k.client_id.as_str())
+                .push(")");
+        }
+        let rows = q.build().fetch_all(&mut *self.0).await.map_err(db)?;
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<Vec<MessageId>, StoreError> {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) ",
+        );
+        q.push_values(rows, |mut b, m| {
+            b.push_bind(m.chat_id.0)
+                .push_bind(m.seq)
+                .push_bind(m.sender_type.as_str())
+                .push_bind(m.sender_id)
+                .push_bind(m.sender_name.as_str())
+                .push_bind(m.message.as_str())
+                .push_bind(m.is_read)
+                .push_bind(m.client_id.as_deref())
+                .push_bind(m.created_at);
+        });
+        let done = q.build().execute(&mut *self.0).await.map_err(db)?;
+        let first = i64::try_from(done.last_insert_id())
+            .map_err(|e| StoreError::Database(format!("message id: {e}")))?;
+        let got = sqlx::query(
+            "SELECT message_id, chat_id, seq FROM tbl_chat_messages WHERE message_id >= ? ORDER BY message_id LIMIT ?",
+        )
+        .bind(first)
+        .bind(rows.len() as i64)
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(db)?;
+        let mut by_key = HashMap::with_capacity(got.len());
+        for r in &got {
+            by_key.insert((int(r, "chat_id")?, int(r, "seq")?), int(r, "message_id")?);
+        }
+        rows.iter()
+            .map(|m| {
+                by_key
+                    .get(&(m.chat_id.0, m.seq))
+                    .map(|&id| MessageId(id))
+                    .ok_or_else(|| StoreError::Database("an inserted message has no id".into()))
+            })
+            .collect()
+    }
+
+    async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) ",
+        );
+        q.push_values(rows, |mut b, e| {
+            b.push_bind(e.chat_id.0)
+                .push_bind(e.seq)
+                .push_bind(e.kind.as_str())
+                .push_bind(e.payload.as_str())
+                .push_bind(e.visibility.worker_id.map(|w| w.0))
+                .push_bind(e.visibility.previous_worker_id.map(|w| w.0))
+                .push_bind(e.visibility.user_id.map(|u| u.0))
+                .push_bind(e.visibility.guest_id.map(|g| g.0))
+                .push_bind(e.created_at);
+        });
+        q.build().execute(&mut *self.0).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn save_chats(&mut self, chats: &[Chat]) -> Result<(), StoreError> {
+        if chats.is_empty() {
+            return Ok(());
+        }
+        if let [c] = chats {
+            sqlx::query(
+                "UPDATE tbl_chats SET admin_id = ?, worker_id = ?, assigned_by = ?, status = ?, last_seq = ?, \
+                 updated_at = ?, last_message_at = ? WHERE chat_id = ?",
+            )
+            .bind(c.admin_id.map(|a| a.0))
+            .bind(c.worker_id.map(|w| w.0))
+            .bind(c.assigned_by.map(|a| a.0))
+            .bind(c.status.as_str())
+            .bind(c.last_seq)
+            .bind(c.updated_at)
+            .bind(c.last_message_at)
+            .bind(c.chat_id.0)
+            .execute(&mut *self.0)
+            .await
+            .map_err(db)?;
+            return Ok(());
+        }
+        // One statement for many chats: each column is a CASE over the chat id.
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new("UPDATE tbl_chats SET ");
+        macro_rules! column {
+            ($name:literal, $value:expr, $last:expr) => {
+                q.push(concat!($name, " = CASE chat_id"));
+                for c in chats {
+                    q.push(" WHEN ").push_bind(c.chat_id.0).push(" THEN ");
+                    q.push_bind($value(c));
+                }
+                q.push(if $last { " END" } else { " END, " });
+            };
+        }
+        column!("admin_id", |c: &Chat| c.admin_id.map(|a| a.0), false);
+        column!("worker_id", |c: &Chat| c.worker_id.map(|w| w.0), false);
+        column!("assigned_by", |c: &Chat| c.assigned_by.map(|a| a.0), false);
+        column!("status", |c: &Chat| c.status.as_str(), false);
+        column!("last_seq", |c: &Chat| c.last_seq, false);
+        column!("updated_at", |c: &Chat| c.updated_at, false);
+        column!("last_message_at", |c: &Chat| c.last_message_at, true);
+        q.push(" WHERE chat_id IN (");
+        let mut sep = q.separated(", ");
+        for c in chats {
+            sep.push_bind(c.chat_id.0);
+        }
+        q.push(")");
+        q.build().execute(&mut *self.0).await.map_err(db)?;
+        Ok(())
+    }
+}
+
+/// Runs batches on a pooled connection: one transaction and one event lock per batch.
+pub(crate) struct MysqlExecutor {
+    pub(crate) pool: MySqlPool,
+}
+
+#[async_trait::async_trait]
+impl BatchExecutor for MysqlExecutor {
+    async fn execute(
+        &self,
+        cmds: &[WriteCommand],
+    ) -> Result<Vec<Result<WriteOutcome, ChatError>>, StoreError> {
+        let mut tx = begin_events_on(&self.pool).await?;
+        match write::apply(&mut MysqlWrite(&mut tx), cmds).await {
+            Ok(out) => {
+                tx.commit().await.map_err(db)?;
+                Ok(out)
+            }
+            Err(e) => {
+                // Free the event lock at once, before the error travels anywhere.
+                if let Err(rb) = tx.rollback().await {
+                    tracing::warn!(error = %rb, "rollback failed; the connection is dropped");
+                }
+                Err(e)
+            }
+        }
+    }
+}
