@@ -15,6 +15,7 @@ use crate::hosttoken::HostProfile;
 use crate::ids::*;
 use crate::model::*;
 use crate::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
+use crate::write::WriteQueue;
 use async_trait::async_trait;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -148,22 +149,62 @@ pub trait Store: Send + Sync + 'static {
         cutoff: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<GuestId>, StoreError>;
-    /// Mark a guest expired and close its chats that are not closed (each with a system
-    /// message and event). Returns the chats it closed. Idempotent.
-    async fn expire_guest(
-        &self,
-        id: GuestId,
-        now: OffsetDateTime,
-    ) -> Result<Vec<ChatId>, StoreError>;
 
     // ---- chats -------------------------------------------------------------------------
+    /// The node's writer: every write to a chat goes through it, in batches (see
+    /// [`crate::write`]). The write methods below are its typed front.
+    fn writer(&self) -> &WriteQueue;
+
     /// Start a chat (status `pending`) with its optional first message. A repeated
     /// `client_id` from the same customer returns the chat made the first time.
     async fn create_chat(
         &self,
         new: &NewChat,
         now: OffsetDateTime,
-    ) -> Result<ChatStart, StoreError>;
+    ) -> Result<ChatStart, StoreError> {
+        self.writer().start(new.clone(), now).await
+    }
+    /// Lock the chat, ask `rule`, apply its change and the system message, emit
+    /// `chat.updated`. `NotFound` when there is no such chat.
+    async fn update_chat(
+        &self,
+        id: ChatId,
+        rule: ChatRule,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        self.writer().update(id, rule, now).await
+    }
+    /// Lock the chat, ask `rule` (which may change the status), store the message.
+    /// A repeated `client_id` from the same sender returns the stored message and asks no rule.
+    async fn send_message(
+        &self,
+        new: NewMessage,
+        rule: ChatRule,
+        now: OffsetDateTime,
+    ) -> Result<(SendOutcome, Chat), StoreError> {
+        self.writer().send(new, rule, now).await
+    }
+    /// Move the reader's position forward to `up_to` (or the newest message). Never moves
+    /// backwards. Updates `is_read` of the other side's messages; emits `message.read`
+    /// when the position moved.
+    async fn mark_read(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    ) -> Result<ReadPosition, StoreError> {
+        self.writer().read(chat, *reader, up_to, now).await
+    }
+    /// Mark a guest expired and close its chats that are not closed (each with a system
+    /// message and event). Returns the chats it closed. Idempotent.
+    async fn expire_guest(
+        &self,
+        id: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        self.writer().expire_guest(id, now).await
+    }
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
     /// One chat with names and the reader's unread count.
     async fn chat_summary(
@@ -178,34 +219,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &ChatFilter,
         reader: &Actor,
     ) -> Result<Vec<ChatSummary>, StoreError>;
-    /// Lock the chat, ask `rule`, apply its change and the system message, emit
-    /// `chat.updated`. `NotFound` when there is no such chat.
-    async fn update_chat(
-        &self,
-        id: ChatId,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<Chat, StoreError>;
-    /// Lock the chat, ask `rule` (which may change the status), store the message.
-    /// A repeated `client_id` from the same sender returns the stored message and asks no rule.
-    async fn send_message(
-        &self,
-        new: NewMessage,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<(SendOutcome, Chat), StoreError>;
     /// A page of a chat's messages, oldest first within the page.
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError>;
-    /// Move the reader's position forward to `up_to` (or the newest message). Never moves
-    /// backwards. Updates `is_read` of the other side's messages; emits `message.read`
-    /// when the position moved.
-    async fn mark_read(
-        &self,
-        chat: ChatId,
-        reader: &Actor,
-        up_to: Option<MessageId>,
-        now: OffsetDateTime,
-    ) -> Result<ReadPosition, StoreError>;
     /// Unread messages per chat in scope, for this reader (chats with none are left out).
     /// A reader's own messages and system messages are never unread.
     async fn unread_counts(

@@ -96,13 +96,29 @@ pub enum WriteCommand {
         rule: Rule,
         now: OffsetDateTime,
     },
+    /// Start a chat (status `pending`) with its optional first message. A repeated
+    /// `client_id` from the same customer returns the chat made the first time.
+    Start { new: NewChat, now: OffsetDateTime },
+    /// Move a reader's position forward to `up_to` (or the newest message); never back.
+    Read {
+        chat_id: ChatId,
+        reader: Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    },
+    /// A guest's session expired: mark it so and close its chats that are not closed.
+    ExpireGuest { guest: GuestId, now: OffsetDateTime },
 }
 
 impl WriteCommand {
-    pub fn chat_id(&self) -> ChatId {
+    /// The chat this command locks, when it names one.
+    pub fn chat_id(&self) -> Option<ChatId> {
         match self {
-            WriteCommand::Send { new, .. } => new.chat_id,
-            WriteCommand::Update { chat_id, .. } => *chat_id,
+            WriteCommand::Send { new, .. } => Some(new.chat_id),
+            WriteCommand::Update { chat_id, .. } | WriteCommand::Read { chat_id, .. } => {
+                Some(*chat_id)
+            }
+            WriteCommand::Start { .. } | WriteCommand::ExpireGuest { .. } => None,
         }
     }
 }
@@ -114,6 +130,12 @@ pub enum WriteOutcome {
     Sent(SendOutcome, Chat),
     /// The chat after the change.
     Updated(Chat),
+    /// A chat started (or found again by its client id).
+    Started(ChatStart),
+    /// The reader's position after the read.
+    Read(ReadPosition),
+    /// The chats an expired guest's session closed.
+    Expired(Vec<ChatId>),
 }
 
 /// A message row to insert. `sender_id: None` with `SenderType::System` is the chat's own
@@ -220,6 +242,52 @@ pub trait WriteTx: Send {
     /// Write these chats' mutable columns back: admin, worker, assigned_by, status,
     /// last_seq, updated_at, last_message_at.
     async fn save_chats(&mut self, chats: &[Chat]) -> Result<(), StoreError>;
+
+    // ---- starting chats --------------------------------------------------------------
+    /// The chat this customer started with this client id, if any.
+    async fn started_chat(
+        &mut self,
+        customer: &Actor,
+        client_id: &str,
+    ) -> Result<Option<ChatId>, StoreError>;
+    /// A chat's first message from its customer (the one a start carried), if any.
+    async fn first_customer_message(&mut self, chat: ChatId)
+    -> Result<Option<Message>, StoreError>;
+    /// Insert a new chat row: status `pending`, `last_seq` 0, created and updated `now`,
+    /// with the start's client id. A unique-key race on the client id (another node
+    /// started the same chat) is a retryable error: the retry finds that chat.
+    async fn insert_chat(&mut self, new: &NewChat, now: OffsetDateTime)
+    -> Result<Chat, StoreError>;
+
+    // ---- read positions --------------------------------------------------------------
+    /// The newest message id in the chat (0 when it has none).
+    async fn newest_message(&mut self, chat: ChatId) -> Result<MessageId, StoreError>;
+    /// Whether the message exists in this chat.
+    async fn has_message(&mut self, chat: ChatId, id: MessageId) -> Result<bool, StoreError>;
+    /// The reader's stored position and when it was set.
+    async fn read_position(
+        &mut self,
+        chat: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<(MessageId, OffsetDateTime)>, StoreError>;
+    /// Store the reader's position (insert or replace).
+    async fn save_read_position(&mut self, position: &ReadPosition) -> Result<(), StoreError>;
+    /// Set `is_read` on the messages up to `up_to` sent by these sender types.
+    async fn mark_messages_read(
+        &mut self,
+        chat: ChatId,
+        up_to: MessageId,
+        senders: [SenderType; 2],
+    ) -> Result<(), StoreError>;
+
+    // ---- guests ----------------------------------------------------------------------
+    /// Mark the guest's session expired at `now` (if it is not already), and return its
+    /// chats that are not closed, in id order.
+    async fn expire_guest_session(
+        &mut self,
+        guest: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError>;
 }
 
 /// What to write for a set of changes, built in memory on the locked chats.
@@ -449,6 +517,19 @@ enum Pending {
     RetryInBatch(usize, Chat),
     Created(usize, Chat),
     Updated(Chat),
+    Started(Chat, Option<usize>),
+    StartedBefore(ChatStart),
+    Read(ReadPosition),
+    Expired(Vec<ChatId>),
+}
+
+/// The change that closes a chat whose guest's session expired.
+fn guest_expired() -> ChatChange {
+    ChatChange {
+        status: Some(ChatStatus::Closed),
+        note: Some("The guest's session expired; the chat is closed".into()),
+        ..ChatChange::default()
+    }
 }
 
 /// Run a batch of commands inside the caller's open transaction: lock their chats, find
@@ -460,15 +541,27 @@ pub async fn apply<T: WriteTx + ?Sized>(
     tx: &mut T,
     cmds: &[WriteCommand],
 ) -> Result<Vec<Result<WriteOutcome, ChatError>>, StoreError> {
-    let mut ids: Vec<ChatId> = cmds.iter().map(WriteCommand::chat_id).collect();
+    // Expiring guests first: the chats they close are locked with the others.
+    let mut expiring: HashMap<usize, Vec<ChatId>> = HashMap::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        if let WriteCommand::ExpireGuest { guest, now } = cmd {
+            let open = tx.expire_guest_session(*guest, stored_time(*now)).await?;
+            expiring.insert(i, open);
+        }
+    }
+    let mut ids: Vec<ChatId> = cmds.iter().filter_map(WriteCommand::chat_id).collect();
+    ids.extend(expiring.values().flatten().copied());
     ids.sort_unstable_by_key(|c| c.0);
     ids.dedup();
-    let mut chats: HashMap<ChatId, Chat> = tx
-        .lock_chats(&ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.chat_id, c))
-        .collect();
+    let mut chats: HashMap<ChatId, Chat> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        tx.lock_chats(&ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.chat_id, c))
+            .collect()
+    };
     let keys: Vec<ClientKey> = cmds
         .iter()
         .filter_map(|c| match c {
@@ -495,14 +588,14 @@ pub async fn apply<T: WriteTx + ?Sized>(
     let mut in_batch: HashMap<ClientKey, usize> = HashMap::new();
     let mut changed: Vec<ChatId> = Vec::new();
     let mut pending = Vec::with_capacity(cmds.len());
-    for cmd in cmds {
-        let Some(chat) = chats.get_mut(&cmd.chat_id()) else {
-            pending.push(Pending::Refused(ChatError::NotFound("chat")));
-            continue;
-        };
-        match cmd {
+    for (i, cmd) in cmds.iter().enumerate() {
+        let p = match cmd {
             WriteCommand::Send { new, rule, now } => {
-                let now = &stored_time(*now);
+                let Some(chat) = chats.get_mut(&new.chat_id) else {
+                    pending.push(Pending::Refused(ChatError::NotFound("chat")));
+                    continue;
+                };
+                let now = stored_time(*now);
                 let key = new.client_id.clone().map(|client_id| ClientKey {
                     chat_id: new.chat_id,
                     sender_type: new.sender.sender_type(),
@@ -531,33 +624,130 @@ pub async fn apply<T: WriteTx + ?Sized>(
                     Some((&new.sender, &new.sender_name)),
                     &new.text,
                     new.client_id.as_deref(),
-                    *now,
+                    now,
                 );
-                chat.last_message_at = Some(*now);
-                chat.updated_at = *now;
-                plan.change(chat, &change, *now)?;
+                chat.last_message_at = Some(now);
+                chat.updated_at = now;
+                plan.change(chat, &change, now)?;
                 if let Some(k) = key {
                     in_batch.insert(k, i);
                 }
-                if !changed.contains(&chat.chat_id) {
-                    changed.push(chat.chat_id);
-                }
-                pending.push(Pending::Created(i, chat.clone()));
+                touched(&mut changed, chat.chat_id);
+                Pending::Created(i, chat.clone())
             }
-            WriteCommand::Update { rule, now, .. } => {
-                let change = match rule(chat) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        pending.push(Pending::Refused(e));
+            WriteCommand::Update { chat_id, rule, now } => {
+                let Some(chat) = chats.get_mut(chat_id) else {
+                    pending.push(Pending::Refused(ChatError::NotFound("chat")));
+                    continue;
+                };
+                match rule(chat) {
+                    Ok(change) => {
+                        if plan.change(chat, &change, *now)? {
+                            touched(&mut changed, chat.chat_id);
+                        }
+                        Pending::Updated(chat.clone())
+                    }
+                    Err(e) => Pending::Refused(e),
+                }
+            }
+            WriteCommand::Start { new, now } => {
+                if !new.customer.is_customer() {
+                    pending.push(Pending::Refused(ChatError::forbidden(
+                        "only customers start chats",
+                    )));
+                    continue;
+                }
+                let earlier = match &new.client_id {
+                    Some(cid) => tx.started_chat(&new.customer, cid).await?,
+                    None => None,
+                };
+                match earlier {
+                    Some(id) => {
+                        let chat = match chats.get(&id) {
+                            Some(c) => c.clone(),
+                            None => tx
+                                .lock_chats(&[id])
+                                .await?
+                                .pop()
+                                .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?,
+                        };
+                        let first = tx.first_customer_message(id).await?;
+                        Pending::StartedBefore(ChatStart {
+                            chat,
+                            first_message: first,
+                            created: false,
+                        })
+                    }
+                    None => {
+                        let now = stored_time(*now);
+                        let mut chat = tx.insert_chat(new, now).await?;
+                        let first = plan.created(&mut chat, new, now)?;
+                        touched(&mut changed, chat.chat_id);
+                        chats.insert(chat.chat_id, chat.clone());
+                        Pending::Started(chat, first)
+                    }
+                }
+            }
+            WriteCommand::Read {
+                chat_id,
+                reader,
+                up_to,
+                now,
+            } => {
+                let Some(chat) = chats.get_mut(chat_id) else {
+                    pending.push(Pending::Refused(ChatError::NotFound("chat")));
+                    continue;
+                };
+                let now = stored_time(*now);
+                let target = match up_to {
+                    None => tx.newest_message(*chat_id).await?,
+                    Some(m) if tx.has_message(*chat_id, *m).await? => *m,
+                    Some(_) => {
+                        pending.push(Pending::Refused(ChatError::NotFound("message")));
                         continue;
                     }
                 };
-                if plan.change(chat, &change, *now)? && !changed.contains(&chat.chat_id) {
-                    changed.push(chat.chat_id);
+                let position = |id: MessageId, at: OffsetDateTime| ReadPosition {
+                    chat_id: *chat_id,
+                    reader_type: reader.sender_type(),
+                    reader_id: reader.raw_id(),
+                    last_read_message_id: id,
+                    updated_at: at,
+                };
+                let (current, at) = tx
+                    .read_position(*chat_id, reader)
+                    .await?
+                    .unwrap_or((MessageId(0), now));
+                match read_target(current, target) {
+                    None => Pending::Read(position(current, at)),
+                    Some(target) => {
+                        let pos = position(target, now);
+                        tx.save_read_position(&pos).await?;
+                        tx.mark_messages_read(*chat_id, target, other_side(reader))
+                            .await?;
+                        plan.read(chat, &pos, now)?;
+                        touched(&mut changed, chat.chat_id);
+                        Pending::Read(pos)
+                    }
                 }
-                pending.push(Pending::Updated(chat.clone()));
             }
-        }
+            WriteCommand::ExpireGuest { now, .. } => {
+                let mut closed = Vec::new();
+                for id in expiring.get(&i).into_iter().flatten() {
+                    let Some(chat) = chats.get_mut(id) else {
+                        continue;
+                    };
+                    if chat.status != ChatStatus::Closed
+                        && plan.change(chat, &guest_expired(), *now)?
+                    {
+                        touched(&mut changed, chat.chat_id);
+                        closed.push(chat.chat_id);
+                    }
+                }
+                Pending::Expired(closed)
+            }
+        };
+        pending.push(p);
     }
     let messages = plan.write(tx).await?;
     if !changed.is_empty() {
@@ -581,76 +771,22 @@ pub async fn apply<T: WriteTx + ?Sized>(
                 c,
             )),
             Pending::Updated(c) => Ok(WriteOutcome::Updated(c)),
+            Pending::Started(chat, first) => Ok(WriteOutcome::Started(ChatStart {
+                first_message: first.and_then(|i| messages.get(i).cloned()),
+                chat,
+                created: true,
+            })),
+            Pending::StartedBefore(start) => Ok(WriteOutcome::Started(start)),
+            Pending::Read(pos) => Ok(WriteOutcome::Read(pos)),
+            Pending::Expired(ids) => Ok(WriteOutcome::Expired(ids)),
         })
         .collect())
 }
 
-/// Start a chat whose row the store has just inserted (`last_seq` 0): `chat.created`, the
-/// first message, and the chat's columns written back.
-pub async fn start_chat<T: WriteTx + ?Sized>(
-    tx: &mut T,
-    mut chat: Chat,
-    new: &NewChat,
-    now: OffsetDateTime,
-) -> Result<ChatStart, StoreError> {
-    let mut plan = Plan::default();
-    let first = plan.created(&mut chat, new, now)?;
-    let messages = plan.write(tx).await?;
-    tx.save_chats(std::slice::from_ref(&chat)).await?;
-    Ok(ChatStart {
-        first_message: first.and_then(|i| messages.get(i).cloned()),
-        chat,
-        created: true,
-    })
-}
-
-/// Close a guest's chats because its session expired (the chats as locked by the store).
-/// Returns the chats closed.
-pub async fn close_for_expired_guest<T: WriteTx + ?Sized>(
-    tx: &mut T,
-    chats: &[ChatId],
-    now: OffsetDateTime,
-) -> Result<Vec<ChatId>, StoreError> {
-    let cmds: Vec<WriteCommand> = chats
-        .iter()
-        .map(|&chat_id| WriteCommand::Update {
-            chat_id,
-            rule: Box::new(|c: &Chat| {
-                if c.status == ChatStatus::Closed {
-                    return Ok(ChatChange::default());
-                }
-                Ok(ChatChange {
-                    status: Some(ChatStatus::Closed),
-                    note: Some("The guest's session expired; the chat is closed".into()),
-                    ..ChatChange::default()
-                })
-            }),
-            now,
-        })
-        .collect();
-    let out = apply(tx, &cmds).await?;
-    Ok(out
-        .into_iter()
-        .filter_map(|o| match o {
-            Ok(WriteOutcome::Updated(c)) => Some(c.chat_id),
-            _ => None,
-        })
-        .collect())
-}
-
-/// Record that a reader's position moved to `position` in `chat` (locked by the store,
-/// which has already written the position): the `message.read` event and the chat's
-/// sequence.
-pub async fn record_read<T: WriteTx + ?Sized>(
-    tx: &mut T,
-    mut chat: Chat,
-    position: &ReadPosition,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut plan = Plan::default();
-    plan.read(&mut chat, position, now)?;
-    plan.write(tx).await?;
-    tx.save_chats(std::slice::from_ref(&chat)).await
+fn touched(changed: &mut Vec<ChatId>, id: ChatId) {
+    if !changed.contains(&id) {
+        changed.push(id);
+    }
 }
 
 /// Where a reader's position goes, or `None` when it would not move forward.

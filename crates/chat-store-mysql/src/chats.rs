@@ -1,22 +1,19 @@
 //! Chats, messages, read positions and the event log: their SQL.
 //!
-//! Every transaction that may write an event opens with [`begin_events`]: it locks the one
-//! row of `tbl_chat_event_lock` before anything else and keeps it to commit, so event
-//! writers take turns and event ids commit in the order they were handed out (see the crate
-//! docs). The chat row is then read `FOR UPDATE`, so the rule is asked about the chat as it
-//! is, and written back in the same transaction.
+//! Reads here; every write to a chat goes through the node's writer ([`crate::write`]),
+//! whose transactions open with [`begin_events_on`]: it locks the one row of
+//! `tbl_chat_event_lock` before anything else and keeps it to commit, so event writers
+//! take turns and event ids commit in the order they were handed out (see the crate docs).
+//! The chat rows are then read `FOR UPDATE`, so each rule is asked about the chat as it
+//! is, and the chat is written back in the same transaction.
 
 use crate::MysqlStore;
 use crate::rows::{self, db, int};
-use crate::write::MysqlWrite;
 use chat_core::model::*;
-use chat_core::store::ChatRule;
-use chat_core::write::{self, WriteCommand, WriteOutcome};
-use chat_core::{Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError};
+use chat_core::{Actor, ChatId, ChatStatus, StoreError};
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Connection, Executor, MySql, Transaction};
-use time::OffsetDateTime;
 
 type Tx = Transaction<'static, MySql>;
 type Q<'q> = Query<'q, MySql, MySqlArguments>;
@@ -27,11 +24,6 @@ pub(crate) const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, se
 const EVENT_COLS: &str = "event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at";
 
 /// Begin a transaction that may write events: take the event lock first.
-pub(crate) async fn begin_events(s: &MysqlStore) -> Result<Tx, StoreError> {
-    begin_events_on(&s.pool).await
-}
-
-/// [`begin_events`] on a pool.
 pub(crate) async fn begin_events_on(pool: &sqlx::MySqlPool) -> Result<Tx, StoreError> {
     let mut tx = pool.begin().await.map_err(db)?;
     let locked = sqlx::query("SELECT id FROM tbl_chat_event_lock WHERE id = 1 FOR UPDATE")
@@ -47,35 +39,6 @@ pub(crate) async fn begin_events_on(pool: &sqlx::MySqlPool) -> Result<Tx, StoreE
     Ok(tx)
 }
 
-/// End an event-writing transaction: commit what worked; roll back at once what did not,
-/// so that the event lock is free again before the error is even returned.
-async fn finish<T>(tx: Tx, done: Result<T, StoreError>) -> Result<T, StoreError> {
-    match done {
-        Ok(v) => {
-            tx.commit().await.map_err(db)?;
-            Ok(v)
-        }
-        Err(e) => {
-            if let Err(rb) = tx.rollback().await {
-                tracing::warn!(error = %rb, "rollback failed; the connection is dropped");
-            }
-            Err(e)
-        }
-    }
-}
-
-/// The chat, locked for this transaction.
-async fn chat_in(tx: &mut Tx, id: ChatId) -> Result<Option<Chat>, StoreError> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id = ? FOR UPDATE"
-    )))
-    .bind(id.0)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
-    row.map(|r| rows::chat(&r)).transpose()
-}
-
 pub(crate) async fn chat(s: &MysqlStore, id: ChatId) -> Result<Option<Chat>, StoreError> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id = ?"
@@ -85,110 +48,6 @@ pub(crate) async fn chat(s: &MysqlStore, id: ChatId) -> Result<Option<Chat>, Sto
     .await
     .map_err(db)?;
     row.map(|r| rows::chat(&r)).transpose()
-}
-
-fn new_id(done: &sqlx::mysql::MySqlQueryResult) -> Result<i64, StoreError> {
-    i64::try_from(done.last_insert_id()).map_err(|e| StoreError::Database(e.to_string()))
-}
-
-pub(crate) async fn create_chat(
-    s: &MysqlStore,
-    new: &NewChat,
-    now: OffsetDateTime,
-) -> Result<ChatStart, StoreError> {
-    let (user, guest) = match new.customer {
-        Actor::User(u) => (Some(u.0), None),
-        Actor::Guest(g) => (None, Some(g.0)),
-        _ => return Err(ChatError::forbidden("only customers start chats").into()),
-    };
-    let mut tx = begin_events(s).await?;
-    let done: Result<ChatStart, StoreError> = async {
-        if let Some(cid) = &new.client_id {
-            let found = sqlx::query(
-                "SELECT chat_id FROM tbl_chats WHERE client_id = ? AND (user_id = ? OR guest_id = ?)",
-            )
-            .bind(cid)
-            .bind(user)
-            .bind(guest)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            if let Some(row) = found {
-                let id = ChatId(int(&row, "chat_id")?);
-                let chat = chat_in(&mut tx, id)
-                    .await?
-                    .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-                let first = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND sender_type <> 'system' \
-                     ORDER BY message_id LIMIT 1"
-                )))
-                .bind(id.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                return Ok(ChatStart {
-                    chat,
-                    first_message: first.map(|r| rows::message(&r)).transpose()?,
-                    created: false,
-                });
-            }
-        }
-        let done = sqlx::query(
-            "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
-             VALUES (?, ?, 'pending', ?, 0, ?, ?, ?)",
-        )
-        .bind(user)
-        .bind(guest)
-        .bind(&new.topic)
-        .bind(&new.client_id)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let chat = chat_in(&mut tx, ChatId(new_id(&done)?))
-            .await?
-            .ok_or_else(|| StoreError::Database("inserted chat not found".into()))?;
-        write::start_chat(&mut MysqlWrite(&mut tx), chat, new, now).await
-    }
-    .await;
-    finish(tx, done).await
-}
-
-pub(crate) async fn update_chat(
-    s: &MysqlStore,
-    id: ChatId,
-    rule: ChatRule,
-    now: OffsetDateTime,
-) -> Result<Chat, StoreError> {
-    let cmd = WriteCommand::Update {
-        chat_id: id,
-        rule,
-        now,
-    };
-    match s.queue.submit(cmd).await? {
-        WriteOutcome::Updated(chat) | WriteOutcome::Sent(_, chat) => Ok(chat),
-    }
-}
-
-/// Store a message through the node's writer (one transaction and one event lock per
-/// batch of messages).
-pub(crate) async fn send_message(
-    s: &MysqlStore,
-    new: NewMessage,
-    rule: ChatRule,
-    now: OffsetDateTime,
-) -> Result<(SendOutcome, Chat), StoreError> {
-    match s
-        .queue
-        .submit(WriteCommand::Send { new, rule, now })
-        .await?
-    {
-        WriteOutcome::Sent(out, chat) => Ok((out, chat)),
-        WriteOutcome::Updated(_) => Err(StoreError::Database(
-            "the writer answered a message with a chat update".into(),
-        )),
-    }
 }
 
 pub(crate) async fn messages(
@@ -224,103 +83,6 @@ pub(crate) async fn messages(
         }
     };
     rows.iter().map(rows::message).collect()
-}
-
-pub(crate) async fn mark_read(
-    s: &MysqlStore,
-    chat_id: ChatId,
-    reader: &Actor,
-    up_to: Option<MessageId>,
-    now: OffsetDateTime,
-) -> Result<ReadPosition, StoreError> {
-    let mut tx = begin_events(s).await?;
-    let done: Result<ReadPosition, StoreError> = async {
-        let chat = chat_in(&mut tx, chat_id)
-            .await?
-            .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-        let newest = sqlx::query(
-            "SELECT COALESCE(MAX(message_id), 0) AS n FROM tbl_chat_messages WHERE chat_id = ?",
-        )
-        .bind(chat_id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        let newest = int(&newest, "n")?;
-        let target = match up_to {
-            None => newest,
-            Some(m) => {
-                let exists = sqlx::query(
-                    "SELECT message_id FROM tbl_chat_messages WHERE chat_id = ? AND message_id = ?",
-                )
-                .bind(chat_id.0)
-                .bind(m.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                match exists {
-                    Some(r) => int(&r, "message_id")?,
-                    None => return Err(StoreError::Rule(ChatError::NotFound("message"))),
-                }
-            }
-        };
-        let current = sqlx::query(
-            "SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions \
-             WHERE chat_id = ? AND reader_type = ? AND reader_id = ?",
-        )
-        .bind(chat_id.0)
-        .bind(reader.sender_type().as_str())
-        .bind(reader.raw_id())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let (cur_id, cur_at) = match &current {
-            Some(r) => (
-                int(r, "last_read_message_id")?,
-                rows::time_col(r, "updated_at")?,
-            ),
-            None => (0, now),
-        };
-        let position = |id: i64, at: OffsetDateTime| ReadPosition {
-            chat_id,
-            reader_type: reader.sender_type(),
-            reader_id: reader.raw_id(),
-            last_read_message_id: MessageId(id),
-            updated_at: at,
-        };
-        if target <= cur_id {
-            return Ok(position(cur_id, cur_at));
-        }
-        sqlx::query(
-            "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) \
-             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE last_read_message_id = VALUES(last_read_message_id), \
-             updated_at = VALUES(updated_at)",
-        )
-        .bind(chat_id.0)
-        .bind(reader.sender_type().as_str())
-        .bind(reader.raw_id())
-        .bind(target)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let [a, b] = write::other_side(reader);
-        sqlx::query(
-            "UPDATE tbl_chat_messages SET is_read = TRUE WHERE chat_id = ? AND message_id <= ? AND is_read = FALSE \
-             AND sender_type IN (?, ?)",
-        )
-        .bind(chat_id.0)
-        .bind(target)
-        .bind(a.as_str())
-        .bind(b.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let pos = position(target, now);
-        write::record_read(&mut MysqlWrite(&mut tx), chat, &pos, now).await?;
-        Ok(pos)
-    }
-    .await;
-    finish(tx, done).await
 }
 
 /// Scope as four parameters: all, worker, user, guest.
@@ -489,39 +251,6 @@ pub(crate) async fn unread_counts(
     reader: &Actor,
 ) -> Result<Vec<(ChatId, i64)>, StoreError> {
     unread_counts_on(&s.pool, scope, reader).await
-}
-
-pub(crate) async fn expire_guest(
-    s: &MysqlStore,
-    id: GuestId,
-    now: OffsetDateTime,
-) -> Result<Vec<ChatId>, StoreError> {
-    let mut tx = begin_events(s).await?;
-    let done: Result<Vec<ChatId>, StoreError> = async {
-        sqlx::query(
-            "UPDATE tbl_guest_sessions SET expired_at = ? WHERE guest_id = ? AND expired_at IS NULL",
-        )
-        .bind(now)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let ids = sqlx::query(
-            "SELECT chat_id FROM tbl_chats WHERE guest_id = ? AND status <> 'closed' ORDER BY chat_id",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let ids = ids
-            .iter()
-            .map(|r| int(r, "chat_id").map(ChatId))
-            .collect::<Result<Vec<_>, _>>()?;
-        let closed = write::close_for_expired_guest(&mut MysqlWrite(&mut tx), &ids, now).await?;
-        Ok(closed)
-    }
-    .await;
-    finish(tx, done).await
 }
 
 pub(crate) async fn events_after(

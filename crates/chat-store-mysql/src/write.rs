@@ -9,14 +9,15 @@
 //! `LAST_INSERT_ID()`, read back by id range (MySQL has no `INSERT ... RETURNING`).
 
 use crate::chats::{CHAT_COLS, MESSAGE_COLS, begin_events_on};
-use crate::rows::{self, db, int};
-use chat_core::model::{Chat, Message};
+use crate::rows::{self, db, int, unique_violation};
+use chat_core::model::{Chat, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
-use chat_core::{ChatError, ChatId, MessageId, StoreError};
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
+use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreError};
+use sqlx::{AssertSqlSafe, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 
 /// The write primitives on an open transaction's connection (the event lock held).
 pub(crate) struct MysqlWrite<'c>(pub(crate) &'c mut MySqlConnection);
@@ -169,6 +170,190 @@ impl WriteTx for MysqlWrite<'_> {
         q.push(")");
         q.build().execute(&mut *self.0).await.map_err(db)?;
         Ok(())
+    }
+
+    async fn started_chat(
+        &mut self,
+        customer: &Actor,
+        client_id: &str,
+    ) -> Result<Option<ChatId>, StoreError> {
+        let (user, guest) = customer_ids(customer);
+        let row = sqlx::query(
+            "SELECT chat_id FROM tbl_chats WHERE client_id = ? AND (user_id = ? OR guest_id = ?)",
+        )
+        .bind(client_id)
+        .bind(user)
+        .bind(guest)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(db)?;
+        row.map(|r| int(&r, "chat_id").map(ChatId)).transpose()
+    }
+
+    async fn first_customer_message(
+        &mut self,
+        chat: ChatId,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND sender_type <> 'system' \
+             ORDER BY message_id LIMIT 1"
+        )))
+        .bind(chat.0)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(db)?;
+        row.map(|r| rows::message(&r)).transpose()
+    }
+
+    async fn insert_chat(
+        &mut self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        let (user, guest) = customer_ids(&new.customer);
+        let done = sqlx::query(
+            "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
+             VALUES (?, ?, 'pending', ?, 0, ?, ?, ?)",
+        )
+        .bind(user)
+        .bind(guest)
+        .bind(&new.topic)
+        .bind(&new.client_id)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *self.0)
+        .await
+        .map_err(|e| {
+            // Another node started the same chat (same client id) first: the retry of
+            // the batch finds it.
+            if unique_violation(&e) {
+                StoreError::backend(e, true)
+            } else {
+                db(e)
+            }
+        })?;
+        let id = i64::try_from(done.last_insert_id())
+            .map_err(|e| StoreError::Database(format!("chat id: {e}")))?;
+        let chats = self.lock_chats(&[ChatId(id)]).await?;
+        chats
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Database("inserted chat not found".into()))
+    }
+
+    async fn newest_message(&mut self, chat: ChatId) -> Result<MessageId, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(message_id), 0) AS newest FROM tbl_chat_messages WHERE chat_id = ?",
+        )
+        .bind(chat.0)
+        .fetch_one(&mut *self.0)
+        .await
+        .map_err(db)?;
+        Ok(MessageId(int(&row, "newest")?))
+    }
+
+    async fn has_message(&mut self, chat: ChatId, id: MessageId) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_id FROM tbl_chat_messages WHERE chat_id = ? AND message_id = ?",
+        )
+        .bind(chat.0)
+        .bind(id.0)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn read_position(
+        &mut self,
+        chat: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<(MessageId, OffsetDateTime)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions \
+             WHERE chat_id = ? AND reader_type = ? AND reader_id = ?",
+        )
+        .bind(chat.0)
+        .bind(reader.sender_type().as_str())
+        .bind(reader.raw_id())
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            Ok((
+                MessageId(int(&r, "last_read_message_id")?),
+                rows::time_col(&r, "updated_at")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn save_read_position(&mut self, p: &ReadPosition) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE last_read_message_id = VALUES(last_read_message_id), updated_at = VALUES(updated_at)",
+        )
+        .bind(p.chat_id.0)
+        .bind(p.reader_type.as_str())
+        .bind(p.reader_id)
+        .bind(p.last_read_message_id.0)
+        .bind(p.updated_at)
+        .execute(&mut *self.0)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn mark_messages_read(
+        &mut self,
+        chat: ChatId,
+        up_to: MessageId,
+        [a, b]: [SenderType; 2],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tbl_chat_messages SET is_read = TRUE WHERE chat_id = ? AND message_id <= ? AND is_read = FALSE \
+             AND sender_type IN (?, ?)",
+        )
+        .bind(chat.0)
+        .bind(up_to.0)
+        .bind(a.as_str())
+        .bind(b.as_str())
+        .execute(&mut *self.0)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn expire_guest_session(
+        &mut self,
+        guest: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        sqlx::query(
+            "UPDATE tbl_guest_sessions SET expired_at = ? WHERE guest_id = ? AND expired_at IS NULL",
+        )
+        .bind(now)
+        .bind(guest.0)
+        .execute(&mut *self.0)
+        .await
+        .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT chat_id FROM tbl_chats WHERE guest_id = ? AND status <> 'closed' ORDER BY chat_id",
+        )
+        .bind(guest.0)
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|r| int(r, "chat_id").map(ChatId)).collect()
+    }
+}
+
+fn customer_ids(customer: &Actor) -> (Option<i64>, Option<i64>) {
+    match customer {
+        Actor::User(u) => (Some(u.0), None),
+        Actor::Guest(g) => (None, Some(g.0)),
+        _ => (None, None),
     }
 }
 

@@ -1,23 +1,16 @@
 //! Chats, messages, read positions and the event log: their SQL.
 //!
-//! Every write runs in one transaction that first locks the chat row (`SELECT ... FOR
-//! UPDATE`), so reading the chat, asking the rule and writing the change cannot
-//! interleave with another write to the same chat. A transaction that inserts events
-//! takes the event-log lock ([`lock_event_log`]) after its chat locks and right before
-//! its first event, so event ids are assigned and committed in the same order.
+//! Reads here; every write to a chat goes through the node's writer ([`crate::write`]).
+//! A transaction that inserts events takes the event-log lock ([`lock_event_log_on`])
+//! after its chat locks and right before its first insert, so event ids are assigned and
+//! committed in the same order.
 
 use crate::PgStore;
-use crate::rows::{self, db, unique_violation};
-use crate::write::PgWrite;
+use crate::rows::{self, db};
 use chat_core::model::*;
-use chat_core::store::ChatRule;
-use chat_core::write::{self, WriteCommand, WriteOutcome};
-use chat_core::{Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError};
+use chat_core::{Actor, ChatId, ChatStatus, StoreError};
+use sqlx::PgPool;
 use sqlx::postgres::PgConnection;
-use sqlx::{PgPool, Postgres, Transaction};
-use time::OffsetDateTime;
-
-type Tx = Transaction<'static, Postgres>;
 
 /// The key of the transaction-scoped advisory lock that serialises event-writing
 /// transactions ("NATIEVT1" in ASCII).
@@ -36,19 +29,6 @@ pub(crate) async fn lock_event_log_on(conn: &mut PgConnection) -> Result<(), Sto
     Ok(())
 }
 
-/// The chat, locked for the rest of the transaction.
-async fn chat_for_update(tx: &mut Tx, id: ChatId) -> Result<Option<Chat>, StoreError> {
-    let row = sqlx::query(
-        "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
-         created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = $1 FOR UPDATE",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
-    row.map(|r| rows::chat(&r)).transpose()
-}
-
 async fn chat_on(conn: &mut PgConnection, id: ChatId) -> Result<Option<Chat>, StoreError> {
     let row = sqlx::query(
         "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
@@ -64,127 +44,6 @@ async fn chat_on(conn: &mut PgConnection, id: ChatId) -> Result<Option<Chat>, St
 pub(crate) async fn chat(pool: &PgPool, id: ChatId) -> Result<Option<Chat>, StoreError> {
     let mut conn = pool.acquire().await.map_err(db)?;
     chat_on(&mut conn, id).await
-}
-
-pub(crate) async fn create_chat(
-    s: &PgStore,
-    new: &NewChat,
-    now: OffsetDateTime,
-) -> Result<ChatStart, StoreError> {
-    // A start racing another start with the same client id loses on the unique index;
-    // the second attempt then finds the chat the winner made.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match try_create_chat(s, new, now).await? {
-            Some(start) => return Ok(start),
-            None if attempt < 3 => continue,
-            None => return Err(StoreError::Duplicate("chat")),
-        }
-    }
-}
-
-/// `None` when the insert lost a race on the customer's client id.
-async fn try_create_chat(
-    s: &PgStore,
-    new: &NewChat,
-    now: OffsetDateTime,
-) -> Result<Option<ChatStart>, StoreError> {
-    let (user, guest) = match new.customer {
-        Actor::User(u) => (Some(u.0), None),
-        Actor::Guest(g) => (None, Some(g.0)),
-        _ => return Err(ChatError::forbidden("only customers start chats").into()),
-    };
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    if let Some(cid) = &new.client_id {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT chat_id FROM tbl_chats WHERE client_id = $1 AND (user_id = $2 OR guest_id = $3)",
-        )
-        .bind(cid)
-        .bind(user)
-        .bind(guest)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(id) = found {
-            let id = ChatId(id);
-            let chat = chat_on(&mut tx, id)
-                .await?
-                .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-            let first = sqlx::query(
-                "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-                 FROM tbl_chat_messages WHERE chat_id = $1 AND sender_type <> 'system' ORDER BY message_id LIMIT 1",
-            )
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            return Ok(Some(ChatStart {
-                chat,
-                first_message: first.map(|r| rows::message(&r)).transpose()?,
-                created: false,
-            }));
-        }
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
-         VALUES ($1, $2, 'pending', $3, 0, $4, $5, $5) \
-         RETURNING chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at",
-    )
-    .bind(user)
-    .bind(guest)
-    .bind(&new.topic)
-    .bind(&new.client_id)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await;
-    let row = match inserted {
-        Ok(row) => row,
-        // Dropping the transaction rolls it back.
-        Err(e) if unique_violation(&e) => return Ok(None),
-        Err(e) => return Err(db(e)),
-    };
-    let chat = rows::chat(&row)?;
-    let start = write::start_chat(&mut PgWrite::new(&mut tx), chat, new, now).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(start))
-}
-
-pub(crate) async fn update_chat(
-    s: &PgStore,
-    id: ChatId,
-    rule: ChatRule,
-    now: OffsetDateTime,
-) -> Result<Chat, StoreError> {
-    let cmd = WriteCommand::Update {
-        chat_id: id,
-        rule,
-        now,
-    };
-    match s.queue.submit(cmd).await? {
-        WriteOutcome::Updated(chat) | WriteOutcome::Sent(_, chat) => Ok(chat),
-    }
-}
-
-/// Store a message through the node's writer (one transaction and one event-log lock per
-/// batch of messages).
-pub(crate) async fn send_message(
-    s: &PgStore,
-    new: NewMessage,
-    rule: ChatRule,
-    now: OffsetDateTime,
-) -> Result<(SendOutcome, Chat), StoreError> {
-    match s
-        .queue
-        .submit(WriteCommand::Send { new, rule, now })
-        .await?
-    {
-        WriteOutcome::Sent(out, chat) => Ok((out, chat)),
-        WriteOutcome::Updated(_) => Err(StoreError::Database(
-            "the writer answered a message with a chat update".into(),
-        )),
-    }
 }
 
 pub(crate) async fn messages(
@@ -222,98 +81,6 @@ pub(crate) async fn messages(
         }
     };
     rows.iter().map(rows::message).collect()
-}
-
-pub(crate) async fn mark_read(
-    s: &PgStore,
-    chat_id: ChatId,
-    reader: &Actor,
-    up_to: Option<MessageId>,
-    now: OffsetDateTime,
-) -> Result<ReadPosition, StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let chat = chat_for_update(&mut tx, chat_id)
-        .await?
-        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-    let newest: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(message_id), 0) FROM tbl_chat_messages WHERE chat_id = $1",
-    )
-    .bind(chat_id.0)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
-    let target = match up_to {
-        None => newest,
-        Some(m) => {
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT message_id FROM tbl_chat_messages WHERE chat_id = $1 AND message_id = $2",
-            )
-            .bind(chat_id.0)
-            .bind(m.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            exists.ok_or(StoreError::Rule(ChatError::NotFound("message")))?
-        }
-    };
-    let current = sqlx::query(
-        "SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions \
-         WHERE chat_id = $1 AND reader_type = $2 AND reader_id = $3",
-    )
-    .bind(chat_id.0)
-    .bind(reader.sender_type().as_str())
-    .bind(reader.raw_id())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let (cur_id, cur_at) = match &current {
-        Some(r) => (
-            rows::get::<i64>(r, "last_read_message_id")?,
-            rows::time_col(r, "updated_at")?,
-        ),
-        None => (0, now),
-    };
-    let position = |id: i64, at: OffsetDateTime| ReadPosition {
-        chat_id,
-        reader_type: reader.sender_type(),
-        reader_id: reader.raw_id(),
-        last_read_message_id: MessageId(id),
-        updated_at: at,
-    };
-    if target <= cur_id {
-        tx.commit().await.map_err(db)?;
-        return Ok(position(cur_id, cur_at));
-    }
-    sqlx::query(
-        "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (chat_id, reader_type, reader_id) DO UPDATE SET \
-         last_read_message_id = excluded.last_read_message_id, updated_at = excluded.updated_at",
-    )
-    .bind(chat_id.0)
-    .bind(reader.sender_type().as_str())
-    .bind(reader.raw_id())
-    .bind(target)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    let [a, b] = write::other_side(reader);
-    sqlx::query(
-        "UPDATE tbl_chat_messages SET is_read = TRUE \
-         WHERE chat_id = $1 AND message_id <= $2 AND NOT is_read AND sender_type IN ($3, $4)",
-    )
-    .bind(chat_id.0)
-    .bind(target)
-    .bind(a.as_str())
-    .bind(b.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    let pos = position(target, now);
-    write::record_read(&mut PgWrite::new(&mut tx), chat, &pos, now).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(pos)
 }
 
 /// Scope as four nullable parameters: all, worker, user, guest.
@@ -448,34 +215,6 @@ async fn unread_counts_on(
     rows.iter()
         .map(|r| Ok((ChatId(rows::get(r, "chat_id")?), rows::get(r, "unread")?)))
         .collect()
-}
-
-pub(crate) async fn expire_guest(
-    s: &PgStore,
-    id: GuestId,
-    now: OffsetDateTime,
-) -> Result<Vec<ChatId>, StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    sqlx::query(
-        "UPDATE tbl_guest_sessions SET expired_at = $1 WHERE guest_id = $2 AND expired_at IS NULL",
-    )
-    .bind(now)
-    .bind(id.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    // Lock every chat to close, in id order, before the event-log lock.
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT chat_id FROM tbl_chats WHERE guest_id = $1 AND status <> 'closed' ORDER BY chat_id FOR UPDATE",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    let ids: Vec<ChatId> = ids.into_iter().map(ChatId).collect();
-    let closed = write::close_for_expired_guest(&mut PgWrite::new(&mut tx), &ids, now).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(closed)
 }
 
 const EVENT_COLS: &str = "event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at";

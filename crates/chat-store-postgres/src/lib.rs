@@ -53,7 +53,6 @@ mod write;
 
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
-use chat_core::store::ChatRule;
 use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
 use sqlx::PgPool;
@@ -126,7 +125,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let queue = chat_core::write::WriteQueue::start(
+        let queue = chat_core::write::WriteQueue::spawn(
             std::sync::Arc::new(write::PgExecutor { pool: pool.clone() }),
             MAX_BATCH,
         );
@@ -154,6 +153,9 @@ impl PgStore {
 
 #[async_trait::async_trait]
 impl Store for PgStore {
+    fn writer(&self) -> &chat_core::write::WriteQueue {
+        &self.queue
+    }
     async fn create_account(
         &self,
         new: &NewAccount,
@@ -239,20 +241,6 @@ impl Store for PgStore {
     ) -> Result<Vec<GuestId>, StoreError> {
         accounts::guests_inactive_since(self, cutoff, limit).await
     }
-    async fn expire_guest(
-        &self,
-        id: GuestId,
-        now: OffsetDateTime,
-    ) -> Result<Vec<ChatId>, StoreError> {
-        chats::expire_guest(self, id, now).await
-    }
-    async fn create_chat(
-        &self,
-        new: &NewChat,
-        now: OffsetDateTime,
-    ) -> Result<ChatStart, StoreError> {
-        chats::create_chat(self, new, now).await
-    }
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
         chats::chat(&self.pool, id).await
     }
@@ -271,33 +259,8 @@ impl Store for PgStore {
     ) -> Result<Vec<ChatSummary>, StoreError> {
         chats::list_chats(self, scope, filter, reader).await
     }
-    async fn update_chat(
-        &self,
-        id: ChatId,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<Chat, StoreError> {
-        chats::update_chat(self, id, rule, now).await
-    }
-    async fn send_message(
-        &self,
-        new: NewMessage,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<(SendOutcome, Chat), StoreError> {
-        chats::send_message(self, new, rule, now).await
-    }
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
         chats::messages(self, chat, page).await
-    }
-    async fn mark_read(
-        &self,
-        chat: ChatId,
-        reader: &Actor,
-        up_to: Option<MessageId>,
-        now: OffsetDateTime,
-    ) -> Result<ReadPosition, StoreError> {
-        chats::mark_read(self, chat, reader, up_to, now).await
     }
     async fn unread_counts(
         &self,

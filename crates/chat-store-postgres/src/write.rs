@@ -8,12 +8,12 @@
 //! commit — once per batch, not once per message — so event ids commit in order.
 
 use crate::chats::lock_event_log_on;
-use crate::rows::{self, db};
-use chat_core::model::{Chat, Message};
+use crate::rows::{self, db, unique_violation};
+use chat_core::model::{Chat, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
-use chat_core::{ChatError, ChatId, MessageId, StoreError};
+use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreError};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnection;
 use std::collections::HashMap;
@@ -161,6 +161,179 @@ impl WriteTx for PgWrite<'_> {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn started_chat(
+        &mut self,
+        customer: &Actor,
+        client_id: &str,
+    ) -> Result<Option<ChatId>, StoreError> {
+        let (user, guest) = customer_ids(customer);
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT chat_id FROM tbl_chats WHERE client_id = $1 AND (user_id = $2 OR guest_id = $3)",
+        )
+        .bind(client_id)
+        .bind(user)
+        .bind(guest)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(id.map(ChatId))
+    }
+
+    async fn first_customer_message(
+        &mut self,
+        chat: ChatId,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+             FROM tbl_chat_messages WHERE chat_id = $1 AND sender_type <> 'system' ORDER BY message_id LIMIT 1",
+        )
+        .bind(chat.0)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        row.map(|r| rows::message(&r)).transpose()
+    }
+
+    async fn insert_chat(
+        &mut self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        let (user, guest) = customer_ids(&new.customer);
+        let row = sqlx::query(
+            "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
+             VALUES ($1, $2, 'pending', $3, 0, $4, $5, $5) \
+             RETURNING chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at",
+        )
+        .bind(user)
+        .bind(guest)
+        .bind(&new.topic)
+        .bind(&new.client_id)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(|e| {
+            // Another node started the same chat (same client id) first: the retry of
+            // the batch finds it.
+            if unique_violation(&e) {
+                StoreError::backend(e, true)
+            } else {
+                db(e)
+            }
+        })?;
+        rows::chat(&row)
+    }
+
+    async fn newest_message(&mut self, chat: ChatId) -> Result<MessageId, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(message_id), 0) FROM tbl_chat_messages WHERE chat_id = $1",
+        )
+        .bind(chat.0)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(MessageId(id))
+    }
+
+    async fn has_message(&mut self, chat: ChatId, id: MessageId) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT message_id FROM tbl_chat_messages WHERE chat_id = $1 AND message_id = $2",
+        )
+        .bind(chat.0)
+        .bind(id.0)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(found.is_some())
+    }
+
+    async fn read_position(
+        &mut self,
+        chat: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<(MessageId, OffsetDateTime)>, StoreError> {
+        let row: Option<(i64, OffsetDateTime)> = sqlx::query_as(
+            "SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions \
+             WHERE chat_id = $1 AND reader_type = $2 AND reader_id = $3",
+        )
+        .bind(chat.0)
+        .bind(reader.sender_type().as_str())
+        .bind(reader.raw_id())
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|(id, at)| (MessageId(id), at)))
+    }
+
+    async fn save_read_position(&mut self, p: &ReadPosition) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (chat_id, reader_type, reader_id) DO UPDATE SET \
+             last_read_message_id = excluded.last_read_message_id, updated_at = excluded.updated_at",
+        )
+        .bind(p.chat_id.0)
+        .bind(p.reader_type.as_str())
+        .bind(p.reader_id)
+        .bind(p.last_read_message_id.0)
+        .bind(p.updated_at)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn mark_messages_read(
+        &mut self,
+        chat: ChatId,
+        up_to: MessageId,
+        [a, b]: [SenderType; 2],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tbl_chat_messages SET is_read = TRUE \
+             WHERE chat_id = $1 AND message_id <= $2 AND NOT is_read AND sender_type IN ($3, $4)",
+        )
+        .bind(chat.0)
+        .bind(up_to.0)
+        .bind(a.as_str())
+        .bind(b.as_str())
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn expire_guest_session(
+        &mut self,
+        guest: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        sqlx::query(
+            "UPDATE tbl_guest_sessions SET expired_at = $1 WHERE guest_id = $2 AND expired_at IS NULL",
+        )
+        .bind(now)
+        .bind(guest.0)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT chat_id FROM tbl_chats WHERE guest_id = $1 AND status <> 'closed' ORDER BY chat_id",
+        )
+        .bind(guest.0)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(ChatId).collect())
+    }
+}
+
+fn customer_ids(customer: &Actor) -> (Option<i64>, Option<i64>) {
+    match customer {
+        Actor::User(u) => (Some(u.0), None),
+        Actor::Guest(g) => (None, Some(g.0)),
+        _ => (None, None),
     }
 }
 

@@ -122,7 +122,7 @@ pub(crate) async fn set_account_active(
     active: bool,
     now: OffsetDateTime,
 ) -> Result<Option<Account>, StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     let sql = per_role!(
         role,
         "UPDATE ",
@@ -158,7 +158,7 @@ pub(crate) async fn create_session(
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     // Sweep this account's expired sessions while we are here.
     sqlx::query(
         "DELETE FROM tbl_chat_sessions WHERE role = ?1 AND account_id = ?2 AND expires_at <= ?3",
@@ -346,7 +346,7 @@ pub(crate) async fn create_ws_ticket(
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?1")
         .bind(ts(now))
         .execute(&mut *tx)

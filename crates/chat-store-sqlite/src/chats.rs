@@ -1,34 +1,14 @@
 //! Chats, messages, read positions and the event log: their SQL.
 //!
-//! Every write runs on the single writer connection in one transaction, so reading the
-//! chat, asking the rule and writing the change cannot interleave with another write.
+//! Reads only: every write to a chat goes through the node's writer ([`crate::write`]).
 
 use crate::SqliteStore;
 use crate::rows::{self, db, ts};
-use crate::write::SqliteWrite;
 use chat_core::model::*;
-use chat_core::store::ChatRule;
-use chat_core::write::{self, WriteCommand, WriteOutcome};
-use chat_core::{Actor, ChatError, ChatId, ChatStatus, GuestId, MessageId, StoreError};
-use sqlx::{SqliteConnection, SqlitePool};
-use time::OffsetDateTime;
-
-/// What the helpers run on: a transaction's connection.
-type Tx = SqliteConnection;
+use chat_core::{Actor, ChatId, ChatStatus, MessageId, StoreError};
+use sqlx::SqlitePool;
 
 const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
-
-async fn chat_in(tx: &mut Tx, id: ChatId) -> Result<Option<Chat>, StoreError> {
-    let row = sqlx::query(
-        "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
-         created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ?1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    row.map(|r| rows::chat(&r)).transpose()
-}
 
 pub(crate) async fn chat(pool: &SqlitePool, id: ChatId) -> Result<Option<Chat>, StoreError> {
     let row = sqlx::query(
@@ -41,101 +21,6 @@ pub(crate) async fn chat(pool: &SqlitePool, id: ChatId) -> Result<Option<Chat>, 
     .map_err(db)?;
     let _ = CHAT_COLS;
     row.map(|r| rows::chat(&r)).transpose()
-}
-
-pub(crate) async fn create_chat(
-    s: &SqliteStore,
-    new: &NewChat,
-    now: OffsetDateTime,
-) -> Result<ChatStart, StoreError> {
-    let (user, guest) = match new.customer {
-        Actor::User(u) => (Some(u.0), None),
-        Actor::Guest(g) => (None, Some(g.0)),
-        _ => return Err(ChatError::forbidden("only customers start chats").into()),
-    };
-    let mut tx = s.writer.begin().await.map_err(db)?;
-    if let Some(cid) = &new.client_id {
-        let found = sqlx::query("SELECT chat_id FROM tbl_chats WHERE client_id = ?1 AND (user_id = ?2 OR guest_id = ?3)")
-            .bind(cid)
-            .bind(user)
-            .bind(guest)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if let Some(row) = found {
-            let id = ChatId(sqlx::Row::try_get(&row, "chat_id").map_err(db)?);
-            let chat = chat_in(&mut tx, id)
-                .await?
-                .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-            let first = sqlx::query(
-                "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-                 FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type <> 'system' ORDER BY message_id LIMIT 1",
-            )
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            return Ok(ChatStart {
-                chat,
-                first_message: first.map(|r| rows::message(&r)).transpose()?,
-                created: false,
-            });
-        }
-    }
-    let row = sqlx::query(
-        "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
-         VALUES (?1, ?2, 'pending', ?3, 0, ?4, ?5, ?5) \
-         RETURNING chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at",
-    )
-    .bind(user)
-    .bind(guest)
-    .bind(&new.topic)
-    .bind(&new.client_id)
-    .bind(ts(now))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
-    let chat = rows::chat(&row)?;
-    let start = write::start_chat(&mut SqliteWrite(&mut *tx), chat, new, now).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(start)
-}
-
-pub(crate) async fn update_chat(
-    s: &SqliteStore,
-    id: ChatId,
-    rule: ChatRule,
-    now: OffsetDateTime,
-) -> Result<Chat, StoreError> {
-    let cmd = WriteCommand::Update {
-        chat_id: id,
-        rule,
-        now,
-    };
-    match s.queue.submit(cmd).await? {
-        WriteOutcome::Updated(chat) | WriteOutcome::Sent(_, chat) => Ok(chat),
-    }
-}
-
-/// Store a message through the node's writer: many messages share one transaction and
-/// one commit, and none is answered before that commit.
-pub(crate) async fn send_message(
-    s: &SqliteStore,
-    new: NewMessage,
-    rule: ChatRule,
-    now: OffsetDateTime,
-) -> Result<(SendOutcome, Chat), StoreError> {
-    match s
-        .queue
-        .submit(WriteCommand::Send { new, rule, now })
-        .await?
-    {
-        WriteOutcome::Sent(out, chat) => Ok((out, chat)),
-        WriteOutcome::Updated(_) => Err(StoreError::Database(
-            "the writer answered a message with a chat update".into(),
-        )),
-    }
 }
 
 pub(crate) async fn messages(
@@ -179,90 +64,6 @@ pub(crate) async fn messages(
 /// from using the `(chat_id, message_id)` index for the range and makes older pages scan).
 fn upper_bound(before: Option<MessageId>) -> i64 {
     before.map_or(i64::MAX, |b| b.0)
-}
-
-pub(crate) async fn mark_read(
-    s: &SqliteStore,
-    chat_id: ChatId,
-    reader: &Actor,
-    up_to: Option<MessageId>,
-    now: OffsetDateTime,
-) -> Result<ReadPosition, StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
-    let chat = chat_in(&mut tx, chat_id)
-        .await?
-        .ok_or(StoreError::Rule(ChatError::NotFound("chat")))?;
-    let newest: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(message_id), 0) FROM tbl_chat_messages WHERE chat_id = ?1",
-    )
-    .bind(chat_id.0)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
-    let target = match up_to {
-        None => newest,
-        Some(m) => {
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT message_id FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id = ?2",
-            )
-            .bind(chat_id.0)
-            .bind(m.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            exists.ok_or(StoreError::Rule(ChatError::NotFound("message")))?
-        }
-    };
-    let current = sqlx::query("SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions WHERE chat_id = ?1 AND reader_type = ?2 AND reader_id = ?3")
-        .bind(chat_id.0)
-        .bind(reader.sender_type().as_str())
-        .bind(reader.raw_id())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-    let (cur_id, cur_at) = match &current {
-        Some(r) => (
-            sqlx::Row::try_get::<i64, _>(r, "last_read_message_id").map_err(db)?,
-            rows::time_col(r, "updated_at")?,
-        ),
-        None => (0, now),
-    };
-    let position = |id: i64, at: OffsetDateTime| ReadPosition {
-        chat_id,
-        reader_type: reader.sender_type(),
-        reader_id: reader.raw_id(),
-        last_read_message_id: MessageId(id),
-        updated_at: at,
-    };
-    if target <= cur_id {
-        tx.commit().await.map_err(db)?;
-        return Ok(position(cur_id, cur_at));
-    }
-    sqlx::query(
-        "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (chat_id, reader_type, reader_id) DO UPDATE SET last_read_message_id = excluded.last_read_message_id, updated_at = excluded.updated_at",
-    )
-    .bind(chat_id.0)
-    .bind(reader.sender_type().as_str())
-    .bind(reader.raw_id())
-    .bind(target)
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    let [a, b] = write::other_side(reader);
-    sqlx::query("UPDATE tbl_chat_messages SET is_read = 1 WHERE chat_id = ?1 AND message_id <= ?2 AND is_read = 0 AND sender_type IN (?3, ?4)")
-        .bind(chat_id.0)
-        .bind(target)
-        .bind(a.as_str())
-        .bind(b.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let pos = position(target, now);
-    write::record_read(&mut SqliteWrite(&mut *tx), chat, &pos, now).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(pos)
 }
 
 /// Scope as four nullable parameters: all, worker, user, guest.
@@ -406,33 +207,6 @@ async fn unread_counts_on(
             ))
         })
         .collect()
-}
-
-pub(crate) async fn expire_guest(
-    s: &SqliteStore,
-    id: GuestId,
-    now: OffsetDateTime,
-) -> Result<Vec<ChatId>, StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
-    sqlx::query(
-        "UPDATE tbl_guest_sessions SET expired_at = ?1 WHERE guest_id = ?2 AND expired_at IS NULL",
-    )
-    .bind(ts(now))
-    .bind(id.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT chat_id FROM tbl_chats WHERE guest_id = ?1 AND status <> 'closed' ORDER BY chat_id",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    let ids: Vec<ChatId> = ids.into_iter().map(ChatId).collect();
-    let closed = write::close_for_expired_guest(&mut SqliteWrite(&mut *tx), &ids, now).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(closed)
 }
 
 pub(crate) async fn events_after(

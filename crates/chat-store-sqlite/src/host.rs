@@ -75,7 +75,7 @@ pub(crate) async fn use_token_id(
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?1")
         .bind(ts(now))
         .execute(&mut *tx)

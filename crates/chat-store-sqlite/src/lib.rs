@@ -16,7 +16,6 @@ mod write;
 
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
-use chat_core::store::ChatRule;
 use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{AccountRole, Actor, ChatId, GuestId, MessageId, Store, StoreError};
 use sqlx::sqlite::{
@@ -39,8 +38,9 @@ pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     /// Readers see committed data (WAL) without waiting for the writer.
     pub(crate) reader: SqlitePool,
-    /// The node's writer: chat writes (messages, assignments, status changes) queue here
-    /// and share transactions and commits (see `chat_core::write`).
+    /// The node's writer: every chat write (messages, assignments, status changes, starts,
+    /// reads) queues here and shares transactions and commits, on a connection of its own
+    /// (see [`write`]).
     pub(crate) queue: chat_core::write::WriteQueue,
 }
 
@@ -93,15 +93,11 @@ impl SqliteStore {
             .max_connections(opts.readers.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(rows::db)?;
-        let queue = chat_core::write::WriteQueue::start(
-            std::sync::Arc::new(write::SqliteExecutor {
-                writer: writer.clone(),
-            }),
-            MAX_BATCH,
-        );
+        let executor = write::SqliteExecutor::open(base.get_filename(), opts.synchronous_full)?;
+        let queue = chat_core::write::WriteQueue::spawn(std::sync::Arc::new(executor), MAX_BATCH);
         Ok(SqliteStore {
             writer,
             reader,
@@ -129,6 +125,18 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Begin a write transaction on the pool's writer connection. `IMMEDIATE`: it takes
+    /// the write lock at once, waiting (busy timeout) while the chat writer holds it, so a
+    /// read inside it can never be overtaken by the other connection's commit.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(rows::db)
+    }
+
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
@@ -137,6 +145,9 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn writer(&self) -> &chat_core::write::WriteQueue {
+        &self.queue
+    }
     async fn create_account(
         &self,
         new: &NewAccount,
@@ -222,20 +233,6 @@ impl Store for SqliteStore {
     ) -> Result<Vec<GuestId>, StoreError> {
         accounts::guests_inactive_since(self, cutoff, limit).await
     }
-    async fn expire_guest(
-        &self,
-        id: GuestId,
-        now: OffsetDateTime,
-    ) -> Result<Vec<ChatId>, StoreError> {
-        chats::expire_guest(self, id, now).await
-    }
-    async fn create_chat(
-        &self,
-        new: &NewChat,
-        now: OffsetDateTime,
-    ) -> Result<ChatStart, StoreError> {
-        chats::create_chat(self, new, now).await
-    }
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
         chats::chat(&self.reader, id).await
     }
@@ -254,33 +251,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ChatSummary>, StoreError> {
         chats::list_chats(self, scope, filter, reader).await
     }
-    async fn update_chat(
-        &self,
-        id: ChatId,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<Chat, StoreError> {
-        chats::update_chat(self, id, rule, now).await
-    }
-    async fn send_message(
-        &self,
-        new: NewMessage,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<(SendOutcome, Chat), StoreError> {
-        chats::send_message(self, new, rule, now).await
-    }
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
         chats::messages(self, chat, page).await
-    }
-    async fn mark_read(
-        &self,
-        chat: ChatId,
-        reader: &Actor,
-        up_to: Option<MessageId>,
-        now: OffsetDateTime,
-    ) -> Result<ReadPosition, StoreError> {
-        chats::mark_read(self, chat, reader, up_to, now).await
     }
     async fn unread_counts(
         &self,

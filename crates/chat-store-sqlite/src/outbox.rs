@@ -72,7 +72,7 @@ pub(crate) async fn enqueue_email(
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     let open: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ?1 AND recipient_id = ?2 AND chat_id = ?3 \
          AND kind = ?4 AND status IN ('pending', 'sending') LIMIT 1",

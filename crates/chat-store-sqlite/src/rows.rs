@@ -29,7 +29,7 @@ pub(crate) fn ts(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000000Z".to_owned())
 }
 
-fn parse_ts(s: &str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn parse_ts(s: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map_err(|e| StoreError::Database(format!("bad time `{s}`: {e}")))
 }

@@ -63,7 +63,7 @@ pub(crate) async fn enqueue_webhooks(
     if deliveries.is_empty() {
         return Ok(0);
     }
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     let mut added = 0;
     for d in deliveries {
         let done = sqlx::query(
@@ -129,7 +129,7 @@ pub(crate) async fn finish_webhook(
     outcome: &DeliveryOutcome,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let mut tx = s.writer.begin().await.map_err(db)?;
+    let mut tx = s.begin_write().await?;
     let held: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_webhook_deliveries WHERE id = ?1 AND status = 'sending' AND next_attempt_at = ?2",
     )

@@ -2,169 +2,410 @@
 //! batch executor. What to write is decided in `chat_core::write`; here are only the
 //! statements.
 //!
-//! Each primitive is one statement however many rows it carries: the rows travel as one
-//! JSON array parameter and SQLite's `json_each` turns them back into rows. On SQLite the
-//! cost of a statement is mostly the hop to the connection's thread, not the SQL, so a
-//! batch of a hundred messages costs about as much as one.
+//! Every chat write (messages, assignments, status changes, starts, reads, guest expiry)
+//! runs on one connection of its own, owned by the writer thread (see
+//! `chat_core::write::WriteQueue`), through `rusqlite` with cached prepared statements.
+//! A batch is then plain function calls: no statement waits for another thread to wake
+//! up, which is what an async driver's per-statement hop costs (the profile in
+//! `docs/BENCHMARKS.md`). Each batch is one `BEGIN IMMEDIATE ... COMMIT`: one `fsync` for
+//! the whole batch. Other writes (accounts, outboxes) use the pool's writer connection;
+//! SQLite's write lock and busy timeout let the two take turns.
 
-use crate::rows::{self, db, ts};
-use chat_core::model::{Chat, Message};
+use crate::rows::{parse_ts, ts};
+use chat_core::model::{Chat, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
-use chat_core::{ChatError, ChatId, MessageId, StoreError};
-use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
-use std::collections::HashMap;
+use chat_core::{
+    Actor, AdminId, ChatError, ChatId, ChatStatus, GuestId, MessageId, SenderType, StoreError,
+    UserId, WorkerId,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+use time::OffsetDateTime;
 
-/// The write primitives on an open transaction's connection.
-pub(crate) struct SqliteWrite<'c>(pub(crate) &'c mut SqliteConnection);
+const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
+const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
 
-fn arr(v: serde_json::Value) -> String {
-    v.to_string()
+/// A driver error, keeping it as the source. Busy and locked (another connection holds
+/// the write lock past the busy timeout) are worth a retry.
+fn db(e: rusqlite::Error) -> StoreError {
+    let retryable = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    StoreError::backend(e, retryable)
 }
+
+/// A row's value that SQLite returned but we cannot read (a bad time or status).
+fn bad(e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {
+    parse_ts(&row.get::<_, String>(i)?).map_err(bad)
+}
+
+fn chat_row(row: &Row<'_>) -> rusqlite::Result<Chat> {
+    let status: String = row.get(6)?;
+    Ok(Chat {
+        chat_id: ChatId(row.get(0)?),
+        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
+        guest_id: row.get::<_, Option<i64>>(2)?.map(GuestId),
+        admin_id: row.get::<_, Option<i64>>(3)?.map(AdminId),
+        worker_id: row.get::<_, Option<i64>>(4)?.map(WorkerId),
+        assigned_by: row.get::<_, Option<i64>>(5)?.map(AdminId),
+        status: status
+            .parse::<ChatStatus>()
+            .map_err(|e| bad(StoreError::Database(e)))?,
+        topic: row.get(7)?,
+        last_seq: row.get(8)?,
+        created_at: time_at(row, 9)?,
+        updated_at: time_at(row, 10)?,
+        last_message_at: row
+            .get::<_, Option<String>>(11)?
+            .map(|t| parse_ts(&t).map_err(bad))
+            .transpose()?,
+    })
+}
+
+fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let st: String = row.get(3)?;
+    Ok(Message {
+        message_id: MessageId(row.get(0)?),
+        chat_id: ChatId(row.get(1)?),
+        seq: row.get(2)?,
+        sender_type: SenderType::parse(&st)
+            .ok_or_else(|| bad(StoreError::Database(format!("bad sender_type {st}"))))?,
+        sender_id: row.get(4)?,
+        sender_name: row.get(5)?,
+        message: row.get(6)?,
+        is_read: row.get::<_, i64>(7)? != 0,
+        client_id: row.get(8)?,
+        created_at: time_at(row, 9)?,
+    })
+}
+
+/// The write primitives inside the writer connection's open transaction.
+pub(crate) struct SqliteWrite<'c>(&'c mut Connection);
 
 #[async_trait::async_trait]
 impl WriteTx for SqliteWrite<'_> {
     async fn lock_chats(&mut self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
-        let ids = arr(json!(ids.iter().map(|c| c.0).collect::<Vec<_>>()));
-        let rows = sqlx::query(
-            "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
-             created_at, updated_at, last_message_at FROM tbl_chats \
-             WHERE chat_id IN (SELECT value FROM json_each(?1)) ORDER BY chat_id",
-        )
-        .bind(ids)
-        .fetch_all(&mut *self.0)
-        .await
-        .map_err(db)?;
-        rows.iter().map(rows::chat).collect()
+        // The transaction began IMMEDIATE: it holds the write lock already.
+        let mut st = self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id = ?1"
+            ))
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = st.query_row([id.0], chat_row).optional().map_err(db)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 
     async fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
-        let keys = arr(json!(
-            keys.iter()
-                .map(|k| json!([
-                    k.chat_id.0,
-                    k.sender_type.as_str(),
-                    k.sender_id,
-                    k.client_id
-                ]))
-                .collect::<Vec<_>>()
-        ));
-        let rows = sqlx::query(
-            "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, \
-             m.is_read, m.client_id, m.created_at \
-             FROM json_each(?1) k JOIN tbl_chat_messages m \
-             ON m.chat_id = k.value ->> 0 AND m.sender_type = k.value ->> 1 \
-             AND m.sender_id = k.value ->> 2 AND m.client_id = k.value ->> 3",
-        )
-        .bind(keys)
-        .fetch_all(&mut *self.0)
-        .await
-        .map_err(db)?;
-        rows.iter().map(rows::message).collect()
+        let mut st = self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages \
+                 WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3 AND client_id = ?4"
+            ))
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for k in keys {
+            let params = params![
+                k.chat_id.0,
+                k.sender_type.as_str(),
+                k.sender_id,
+                k.client_id
+            ];
+            if let Some(m) = st.query_row(params, message_row).optional().map_err(db)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
     }
 
     async fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<Vec<MessageId>, StoreError> {
-        let data = arr(json!(
-            rows.iter()
-                .map(|m| json!([
-                    m.chat_id.0,
-                    m.seq,
-                    m.sender_type.as_str(),
-                    m.sender_id,
-                    m.sender_name,
-                    m.message,
-                    m.is_read as i64,
-                    m.client_id,
-                    ts(m.created_at),
-                ]))
-                .collect::<Vec<_>>()
-        ));
-        let got: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 \
-             FROM json_each(?1) ORDER BY key \
-             RETURNING message_id, chat_id, seq",
-        )
-        .bind(data)
-        .fetch_all(&mut *self.0)
-        .await
-        .map_err(db)?;
-        // RETURNING comes in no promised order: match by (chat, seq), which is unique.
-        let by_key: HashMap<(i64, i64), i64> =
-            got.into_iter().map(|(id, c, s)| ((c, s), id)).collect();
-        rows.iter()
-            .map(|m| {
-                by_key
-                    .get(&(m.chat_id.0, m.seq))
-                    .map(|&id| MessageId(id))
-                    .ok_or_else(|| StoreError::Database("an inserted message has no id".into()))
-            })
-            .collect()
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut st = self
+            .0
+            .prepare_cached(
+                "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(db)?;
+        for m in rows {
+            st.execute(params![
+                m.chat_id.0,
+                m.seq,
+                m.sender_type.as_str(),
+                m.sender_id,
+                m.sender_name,
+                m.message,
+                m.is_read as i64,
+                m.client_id,
+                ts(m.created_at),
+            ])
+            .map_err(db)?;
+            ids.push(MessageId(self.0.last_insert_rowid()));
+        }
+        Ok(ids)
     }
 
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
-        let data = arr(json!(
-            rows.iter()
-                .map(|e| json!([
-                    e.chat_id.0,
-                    e.seq,
-                    e.kind.as_str(),
-                    e.payload,
-                    e.visibility.worker_id.map(|w| w.0),
-                    e.visibility.previous_worker_id.map(|w| w.0),
-                    e.visibility.user_id.map(|u| u.0),
-                    e.visibility.guest_id.map(|g| g.0),
-                    ts(e.created_at),
-                ]))
-                .collect::<Vec<_>>()
-        ));
-        sqlx::query(
-            "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 \
-             FROM json_each(?1) ORDER BY key",
-        )
-        .bind(data)
-        .execute(&mut *self.0)
-        .await
-        .map_err(db)?;
+        let mut st = self
+            .0
+            .prepare_cached(
+                "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(db)?;
+        for e in rows {
+            st.execute(params![
+                e.chat_id.0,
+                e.seq,
+                e.kind.as_str(),
+                e.payload,
+                e.visibility.worker_id.map(|w| w.0),
+                e.visibility.previous_worker_id.map(|w| w.0),
+                e.visibility.user_id.map(|u| u.0),
+                e.visibility.guest_id.map(|g| g.0),
+                ts(e.created_at),
+            ])
+            .map_err(db)?;
+        }
         Ok(())
     }
 
     async fn save_chats(&mut self, chats: &[Chat]) -> Result<(), StoreError> {
-        let data = arr(json!(
-            chats
-                .iter()
-                .map(|c| json!([
-                    c.chat_id.0,
-                    c.admin_id.map(|a| a.0),
-                    c.worker_id.map(|w| w.0),
-                    c.assigned_by.map(|a| a.0),
-                    c.status.as_str(),
-                    c.last_seq,
-                    ts(c.updated_at),
-                    c.last_message_at.map(ts),
-                ]))
-                .collect::<Vec<_>>()
-        ));
-        sqlx::query(
-            "UPDATE tbl_chats SET admin_id = v.value ->> 1, worker_id = v.value ->> 2, assigned_by = v.value ->> 3, \
-             status = v.value ->> 4, last_seq = v.value ->> 5, updated_at = v.value ->> 6, last_message_at = v.value ->> 7 \
-             FROM json_each(?1) v WHERE tbl_chats.chat_id = v.value ->> 0",
-        )
-        .bind(data)
-        .execute(&mut *self.0)
-        .await
-        .map_err(db)?;
+        let mut st = self
+            .0
+            .prepare_cached(
+                "UPDATE tbl_chats SET admin_id = ?1, worker_id = ?2, assigned_by = ?3, status = ?4, last_seq = ?5, \
+                 updated_at = ?6, last_message_at = ?7 WHERE chat_id = ?8",
+            )
+            .map_err(db)?;
+        for c in chats {
+            st.execute(params![
+                c.admin_id.map(|a| a.0),
+                c.worker_id.map(|w| w.0),
+                c.assigned_by.map(|a| a.0),
+                c.status.as_str(),
+                c.last_seq,
+                ts(c.updated_at),
+                c.last_message_at.map(ts),
+                c.chat_id.0,
+            ])
+            .map_err(db)?;
+        }
         Ok(())
+    }
+
+    async fn started_chat(
+        &mut self,
+        customer: &Actor,
+        client_id: &str,
+    ) -> Result<Option<ChatId>, StoreError> {
+        let (user, guest) = customer_ids(customer);
+        self.0
+            .prepare_cached(
+                "SELECT chat_id FROM tbl_chats WHERE client_id = ?1 AND (user_id = ?2 OR guest_id = ?3)",
+            )
+            .map_err(db)?
+            .query_row(params![client_id, user, guest], |r| r.get(0).map(ChatId))
+            .optional()
+            .map_err(db)
+    }
+
+    async fn first_customer_message(
+        &mut self,
+        chat: ChatId,
+    ) -> Result<Option<Message>, StoreError> {
+        self.0
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type <> 'system' \
+                 ORDER BY message_id LIMIT 1"
+            ))
+            .map_err(db)?
+            .query_row([chat.0], message_row)
+            .optional()
+            .map_err(db)
+    }
+
+    async fn insert_chat(
+        &mut self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        let (user, guest) = customer_ids(&new.customer);
+        self.0
+            .prepare_cached(&format!(
+                "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
+                 VALUES (?1, ?2, 'pending', ?3, 0, ?4, ?5, ?5) RETURNING {CHAT_COLS}"
+            ))
+            .map_err(db)?
+            .query_row(
+                params![user, guest, new.topic, new.client_id, ts(now)],
+                chat_row,
+            )
+            .map_err(db)
+    }
+
+    async fn newest_message(&mut self, chat: ChatId) -> Result<MessageId, StoreError> {
+        self.0
+            .prepare_cached(
+                "SELECT COALESCE(MAX(message_id), 0) FROM tbl_chat_messages WHERE chat_id = ?1",
+            )
+            .map_err(db)?
+            .query_row([chat.0], |r| r.get(0).map(MessageId))
+            .map_err(db)
+    }
+
+    async fn has_message(&mut self, chat: ChatId, id: MessageId) -> Result<bool, StoreError> {
+        self.0
+            .prepare_cached(
+                "SELECT 1 FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id = ?2",
+            )
+            .map_err(db)?
+            .exists([chat.0, id.0])
+            .map_err(db)
+    }
+
+    async fn read_position(
+        &mut self,
+        chat: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<(MessageId, OffsetDateTime)>, StoreError> {
+        self.0
+            .prepare_cached(
+                "SELECT last_read_message_id, updated_at FROM tbl_chat_read_positions \
+                 WHERE chat_id = ?1 AND reader_type = ?2 AND reader_id = ?3",
+            )
+            .map_err(db)?
+            .query_row(
+                params![chat.0, reader.sender_type().as_str(), reader.raw_id()],
+                |r| Ok((MessageId(r.get(0)?), time_at(r, 1)?)),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    async fn save_read_position(&mut self, p: &ReadPosition) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO tbl_chat_read_positions (chat_id, reader_type, reader_id, last_read_message_id, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (chat_id, reader_type, reader_id) DO UPDATE SET \
+                 last_read_message_id = excluded.last_read_message_id, updated_at = excluded.updated_at",
+            )
+            .map_err(db)?
+            .execute(params![
+                p.chat_id.0,
+                p.reader_type.as_str(),
+                p.reader_id,
+                p.last_read_message_id.0,
+                ts(p.updated_at),
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn mark_messages_read(
+        &mut self,
+        chat: ChatId,
+        up_to: MessageId,
+        [a, b]: [SenderType; 2],
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "UPDATE tbl_chat_messages SET is_read = 1 \
+                 WHERE chat_id = ?1 AND message_id <= ?2 AND is_read = 0 AND sender_type IN (?3, ?4)",
+            )
+            .map_err(db)?
+            .execute(params![chat.0, up_to.0, a.as_str(), b.as_str()])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn expire_guest_session(
+        &mut self,
+        guest: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        self.0
+            .prepare_cached(
+                "UPDATE tbl_guest_sessions SET expired_at = ?1 WHERE guest_id = ?2 AND expired_at IS NULL",
+            )
+            .map_err(db)?
+            .execute(params![ts(now), guest.0])
+            .map_err(db)?;
+        let mut st = self
+            .0
+            .prepare_cached(
+                "SELECT chat_id FROM tbl_chats WHERE guest_id = ?1 AND status <> 'closed' ORDER BY chat_id",
+            )
+            .map_err(db)?;
+        let ids = st
+            .query_map([guest.0], |r| r.get(0).map(ChatId))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(ids)
     }
 }
 
-/// Runs batches on the single writer connection: `BEGIN IMMEDIATE`, the batch, `COMMIT`
-/// (one `fsync` for the whole batch).
+fn customer_ids(customer: &Actor) -> (Option<i64>, Option<i64>) {
+    match customer {
+        Actor::User(u) => (Some(u.0), None),
+        Actor::Guest(g) => (None, Some(g.0)),
+        _ => (None, None),
+    }
+}
+
+/// Runs batches on the writer thread's own connection.
 pub(crate) struct SqliteExecutor {
-    pub(crate) writer: SqlitePool,
+    /// Taken out for the length of a batch (only the writer thread runs batches).
+    conn: Mutex<Option<Connection>>,
+}
+
+impl SqliteExecutor {
+    /// Open the writer connection on the database file (which `sqlx` has created and
+    /// migrated already).
+    pub(crate) fn open(path: &Path, synchronous_full: bool) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+        conn.execute_batch(if synchronous_full {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+        } else {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        })
+        .map_err(db)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteExecutor {
+            conn: Mutex::new(Some(conn)),
+        })
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        self.conn
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take())
+            .ok_or_else(|| StoreError::Database("the writer connection is gone".into()))
+    }
+
+    fn put_back(&self, conn: Connection) {
+        if let Ok(mut slot) = self.conn.lock() {
+            *slot = Some(conn);
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -173,9 +414,29 @@ impl BatchExecutor for SqliteExecutor {
         &self,
         cmds: &[WriteCommand],
     ) -> Result<Vec<Result<WriteOutcome, ChatError>>, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let out = write::apply(&mut SqliteWrite(&mut *tx), cmds).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(out)
+        let mut conn = self.take()?;
+        let result = run(&mut conn, cmds).await;
+        self.put_back(conn);
+        result
+    }
+}
+
+async fn run(
+    conn: &mut Connection,
+    cmds: &[WriteCommand],
+) -> Result<Vec<Result<WriteOutcome, ChatError>>, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+    match write::apply(&mut SqliteWrite(conn), cmds).await {
+        Ok(out) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(db(e))
+            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }

@@ -13,11 +13,15 @@
 //! (serialization failure, deadlock, busy); otherwise each command is run again on its own,
 //! so one bad command cannot take others down with it.
 
-use super::{WriteCommand, WriteOutcome};
+use super::{Rule, WriteCommand, WriteOutcome};
+use crate::actor::Actor;
 use crate::error::ChatError;
+use crate::ids::{ChatId, GuestId, MessageId};
+use crate::model::{Chat, ChatStart, NewChat, NewMessage, ReadPosition, SendOutcome};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use std::sync::Arc;
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 /// How many times a batch is retried after a retryable database error.
@@ -43,11 +47,26 @@ pub struct WriteQueue {
 }
 
 impl WriteQueue {
-    /// Start the writer task (needs a Tokio runtime). `max_batch` bounds a batch's size.
-    pub fn start<E: BatchExecutor>(exec: Arc<E>, max_batch: usize) -> Self {
+    /// Start the writer on a thread of its own, with a runtime of its own: a batch awaits
+    /// the database several times, and on the server's runtime each of those wake-ups
+    /// would wait behind every socket task that is ready to run. Alone, the writer is
+    /// woken at once. The thread ends when the last handle is dropped. `max_batch` bounds
+    /// a batch's size.
+    pub fn spawn<E: BatchExecutor>(exec: Arc<E>, max_batch: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 8);
-        tokio::spawn(run(exec, rx, max_batch));
+        let spawned = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| {
+                std::thread::Builder::new()
+                    .name("nati-writer".into())
+                    .spawn(move || rt.block_on(run(exec, rx, max_batch)))
+            });
+        if let Err(e) = spawned {
+            // Without its thread the queue answers every command with an error.
+            eprintln!("nati-chat: cannot start the writer thread: {e}");
+        }
         WriteQueue { tx }
     }
 
@@ -62,6 +81,85 @@ impl WriteQueue {
             .await
             .map_err(|_| StoreError::Database("the writer dropped a command".to_owned()))?
     }
+}
+
+/// The typed front of the queue: what each kind of write answers.
+impl WriteQueue {
+    /// Store a message (see [`WriteCommand::Send`]).
+    pub async fn send(
+        &self,
+        new: NewMessage,
+        rule: Rule,
+        now: OffsetDateTime,
+    ) -> Result<(SendOutcome, Chat), StoreError> {
+        match self.submit(WriteCommand::Send { new, rule, now }).await? {
+            WriteOutcome::Sent(out, chat) => Ok((out, chat)),
+            other => Err(unexpected("send", &other)),
+        }
+    }
+
+    /// Change a chat as `rule` decides (see [`WriteCommand::Update`]).
+    pub async fn update(
+        &self,
+        chat_id: ChatId,
+        rule: Rule,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        match self
+            .submit(WriteCommand::Update { chat_id, rule, now })
+            .await?
+        {
+            WriteOutcome::Updated(chat) => Ok(chat),
+            other => Err(unexpected("update", &other)),
+        }
+    }
+
+    /// Start a chat (see [`WriteCommand::Start`]).
+    pub async fn start(&self, new: NewChat, now: OffsetDateTime) -> Result<ChatStart, StoreError> {
+        match self.submit(WriteCommand::Start { new, now }).await? {
+            WriteOutcome::Started(start) => Ok(start),
+            other => Err(unexpected("start", &other)),
+        }
+    }
+
+    /// Move a reader's position (see [`WriteCommand::Read`]).
+    pub async fn read(
+        &self,
+        chat_id: ChatId,
+        reader: Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    ) -> Result<ReadPosition, StoreError> {
+        let cmd = WriteCommand::Read {
+            chat_id,
+            reader,
+            up_to,
+            now,
+        };
+        match self.submit(cmd).await? {
+            WriteOutcome::Read(pos) => Ok(pos),
+            other => Err(unexpected("read", &other)),
+        }
+    }
+
+    /// Expire a guest's session and close its chats (see [`WriteCommand::ExpireGuest`]).
+    pub async fn expire_guest(
+        &self,
+        guest: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        match self
+            .submit(WriteCommand::ExpireGuest { guest, now })
+            .await?
+        {
+            WriteOutcome::Expired(ids) => Ok(ids),
+            other => Err(unexpected("guest expiry", &other)),
+        }
+    }
+}
+
+fn unexpected(what: &str, got: &WriteOutcome) -> StoreError {
+    StoreError::Database(format!("the writer answered a {what} with {got:?}"))
 }
 
 async fn run<E: BatchExecutor>(

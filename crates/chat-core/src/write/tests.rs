@@ -11,8 +11,12 @@ use proptest::prelude::*;
 #[derive(Default, Clone)]
 struct Tables {
     chats: Vec<Chat>,
+    /// The client id each chat was started with.
+    chat_client_ids: Vec<(ChatId, Actor, String)>,
     messages: Vec<Message>,
     events: Vec<EventRow>,
+    positions: Vec<ReadPosition>,
+    expired_guests: Vec<GuestId>,
 }
 
 #[async_trait]
@@ -53,6 +57,116 @@ impl WriteTx for Tables {
             }
         }
         Ok(())
+    }
+    async fn started_chat(
+        &mut self,
+        customer: &Actor,
+        client_id: &str,
+    ) -> Result<Option<ChatId>, StoreError> {
+        Ok(self
+            .chat_client_ids
+            .iter()
+            .find(|(_, a, c)| a == customer && c == client_id)
+            .map(|(id, _, _)| *id))
+    }
+    async fn first_customer_message(
+        &mut self,
+        chat: ChatId,
+    ) -> Result<Option<Message>, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .find(|m| m.chat_id == chat && m.sender_type != SenderType::System)
+            .cloned())
+    }
+    async fn insert_chat(
+        &mut self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        let id = ChatId(self.chats.len() as i64 + 1);
+        let mut c = chat(id.0, 0);
+        c.user_id = None;
+        match new.customer {
+            Actor::User(u) => c.user_id = Some(u),
+            Actor::Guest(g) => c.guest_id = Some(g),
+            _ => {}
+        }
+        c.topic = new.topic.clone();
+        c.created_at = now;
+        c.updated_at = now;
+        if let Some(cid) = &new.client_id {
+            self.chat_client_ids.push((id, new.customer, cid.clone()));
+        }
+        self.chats.push(c.clone());
+        Ok(c)
+    }
+    async fn newest_message(&mut self, chat: ChatId) -> Result<MessageId, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .filter(|m| m.chat_id == chat)
+            .map(|m| m.message_id)
+            .max_by_key(|m| m.0)
+            .unwrap_or(MessageId(0)))
+    }
+    async fn has_message(&mut self, chat: ChatId, id: MessageId) -> Result<bool, StoreError> {
+        Ok(self
+            .messages
+            .iter()
+            .any(|m| m.chat_id == chat && m.message_id == id))
+    }
+    async fn read_position(
+        &mut self,
+        chat: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<(MessageId, OffsetDateTime)>, StoreError> {
+        Ok(self
+            .positions
+            .iter()
+            .find(|p| {
+                p.chat_id == chat
+                    && p.reader_type == reader.sender_type()
+                    && p.reader_id == reader.raw_id()
+            })
+            .map(|p| (p.last_read_message_id, p.updated_at)))
+    }
+    async fn save_read_position(&mut self, position: &ReadPosition) -> Result<(), StoreError> {
+        self.positions.retain(|p| {
+            !(p.chat_id == position.chat_id
+                && p.reader_type == position.reader_type
+                && p.reader_id == position.reader_id)
+        });
+        self.positions.push(position.clone());
+        Ok(())
+    }
+    async fn mark_messages_read(
+        &mut self,
+        chat: ChatId,
+        up_to: MessageId,
+        senders: [SenderType; 2],
+    ) -> Result<(), StoreError> {
+        for m in &mut self.messages {
+            if m.chat_id == chat && m.message_id.0 <= up_to.0 && senders.contains(&m.sender_type) {
+                m.is_read = true;
+            }
+        }
+        Ok(())
+    }
+    async fn expire_guest_session(
+        &mut self,
+        guest: GuestId,
+        _now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        if !self.expired_guests.contains(&guest) {
+            self.expired_guests.push(guest);
+        }
+        Ok(self
+            .chats
+            .iter()
+            .filter(|c| c.guest_id == Some(guest) && c.status != ChatStatus::Closed)
+            .map(|c| c.chat_id)
+            .collect())
     }
 }
 
@@ -106,20 +220,30 @@ fn act(chat: i64, who: Actor, action: ChatAction) -> WriteCommand {
     }
 }
 
+fn started(out: &Result<WriteOutcome, ChatError>) -> ChatStart {
+    match out {
+        Ok(WriteOutcome::Started(s)) => s.clone(),
+        other => panic!("not a start: {other:?}"),
+    }
+}
+
 #[test]
 fn a_new_chat_starts_with_chat_created_then_the_first_message() {
-    let mut db = Tables {
-        chats: vec![chat(1, 7)],
-        ..Tables::default()
-    };
+    let mut db = Tables::default();
     let new = NewChat {
         customer: Actor::User(UserId(7)),
         customer_name: "Umar".into(),
         topic: "brakes".into(),
         first_message: Some("squeak".into()),
-        client_id: None,
+        client_id: Some("start-1".into()),
     };
-    let start = run(start_chat(&mut db, chat(1, 7), &new, t0())).expect("start");
+    let cmd = || WriteCommand::Start {
+        new: new.clone(),
+        now: t0(),
+    };
+    let out = run(apply(&mut db, &[cmd()])).expect("start");
+    let start = started(&out[0]);
+    assert!(start.created);
     assert_eq!(start.chat.last_seq, 2);
     assert_eq!(start.chat.last_message_at, Some(t0()));
     let kinds: Vec<_> = db.events.iter().map(|e| (e.kind, e.seq)).collect();
@@ -136,6 +260,105 @@ fn a_new_chat_starts_with_chat_created_then_the_first_message() {
     // The message event's payload is the stored message, with its id.
     let payload: Message = serde_json::from_str(&db.events[1].payload).expect("json");
     assert_eq!(payload, first);
+
+    // A retried start finds the same chat and its first message, and writes nothing.
+    let again = run(apply(&mut db, &[cmd()])).expect("retry");
+    let again = started(&again[0]);
+    assert!(!again.created);
+    assert_eq!(again.chat, start.chat);
+    assert_eq!(again.first_message, Some(first));
+    assert_eq!(db.events.len(), 2);
+
+    // Staff cannot start chats.
+    let mut staff = new.clone();
+    staff.customer = Actor::Worker(WorkerId(3));
+    let refused = run(apply(
+        &mut db,
+        &[WriteCommand::Start {
+            new: staff,
+            now: t0(),
+        }],
+    ))
+    .expect("batch");
+    assert!(matches!(refused[0], Err(ChatError::Forbidden(_))));
+}
+
+#[test]
+fn a_read_moves_forward_only_and_marks_the_other_sides_messages() {
+    let mut db = Tables {
+        chats: vec![chat(1, 7)],
+        ..Tables::default()
+    };
+    let admin = Actor::Admin(AdminId(1));
+    let user = Actor::User(UserId(7));
+    run(apply(
+        &mut db,
+        &[
+            send(1, user, "one", None),
+            send(1, admin, "two", None),
+            send(1, user, "three", None),
+        ],
+    ))
+    .expect("sends");
+    let read = |up_to: Option<i64>| WriteCommand::Read {
+        chat_id: ChatId(1),
+        reader: admin,
+        up_to: up_to.map(MessageId),
+        now: t0(),
+    };
+    let out = run(apply(
+        &mut db,
+        &[read(Some(1)), read(None), read(Some(2)), read(Some(99))],
+    ))
+    .expect("reads");
+    let pos = |o: &Result<WriteOutcome, ChatError>| match o {
+        Ok(WriteOutcome::Read(p)) => p.last_read_message_id.0,
+        other => panic!("not a read: {other:?}"),
+    };
+    assert_eq!(pos(&out[0]), 1);
+    assert_eq!(pos(&out[1]), 3);
+    assert_eq!(pos(&out[2]), 3, "a read never moves the position back");
+    assert_eq!(out[3], Err(ChatError::NotFound("message")));
+    // The admin's reading marks the customer's messages read, not the admin's own.
+    let read_flags: Vec<bool> = db.messages.iter().map(|m| m.is_read).collect();
+    assert_eq!(read_flags, [true, false, true]);
+    // Two reads moved the position: two message.read events, in sequence.
+    let reads: Vec<i64> = db
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::MessageRead)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(reads.len(), 2);
+    assert_eq!(db.chats[0].last_seq, *reads.last().expect("a read"));
+}
+
+#[test]
+fn an_expired_guest_closes_its_open_chats_once() {
+    let mut open = chat(1, 0);
+    open.user_id = None;
+    open.guest_id = Some(GuestId(5));
+    let mut closed = open.clone();
+    closed.chat_id = ChatId(2);
+    closed.status = ChatStatus::Closed;
+    let mut db = Tables {
+        chats: vec![open, closed],
+        ..Tables::default()
+    };
+    let expire = || WriteCommand::ExpireGuest {
+        guest: GuestId(5),
+        now: t0(),
+    };
+    let out = run(apply(&mut db, &[expire(), expire()])).expect("expire");
+    assert_eq!(out[0], Ok(WriteOutcome::Expired(vec![ChatId(1)])));
+    assert_eq!(out[1], Ok(WriteOutcome::Expired(vec![])));
+    assert_eq!(db.chats[0].status, ChatStatus::Closed);
+    assert_eq!(db.expired_guests, [GuestId(5)]);
+    let note = db.messages.last().expect("note");
+    assert_eq!(
+        note.message,
+        "The guest's session expired; the chat is closed"
+    );
 }
 
 #[test]
@@ -326,6 +549,7 @@ proptest! {
                         prop_assert!(policy::can_view(&actor(*who), &before), "a stranger acted");
                     }
                     Err(_) => prop_assert_eq!(&before, after, "a refusal changed the chat"),
+                    Ok(other) => prop_assert!(false, "unexpected outcome {other:?}"),
                 }
                 answers.push(out.into_iter().next().map(|o| o.is_ok()));
             }
