@@ -2,6 +2,7 @@
 //! One test binary (one link) for all suites.
 
 mod access;
+mod crash;
 mod email;
 mod host;
 mod input;

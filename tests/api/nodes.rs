@@ -14,20 +14,34 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// One server process.
-struct Node {
+pub(crate) struct Node {
     child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
+    pub(crate) base: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Node {
     fn start(db_url: &str, extra_env: &[(&str, String)]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
+        let mut node = Node::start_in(dir.path(), Some(db_url), extra_env);
+        node._dir = Some(dir);
+        node
+    }
+
+    /// A server on `data_dir` (kept by the caller, so a restart finds its SQLite file),
+    /// on `db_url` when given, else the embedded SQLite file.
+    pub(crate) fn start_in(
+        data_dir: &std::path::Path,
+        db_url: Option<&str>,
+        extra_env: &[(&str, String)],
+    ) -> Node {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nati-chat"));
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("NATI_DATABASE_URL", db_url)
-            .env("NATI_LOGIN_RATE_PER_MINUTE", "100000")
+            .arg(data_dir);
+        if let Some(url) = db_url {
+            cmd.env("NATI_DATABASE_URL", url);
+        }
+        cmd.env("NATI_LOGIN_RATE_PER_MINUTE", "100000")
             .env("NATI_GUEST_START_RATE_PER_MINUTE", "100000")
             .env(
                 "NATI_SECRET_KEY",
@@ -56,11 +70,12 @@ impl Node {
         Node {
             child,
             base,
-            _dir: dir,
+            _dir: None,
         }
     }
 
-    fn kill(&mut self) {
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -181,7 +181,14 @@ async fn run<E: BatchExecutor>(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let outcomes = run_batch(&*exec, &cmds).await;
+        tracing::debug!(
+            target: "nati_chat::writer",
+            batch = cmds.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "write batch committed"
+        );
         for (reply, outcome) in replies.drain(..).zip(outcomes) {
             // A caller that went away still had its write committed; nobody to tell.
             let _ = reply.send(outcome);

@@ -497,7 +497,7 @@ fn actor(i: u8) -> Actor {
 
 fn action(i: u8) -> Option<ChatAction> {
     match i % 8 {
-        0 | 1 | 2 => None, // a message
+        0..=2 => None, // a message
         3 => Some(ChatAction::Assign {
             worker: WorkerId(3 + i64::from(i / 8 % 2)),
             worker_name: "W".into(),
