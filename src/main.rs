@@ -10,8 +10,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-mod bench_seed;
-
 #[derive(Parser)]
 #[command(
     name = "nati-chat",
@@ -163,7 +161,7 @@ async fn main() -> Result<()> {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
-            let s = bench_seed::seed(&url, messages, chats).await?;
+            let s = chat_store_sqlite::bench_seed::seed(&url, messages, chats).await?;
             println!(
                 "seeded {} messages over {} chats (chat ids {}..={}) in {:.1}s",
                 s.messages,

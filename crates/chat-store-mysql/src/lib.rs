@@ -236,7 +236,10 @@ pub fn connect_options(url: &str) -> Result<MySqlConnectOptions, StoreError> {
         Some(rest) => format!("mysql://{rest}"),
         None => url.to_owned(),
     };
-    let opts = MySqlConnectOptions::from_str(&url).map_err(rows::db)?;
+    let mut opts = MySqlConnectOptions::from_str(&url).map_err(rows::db)?;
+    if chat_core::store::plain_on_loopback(&url, opts.get_host()) {
+        opts = opts.ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
+    }
     if opts.get_database().is_none_or(str::is_empty) {
         return Err(StoreError::Database(
             "the database URL names no database (mysql://user:password@host:3306/DATABASE)".into(),
@@ -262,9 +265,10 @@ impl MysqlStore {
         let pool = MySqlPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.collation(&params.collation))
+            .connect_with(base.clone().collation(&params.collation))
             .await
             .map_err(rows::db)?;
+
         let (tables, host) = match &opts.accounts {
             Accounts::Own => (Tables::OWN, None),
             Accounts::Host(h) => (
@@ -280,10 +284,23 @@ impl MysqlStore {
                 }),
             ),
         };
+        // The writer's own connection, made on the writer's thread: it never waits for a
+        // pooled one behind readers, nor for the server's runtime to poll it.
+        let writer_options = base.collation(&params.collation);
         let queue = chat_core::write::WriteQueue::spawn(
-            std::sync::Arc::new(write::MysqlExecutor { pool: pool.clone() }),
+            move || async move {
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(writer_options)
+                    .await
+                    .map_err(rows::db)?;
+                Ok(write::MysqlExecutor { pool })
+            },
             MAX_BATCH,
-        );
+        )
+        .await?;
         Ok(MysqlStore {
             pool,
             tables,

@@ -75,14 +75,44 @@ pub(crate) async fn enqueue_email(
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
-    let mut tx = s.pool.begin().await.map_err(db)?;
+    let mut conn = s.pool.acquire().await.map_err(db)?;
     // Planners on several nodes take turns per chat, so "one open row per (kind, recipient,
-    // chat)" holds as it does behind SQLite's single writer.
-    sqlx::query("SELECT chat_id FROM tbl_chats WHERE chat_id = ? FOR UPDATE")
-        .bind(e.chat_id.0)
-        .fetch_optional(&mut *tx)
+    // chat)" holds as it does behind SQLite's single writer. A named lock of the email
+    // planner's own, not the chat row: the chat's writer holds chat rows for a whole batch,
+    // and the planner must not queue behind it (or it behind the planner).
+    let name = format!("nati-email-{}", e.chat_id.0);
+    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 10)")
+        .bind(&name)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db)?;
+    if got != Some(1) {
+        return Err(StoreError::Database(format!(
+            "email planner: the lock for chat {} was not free within 10 s",
+            e.chat_id.0
+        )));
+    }
+    let done = enqueue_email_locked(&mut conn, e, rtype, rid, now).await;
+    // Release whatever happened; a dropped connection releases it too.
+    let released = sqlx::query("DO RELEASE_LOCK(?)")
+        .bind(&name)
+        .execute(&mut *conn)
+        .await;
+    let done = done?;
+    released.map_err(db)?;
+    Ok(done)
+}
+
+/// [`enqueue_email`] under the planner's lock for the chat.
+async fn enqueue_email_locked(
+    conn: &mut sqlx::MySqlConnection,
+    e: &NewEmail,
+    rtype: &str,
+    rid: i64,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.map_err(db)?;
     let open = sqlx::query(
         "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ? AND recipient_id = ? AND chat_id = ? \
          AND kind = ? AND status IN ('pending', 'sending') LIMIT 1",

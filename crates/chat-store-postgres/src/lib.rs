@@ -113,22 +113,36 @@ impl PgStore {
     /// Connect to `url` (`postgres://user:password@host:port/database`) and apply pending
     /// migrations. The database must exist.
     pub async fn open(url: &str, opts: &PgOptions) -> Result<Self, StoreError> {
-        let connect = PgConnectOptions::from_str(url)
+        let mut connect = PgConnectOptions::from_str(url)
             .map_err(rows::db)?
             .application_name("nati-chat");
+        if chat_core::store::plain_on_loopback(url, connect.get_host()) {
+            connect = connect.ssl_mode(sqlx::postgres::PgSslMode::Disable);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(rows::db)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
+        // The writer's own connection, made on the writer's thread: it never waits for a
+        // pooled one behind readers, nor for the server's runtime to poll it.
         let queue = chat_core::write::WriteQueue::spawn(
-            std::sync::Arc::new(write::PgExecutor { pool: pool.clone() }),
+            move || async move {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .connect_with(connect)
+                    .await
+                    .map_err(rows::db)?;
+                Ok(write::PgExecutor { pool })
+            },
             MAX_BATCH,
-        );
+        )
+        .await?;
         Ok(PgStore {
             pool,
             node: std::sync::Arc::new(nodes::Node::new()),

@@ -38,6 +38,9 @@ pub(crate) async fn set_job_cursor(
     Ok(())
 }
 
+/// The key space of the email planner's per-chat advisory locks ("NEML").
+const EMAIL_PLAN_LOCK: i32 = 0x4E45_4D4C;
+
 pub(crate) async fn enqueue_email(
     s: &PgStore,
     e: &NewEmail,
@@ -45,11 +48,15 @@ pub(crate) async fn enqueue_email(
 ) -> Result<bool, StoreError> {
     let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
     let mut tx = s.pool.begin().await.map_err(db)?;
-    // Lock the chat, so two planners cannot both find no open row for this recipient and
-    // chat and both add one (SQLite's single writer gives this for free).
-    sqlx::query("SELECT chat_id FROM tbl_chats WHERE chat_id = $1 FOR UPDATE")
-        .bind(e.chat_id.0)
-        .fetch_optional(&mut *tx)
+    // Planners take turns per chat, so two cannot both find no open row for this
+    // recipient and chat and both add one (SQLite's single writer gives this for free). An
+    // advisory lock of the email planner's own, not the chat row: the chat's writer holds
+    // chat rows for a whole batch, and the planner must not queue behind it (or it behind
+    // the planner).
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(EMAIL_PLAN_LOCK)
+        .bind((e.chat_id.0 & 0x7fff_ffff) as i32)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
     let open: Option<i64> = sqlx::query_scalar(

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+pub mod bench_seed;
 mod chats;
 mod host;
 mod outbox;
@@ -96,8 +97,13 @@ impl SqliteStore {
             .connect_with(base.clone().read_only(true))
             .await
             .map_err(rows::db)?;
-        let executor = write::SqliteExecutor::open(base.get_filename(), opts.synchronous_full)?;
-        let queue = chat_core::write::WriteQueue::spawn(std::sync::Arc::new(executor), MAX_BATCH);
+        let path = base.get_filename().to_owned();
+        let full = opts.synchronous_full;
+        let queue = chat_core::write::WriteQueue::spawn(
+            move || async move { write::SqliteExecutor::open(&path, full) },
+            MAX_BATCH,
+        )
+        .await?;
         Ok(SqliteStore {
             writer,
             reader,

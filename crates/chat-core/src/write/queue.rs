@@ -47,27 +47,45 @@ pub struct WriteQueue {
 }
 
 impl WriteQueue {
-    /// Start the writer on a thread of its own, with a runtime of its own: a batch awaits
-    /// the database several times, and on the server's runtime each of those wake-ups
-    /// would wait behind every socket task that is ready to run. Alone, the writer is
+    /// Start the writer on a thread of its own, with a runtime of its own, and make its
+    /// executor there with `make` (so a network database's connection belongs to that
+    /// runtime). On the server's runtime every statement of a batch would wait to be
+    /// polled behind all the socket tasks that are ready to run; alone, the writer is
     /// woken at once. The thread ends when the last handle is dropped. `max_batch` bounds
-    /// a batch's size.
-    pub fn spawn<E: BatchExecutor>(exec: Arc<E>, max_batch: usize) -> Self {
+    /// a batch's size. Returns once the executor is made, or with its error.
+    pub async fn spawn<E, F, Fut>(make: F, max_batch: usize) -> Result<Self, StoreError>
+    where
+        E: BatchExecutor,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<E, StoreError>>,
+    {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 8);
-        let spawned = tokio::runtime::Builder::new_current_thread()
+        let (ready_tx, ready) = oneshot::channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .and_then(|rt| {
-                std::thread::Builder::new()
-                    .name("nati-writer".into())
-                    .spawn(move || rt.block_on(run(exec, rx, max_batch)))
-            });
-        if let Err(e) = spawned {
-            // Without its thread the queue answers every command with an error.
-            eprintln!("nati-chat: cannot start the writer thread: {e}");
-        }
-        WriteQueue { tx }
+            .map_err(|e| StoreError::Database(format!("writer runtime: {e}")))?;
+        std::thread::Builder::new()
+            .name("nati-writer".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    match make().await {
+                        Ok(exec) => {
+                            let _ = ready_tx.send(Ok(()));
+                            run(Arc::new(exec), rx, max_batch).await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })
+            })
+            .map_err(|e| StoreError::Database(format!("writer thread: {e}")))?;
+        ready
+            .await
+            .map_err(|_| StoreError::Database("the writer thread ended at start".into()))??;
+        Ok(WriteQueue { tx })
     }
 
     /// Queue a command and wait for its outcome (after its batch committed).

@@ -592,3 +592,23 @@ proptest! {
         prop_assert_eq!(batched.0.events, db.events);
     }
 }
+
+#[test]
+fn tls_is_skipped_only_for_a_local_server_whose_url_says_nothing_about_it() {
+    use crate::store::plain_on_loopback;
+    assert!(plain_on_loopback("postgres://u@127.0.0.1/db", "127.0.0.1"));
+    assert!(plain_on_loopback("postgres://u@localhost/db", "localhost"));
+    assert!(plain_on_loopback("mysql://u@[::1]/db", "[::1]"));
+    assert!(!plain_on_loopback(
+        "postgres://u@db.example/db",
+        "db.example"
+    ));
+    assert!(!plain_on_loopback(
+        "postgres://u@127.0.0.1/db?sslmode=require",
+        "127.0.0.1"
+    ));
+    assert!(!plain_on_loopback(
+        "mysql://u@127.0.0.1/db?ssl-mode=REQUIRED",
+        "127.0.0.1"
+    ));
+}

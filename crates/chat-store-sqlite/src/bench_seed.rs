@@ -1,9 +1,9 @@
-//! `nati-chat bench-seed`: fill a SQLite database with many messages, fast, for the history
+//! `nati-chat bench-seed` (this crate's SQL, called by the binary): fill a SQLite database with many messages, fast, for the history
 //! benchmark (`docs/BENCHMARKS.md`). Benchmark data only: never run it on a real database.
 //!
 //! Seeding a million messages through the API would take far too long on a disk that
 //! fsyncs every commit (each message is its own transaction), so this writes the rows
-//! directly with sqlx, in large multi-row INSERTs inside a few big transactions, with
+//! directly, in large multi-row INSERTs inside a few big transactions, with
 //! `synchronous = OFF` for this connection only. The rows are what the SQLite store itself
 //! writes (schema in `crates/chat-store-sqlite/migrations`): one guest session per chat
 //! (`tbl_guest_sessions`, with the hash of a token nobody holds), the chats (`tbl_chats`,
@@ -16,7 +16,8 @@
 //! Run it while the server is stopped: a running server's hub would publish every seeded
 //! event to the open sockets.
 
-use anyhow::{Context, Result};
+use crate::rows::db;
+use chat_core::StoreError;
 use chat_core::model::{Chat, Message};
 use chat_core::{ChatId, ChatStatus, GuestId, MessageId, SenderType, secret};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -63,15 +64,17 @@ async fn max_id(
     conn: &mut SqliteConnection,
     table: &'static str,
     col: &'static str,
-) -> Result<i64> {
+) -> Result<i64, StoreError> {
     let sql = format!("SELECT COALESCE(MAX({col}), 0) FROM {table}");
     let max: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
         .fetch_one(&mut *conn)
-        .await?;
+        .await
+        .map_err(db)?;
     let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = ?1")
         .bind(table)
         .fetch_optional(&mut *conn)
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(max.max(seq.unwrap_or(0)))
 }
 
@@ -85,19 +88,20 @@ fn insert_sql(table: &str, cols: &str, n_cols: usize, rows: usize) -> String {
 
 /// Add `messages` messages spread over `chats` new chats to the database at `url`
 /// (`sqlite://PATH`), applying migrations first.
-pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
+pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded, StoreError> {
     let t0 = std::time::Instant::now();
     let chats = chats.max(1);
-    chat_store_sqlite::SqliteStore::migrate(url)
+    crate::SqliteStore::migrate(url)
         .await
-        .map_err(|e| anyhow::anyhow!("migrating {url}: {e}"))?;
-    let opts = SqliteConnectOptions::from_str(url)?
+        .map_err(|e| StoreError::Database(format!("migrating {url}: {e}")))?;
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(db)?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Off)
         .foreign_keys(true);
     let mut conn = SqliteConnection::connect_with(&opts)
         .await
-        .with_context(|| format!("opening {url}"))?;
+        .map_err(|e| StoreError::Database(format!("opening {url}: {e}")))?;
 
     let guest0 = max_id(&mut conn, "tbl_guest_sessions", "guest_id").await?;
     let chat0 = max_id(&mut conn, "tbl_chats", "chat_id").await?;
@@ -110,7 +114,7 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
     let per_chat = |c: u64| messages / chats + u64::from(c < messages % chats);
 
     // Guests, chats and their chat.created events.
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.begin().await.map_err(db)?;
     for lo in (0..chats).step_by(BATCH) {
         let hi = (lo + BATCH as u64).min(chats);
         let n = (hi - lo) as usize;
@@ -129,7 +133,7 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
                 .bind(ts(start))
                 .bind(ts(now));
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut *tx).await.map_err(db)?;
 
         let sql = insert_sql(
             "tbl_chats",
@@ -152,7 +156,7 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
                 .bind(ts(last.unwrap_or(start)))
                 .bind(last.map(ts));
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut *tx).await.map_err(db)?;
 
         let sql = insert_sql(
             "tbl_chat_events",
@@ -181,18 +185,21 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
                 .bind(chat.chat_id.0)
                 .bind(1i64)
                 .bind("chat.created")
-                .bind(serde_json::to_string(&chat)?)
+                .bind(
+                    serde_json::to_string(&chat)
+                        .map_err(|e| StoreError::Database(e.to_string()))?,
+                )
                 .bind(chat.guest_id.map(|g| g.0))
                 .bind(ts(start));
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut *tx).await.map_err(db)?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
 
     // Messages and their message.created events, round robin over the chats.
     let mut k = 0u64;
     while k < messages {
-        let mut tx = conn.begin().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
         let tx_end = (k + TX_MESSAGES).min(messages);
         while k < tx_end {
             let hi = (k + BATCH as u64).min(tx_end);
@@ -234,7 +241,7 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
                     .bind(0i64)
                     .bind(ts(m.created_at));
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut *tx).await.map_err(db)?;
 
             let sql = insert_sql(
                 "tbl_chat_events",
@@ -249,20 +256,24 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded> {
                     .bind(m.chat_id.0)
                     .bind(m.seq)
                     .bind("message.created")
-                    .bind(serde_json::to_string(m)?)
+                    .bind(
+                        serde_json::to_string(m)
+                            .map_err(|e| StoreError::Database(e.to_string()))?,
+                    )
                     .bind(m.sender_id)
                     .bind(ts(m.created_at));
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut *tx).await.map_err(db)?;
             k = hi;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         eprintln!("  {k}/{messages} messages");
     }
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&mut conn)
-        .await?;
-    conn.close().await?;
+        .await
+        .map_err(db)?;
+    conn.close().await.map_err(db)?;
     Ok(Seeded {
         chats,
         messages,
