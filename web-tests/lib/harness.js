@@ -102,7 +102,29 @@ export async function signIn(page, base, email) {
   await page.locator('.chat-list').waitFor();
 }
 
+/**
+ * Words that are never meant for a person: a program's value leaking into the page
+ * (`replaceChildren(null)` shows "null"). Checked in the page and every frame in it
+ * (the widget's iframe), on the text a person sees.
+ */
+const JUNK = /(^|[^\w])(null|undefined|NaN|\[object Object\])(?=$|[^\w])/;
+
+/** Fails when visible text anywhere on the page shows a program value (see JUNK). */
+export async function assertNoJunkText(page, where = '') {
+  for (const frame of page.frames()) {
+    let text;
+    try {
+      text = await frame.evaluate(() => document.body ? document.body.innerText : '');
+    } catch { continue; } // a frame that went away meanwhile
+    const line = text.split('\n').find((l) => JUNK.test(l));
+    if (line !== undefined) {
+      throw new Error(`visible text shows a program value${where ? ` (${where})` : ''}: ${JSON.stringify(line.trim())} in ${frame.url()}`);
+    }
+  }
+}
+
 export async function shot(page, name) {
+  await assertNoJunkText(page, name);
   mkdirSync(SHOTS, { recursive: true });
   const vp = page.viewportSize();
   const path = join(SHOTS, `${name}-${vp.width}x${vp.height}.png`);

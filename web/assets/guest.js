@@ -237,9 +237,10 @@ function showChat(me, chat) {
       if (e.code === 'guest_expired' || e.code === 'unauthenticated') expired();
     },
   });
-  body.replaceChildren(infoBox,
+  // replaceChildren turns a null into the text "null": leave absent parts out.
+  body.replaceChildren(...[infoBox,
     signedIn ? el('button', { class: 'btn gw-back', type: 'button', text: '← Your chats', onclick: () => showSignedIn() }) : null,
-    view.root);
+    view.root].filter(Boolean));
   live.addEventListener('ready', (e) => setPresence(e.detail.staff_online));
   live.addEventListener('status', (e) => {
     if (e.detail === 'ended') return signedIn ? sessionTrouble({ status: 401 }) : expired();
