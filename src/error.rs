@@ -228,6 +228,13 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(JsonRejection::from)?;
+        // JSON is UTF-8 (RFC 8259): anything else is malformed, not merely the wrong shape.
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            return Err(ApiError::BadRequest(format!(
+                "the body is not valid UTF-8 (byte {}), so it is not JSON",
+                e.valid_up_to()
+            )));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Json(value)),
             // serde_json reports some type mismatches (an array or a number where an enum

@@ -38,12 +38,12 @@ function nati_chat_token(array $person, string $kid, string $secret,
 }
 
 // From the command line: php sign-token.php ROLE ID NAME EMAIL
-// with NATI_KID, NATI_SECRET, NATI_ISSUER and NATI_AUDIENCE in the environment.
+// with HOST_CHAT_KID, HOST_CHAT_SECRET, HOST_CHAT_ISSUER and HOST_CHAT_AUDIENCE in the environment.
 if (PHP_SAPI === 'cli' && isset($argv) && realpath($argv[0]) === __FILE__) {
     [, $role, $id, $name, $email] = $argv + [null, null, null, null, null];
     echo nati_chat_token(
         ['role' => $role, 'id' => $id, 'name' => $name, 'email' => $email],
-        getenv('NATI_KID'), getenv('NATI_SECRET'),
-        getenv('NATI_ISSUER'), getenv('NATI_AUDIENCE')
+        getenv('HOST_CHAT_KID'), getenv('HOST_CHAT_SECRET'),
+        getenv('HOST_CHAT_ISSUER'), getenv('HOST_CHAT_AUDIENCE')
     ), "\n";
 }

@@ -98,10 +98,10 @@ async fn a_token_signed_by_the_php_example_signs_in() {
         let out = std::process::Command::new(&php)
             .arg(script)
             .args(["user", "4711", name, "pat@shop.test"])
-            .env("NATI_KID", KID)
-            .env("NATI_SECRET", SECRET)
-            .env("NATI_ISSUER", ISSUER)
-            .env("NATI_AUDIENCE", AUDIENCE)
+            .env("HOST_CHAT_KID", KID)
+            .env("HOST_CHAT_SECRET", SECRET)
+            .env("HOST_CHAT_ISSUER", ISSUER)
+            .env("HOST_CHAT_AUDIENCE", AUDIENCE)
             .output()
             .expect("run php");
         assert!(
@@ -693,6 +693,39 @@ fn the_integration_guide_shows_the_tested_php_file() {
         guide.contains(php.trim()),
         "docs/integration.md must show docs/examples/sign-token.php verbatim"
     );
+}
+
+/// The server refuses to start when an unknown `NATI_*` variable is set, so the host
+/// site's examples (which run on the same machine) must read variables of another name.
+#[test]
+fn host_side_examples_read_no_nati_variables() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut texts = Vec::new();
+    for dir in ["docs/examples", "docs"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                texts.push((
+                    path.clone(),
+                    std::fs::read_to_string(&path).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    for (path, text) in texts {
+        for pattern in [
+            "getenv('NATI_",
+            "getenv(\"NATI_",
+            "process.env.NATI_",
+            "env['NATI_",
+        ] {
+            assert!(
+                !text.contains(pattern),
+                "{} reads a NATI_* variable ({pattern}...): the server would refuse to start beside it",
+                path.display()
+            );
+        }
+    }
 }
 
 /// A used token stays used for as long as it is accepted at all: through the clock

@@ -130,7 +130,17 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
         let bytes = |v: &Value| serde_json::to_vec(v).expect("json");
 
         // Malformed JSON, not JSON, nothing.
-        for body in [&b"{"[..], b"{,}", b"hello", b"", b"{'chat_id': 1}", b"}{"] {
+        // Invalid UTF-8 is not JSON either (RFC 8259), even inside a string.
+        for body in [
+            &b"{"[..],
+            b"{,}",
+            b"hello",
+            b"",
+            b"{'chat_id': 1}",
+            b"}{",
+            b"{\"message\": \"caf\xe9\"}",
+            b"\xff\xfe{}",
+        ] {
             let r = send(json_ct, body.to_vec()).await;
             assert_reply(
                 &r,

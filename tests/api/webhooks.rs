@@ -630,7 +630,7 @@ require __DIR__ . '/nati-webhook.php';
 $headers = array_change_key_case(getallheaders(), CASE_LOWER);
 $body = file_get_contents('php://input');
 try {
-    $event = nati_verify_webhook([getenv('NATI_WEBHOOK_SECRET')], $headers, $body);
+    $event = nati_verify_webhook([getenv('HOST_CHAT_WEBHOOK_SECRET')], $headers, $body);
 } catch (Throwable $e) {
     file_put_contents(__DIR__ . '/refused.log', $e->getMessage() . "\n", FILE_APPEND | LOCK_EX);
     http_response_code(400);
@@ -656,7 +656,7 @@ http_response_code(204);
         std::process::Command::new("php")
             .args(["-S", &format!("127.0.0.1:{port}"), "router.php"])
             .current_dir(dir.path())
-            .env("NATI_WEBHOOK_SECRET", NEW_SECRET)
+            .env("HOST_CHAT_WEBHOOK_SECRET", NEW_SECRET)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
