@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// Implicit TLS from the first byte (port 465).
+    Tls,
+    /// No TLS (a relay on this machine or a test server).
+    None,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -83,8 +95,9 @@ pub struct Settings {
     /// under `<data_dir>/outbox/` and logged, so the embedded default needs nothing else.
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
-    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none`.
-    pub smtp_security: String,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none`. Anything
+    /// else is refused at start, not at the first email.
+    pub smtp_security: SmtpSecurity,
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
     /// The From address of chat emails.
@@ -272,7 +285,7 @@ impl Default for Settings {
             cookie_secure: false,
             smtp_host: None,
             smtp_port: 587,
-            smtp_security: "starttls".into(),
+            smtp_security: SmtpSecurity::Starttls,
             smtp_username: None,
             smtp_password: None,
             email_from: "Nati Automotive <chat@localhost>".into(),
@@ -544,6 +557,32 @@ mod tests {
             .merge(Serialized::default("webhooks", value))
             .extract()
             .map_err(Box::new)
+    }
+
+    /// A typo in `smtp_security` stops the server at start with a message that names the
+    /// choices, instead of disabling email at the first send.
+    #[test]
+    fn smtp_security_is_one_of_three_words_checked_at_start() {
+        let load = |toml: &str| {
+            Figment::from(Serialized::defaults(Settings::default()))
+                .merge(Toml::string(toml))
+                .extract::<Settings>()
+        };
+        let s = load("smtp_security = \"tls\"").expect("tls");
+        assert_eq!(s.smtp_security, SmtpSecurity::Tls);
+        assert_eq!(
+            Settings::default().smtp_security,
+            SmtpSecurity::Starttls,
+            "the default"
+        );
+        let err = load("smtp_security = \"startls\"")
+            .err()
+            .expect("a typo is refused")
+            .to_string();
+        assert!(
+            err.contains("startls") && err.contains("starttls") && err.contains("none"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub async fn serve(
     let expiry = jobs::expiry::start(state.clone());
     let email = jobs::email::start(state.clone());
     let webhooks = jobs::webhooks::start(state.clone());
+    let pruning = state
+        .limits
+        .start_pruning(std::time::Duration::from_secs(60));
     let hub_handle = state.hub.clone();
     let app = app(state);
     // On shutdown, sockets are told to reconnect (close code 1012), so that the graceful
@@ -156,5 +159,6 @@ pub async fn serve(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), webhooks).await;
     hub.abort();
     expiry.abort();
+    pruning.abort();
     result
 }

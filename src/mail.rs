@@ -1,7 +1,7 @@
 //! Outgoing email: composing the missed-message summary (plain text and HTML, user text
 //! escaped) and the transport (SMTP, or `.eml` files when no SMTP is configured).
 
-use crate::config::Settings;
+use crate::config::{Settings, SmtpSecurity};
 use chat_core::model::{Chat, Message};
 use chat_core::{Actor, Role};
 use lettre::message::{Mailbox, MultiPart};
@@ -41,15 +41,10 @@ impl Mailer {
             TlsParameters::new(h.to_owned()).map_err(|e| MailError::Config(e.to_string()))
         };
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(s.smtp_port);
-        b = match s.smtp_security.as_str() {
-            "none" => b.tls(Tls::None),
-            "tls" => b.tls(Tls::Wrapper(tls(host)?)),
-            "starttls" => b.tls(Tls::Required(tls(host)?)),
-            other => {
-                return Err(MailError::Config(format!(
-                    "smtp_security `{other}`: use starttls, tls or none"
-                )));
-            }
+        b = match s.smtp_security {
+            SmtpSecurity::None => b.tls(Tls::None),
+            SmtpSecurity::Tls => b.tls(Tls::Wrapper(tls(host)?)),
+            SmtpSecurity::Starttls => b.tls(Tls::Required(tls(host)?)),
         };
         if let (Some(u), Some(p)) = (&s.smtp_username, &s.smtp_password) {
             b = b.credentials(Credentials::new(u.clone(), p.clone()));

@@ -12,7 +12,7 @@ use std::time::Duration;
 fn mail_settings(s: &mut Settings, sink: &SmtpSink) {
     s.smtp_host = Some("127.0.0.1".into());
     s.smtp_port = sink.addr.port();
-    s.smtp_security = "none".into();
+    s.smtp_security = nati_chat::config::SmtpSecurity::None;
     s.email_poll_millis = 50;
     s.email_retry_base_secs = 1;
     s.guest_email_delay_secs = 1;
