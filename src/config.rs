@@ -567,6 +567,7 @@ mod tests {
             Figment::from(Serialized::defaults(Settings::default()))
                 .merge(Toml::string(toml))
                 .extract::<Settings>()
+                .map_err(|e| e.to_string())
         };
         let s = load("smtp_security = \"tls\"").expect("tls");
         assert_eq!(s.smtp_security, SmtpSecurity::Tls);
@@ -575,10 +576,7 @@ mod tests {
             SmtpSecurity::Starttls,
             "the default"
         );
-        let err = load("smtp_security = \"startls\"")
-            .err()
-            .expect("a typo is refused")
-            .to_string();
+        let err = load("smtp_security = \"startls\"").expect_err("a typo is refused");
         assert!(
             err.contains("startls") && err.contains("starttls") && err.contains("none"),
             "{err}"
