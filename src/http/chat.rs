@@ -643,7 +643,7 @@ pub struct GuestResumeResponse {
 }
 
 /// POST /api/chat/guest_resume — continue a guest's conversation from the signed, expiring
-/// link in their email, on any device: the guest gets a fresh token.
+/// link in their email, on any device: the guest gets a fresh token. A link works once.
 #[utoipa::path(post, path = "/api/chat/guest_resume", tag = "chat", request_body = GuestResumeRequest,
     responses((status = 200, body = GuestResumeResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn guest_resume(
@@ -665,6 +665,20 @@ pub async fn guest_resume(
         .await?
         .ok_or(ApiError::GuestExpired)?;
     crate::auth::require_live_guest(&state, &guest, now).await?;
+    // A link works once: remembered (by its hash, with the host tokens' used ids) for as
+    // long as any link could still be valid, so a second use is refused.
+    let remember_until = now + time::Duration::seconds(state.settings.guest_link_ttl_secs as i64);
+    let link_id = format!("resume:{}", secret::hash_token(&req.token));
+    if !state
+        .store
+        .use_token_id(&link_id, remember_until, now)
+        .await?
+    {
+        return Err(ApiError::Unauthenticated(
+            "resume link refused: it was used already (a link works once; the newest email has a fresh one)"
+                .into(),
+        ));
+    }
     let token = secret::new_token(GUEST_PREFIX);
     if !state
         .store

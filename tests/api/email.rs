@@ -352,6 +352,26 @@ async fn a_guest_resumes_from_the_signed_link_and_gets_the_transcript_on_close()
     );
     let (st, _) = old.get(&format!("/api/chat/messages?chat_id={chat}")).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // The link works once: a second use is refused and signs nobody out.
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/guest_resume", json!({"token": token}))
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("used already")),
+        "{b}"
+    );
+    let (st, _) = fresh
+        .get(&format!("/api/chat/messages?chat_id={chat}"))
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "the holder of the fresh token stays signed in"
+    );
     // Closing sends the whole conversation to the guest who asked for it.
     fresh.send_message(chat, "thanks, see you").await;
     let (st, _) = admin
