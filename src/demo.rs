@@ -18,7 +18,9 @@ pub async fn seed(store: &dyn Store) -> Result<Vec<String>, crate::error::ApiErr
     let mut lines = Vec::new();
     for (role, email, name) in DEMO_ACCOUNTS {
         if store.account_by_email(role, email).await?.is_none() {
-            crate::http::admin::create_account(store, role, email, name, DEMO_PASSWORD).await?;
+            let hashing = crate::hashing::Hashing::default();
+            crate::http::admin::create_account(store, &hashing, role, email, name, DEMO_PASSWORD)
+                .await?;
         }
         lines.push(format!(
             "demo {role:<6} {email:<20} password {DEMO_PASSWORD}"

@@ -18,6 +18,7 @@ pub mod clientip;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod hashing;
 pub mod hostauth;
 pub mod http;
 pub mod jobs;

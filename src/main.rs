@@ -1,6 +1,11 @@
 //! `nati-chat`: serve (the default), migrate, account create.
 #![forbid(unsafe_code)]
 
+
+/// See Cargo.toml: an allocator that returns freed memory to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result, bail};
 use chat_core::AccountRole;
 use clap::{Args, Parser, Subcommand};
@@ -210,6 +215,7 @@ async fn main() -> Result<()> {
                 .context("opening the database")?;
             let account = nati_chat::http::admin::create_account(
                 store.as_ref(),
+                &nati_chat::hashing::Hashing::default(),
                 role,
                 &email,
                 &name,

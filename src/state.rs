@@ -16,6 +16,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Signs links sent by email.
     pub links: crate::links::LinkKey,
+    /// Password hashes and checks, a bounded number at a time.
+    pub hashing: crate::hashing::Hashing,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
             settings.event_poll_millis(),
         ));
         AppState {
+            hashing: crate::hashing::Hashing::default(),
             links,
             hub,
             store,

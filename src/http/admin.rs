@@ -58,6 +58,7 @@ pub struct AccountResponse {
 /// Validate and create an account: shared by the API and the `account create` command.
 pub async fn create_account(
     store: &dyn chat_core::Store,
+    hashing: &crate::hashing::Hashing,
     role: AccountRole,
     email: &str,
     name: &str,
@@ -67,7 +68,8 @@ pub async fn create_account(
     let name = validate::name(name)?;
     validate::password(password)?;
     let pw = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || secret::hash_password(&pw))
+    let password_hash = hashing
+        .run(move || secret::hash_password(&pw))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -103,6 +105,7 @@ pub async fn create(
     require_admin(&who.actor)?;
     let account = create_account(
         state.store.as_ref(),
+        &state.hashing,
         req.role,
         &req.email,
         &req.name,

@@ -66,19 +66,21 @@ pub async fn login(
     // Spend the same time whether or not the email exists.
     let password = req.password.clone();
     let candidates: Vec<(Account, String)> = matches;
-    let verified = tokio::task::spawn_blocking(move || {
-        if candidates.is_empty() {
-            secret::verify_password(&password, secret::dummy_hash());
-            return Vec::new();
-        }
-        candidates
-            .into_iter()
-            .filter(|(_, h)| secret::verify_password(&password, h))
-            .map(|(a, _)| a)
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let verified = state
+        .hashing
+        .run(move || {
+            if candidates.is_empty() {
+                secret::verify_password(&password, secret::dummy_hash());
+                return Vec::new();
+            }
+            candidates
+                .into_iter()
+                .filter(|(_, h)| secret::verify_password(&password, h))
+                .map(|(a, _)| a)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let account = match verified.as_slice() {
         [] => {
             // Say "sign in through the site" to someone whose role signs in only there.

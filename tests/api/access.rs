@@ -402,6 +402,7 @@ async fn other_endpoints_follow_the_access_matrix() {
     let d = &cast.d;
     let victim = nati_chat::http::admin::create_account(
         d.server.state.store.as_ref(),
+        &d.server.state.hashing,
         AccountRole::User,
         "victim@t.test",
         "Vic",

@@ -449,6 +449,7 @@ async fn password_login_can_be_turned_off_per_role() {
     .await;
     nati_chat::http::admin::create_account(
         s.state.store.as_ref(),
+        &s.state.hashing,
         AccountRole::Worker,
         "w@shop.test",
         "Walt",
@@ -785,6 +786,7 @@ async fn a_role_without_password_sign_in_never_confirms_a_password() {
     .await;
     nati_chat::http::admin::create_account(
         s.state.store.as_ref(),
+        &s.state.hashing,
         AccountRole::Admin,
         "a@shop.test",
         "Ada",

@@ -149,6 +149,7 @@ async fn sign_in_is_rate_limited_per_address() {
     let s = TestServer::start_with(|s| s.login_rate_per_minute = 3).await;
     nati_chat::http::admin::create_account(
         s.state.store.as_ref(),
+        &s.state.hashing,
         AccountRole::User,
         "u@t.test",
         "U",

@@ -198,6 +198,7 @@ impl TestServer {
     pub async fn account(&self, role: AccountRole, email: &str, name: &str) -> (Client, i64) {
         let acc = nati_chat::http::admin::create_account(
             self.state.store.as_ref(),
+            &self.state.hashing,
             role,
             email,
             name,
