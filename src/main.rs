@@ -1,7 +1,6 @@
 //! `nati-chat`: serve (the default), migrate, account create.
 #![forbid(unsafe_code)]
 
-
 /// See Cargo.toml: an allocator that returns freed memory to the system.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -150,6 +150,15 @@ impl Actor {
     }
 
     /// Customers are the people asking for help: users and guests.
+    /// The chat columns a customer fills: `(user_id, guest_id)`; both `None` for staff.
+    pub fn customer_columns(&self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Actor::User(u) => (Some(u.0), None),
+            Actor::Guest(g) => (None, Some(g.0)),
+            _ => (None, None),
+        }
+    }
+
     pub fn is_customer(&self) -> bool {
         matches!(self, Actor::User(_) | Actor::Guest(_))
     }

@@ -177,7 +177,7 @@ impl WriteTx for MysqlWrite<'_> {
         customer: &Actor,
         client_id: &str,
     ) -> Result<Option<ChatId>, StoreError> {
-        let (user, guest) = customer_ids(customer);
+        let (user, guest) = customer.customer_columns();
         let row = sqlx::query(
             "SELECT chat_id FROM tbl_chats WHERE client_id = ? AND (user_id = ? OR guest_id = ?)",
         )
@@ -210,7 +210,7 @@ impl WriteTx for MysqlWrite<'_> {
         new: &NewChat,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
-        let (user, guest) = customer_ids(&new.customer);
+        let (user, guest) = new.customer.customer_columns();
         let done = sqlx::query(
             "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
              VALUES (?, ?, 'pending', ?, 0, ?, ?, ?)",
@@ -346,14 +346,6 @@ impl WriteTx for MysqlWrite<'_> {
         .await
         .map_err(db)?;
         rows.iter().map(|r| int(r, "chat_id").map(ChatId)).collect()
-    }
-}
-
-fn customer_ids(customer: &Actor) -> (Option<i64>, Option<i64>) {
-    match customer {
-        Actor::User(u) => (Some(u.0), None),
-        Actor::Guest(g) => (None, Some(g.0)),
-        _ => (None, None),
     }
 }
 

@@ -168,7 +168,7 @@ impl WriteTx for PgWrite<'_> {
         customer: &Actor,
         client_id: &str,
     ) -> Result<Option<ChatId>, StoreError> {
-        let (user, guest) = customer_ids(customer);
+        let (user, guest) = customer.customer_columns();
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT chat_id FROM tbl_chats WHERE client_id = $1 AND (user_id = $2 OR guest_id = $3)",
         )
@@ -201,7 +201,7 @@ impl WriteTx for PgWrite<'_> {
         new: &NewChat,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
-        let (user, guest) = customer_ids(&new.customer);
+        let (user, guest) = new.customer.customer_columns();
         let row = sqlx::query(
             "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
              VALUES ($1, $2, 'pending', $3, 0, $4, $5, $5) \
@@ -326,14 +326,6 @@ impl WriteTx for PgWrite<'_> {
         .await
         .map_err(db)?;
         Ok(ids.into_iter().map(ChatId).collect())
-    }
-}
-
-fn customer_ids(customer: &Actor) -> (Option<i64>, Option<i64>) {
-    match customer {
-        Actor::User(u) => (Some(u.0), None),
-        Actor::Guest(g) => (None, Some(g.0)),
-        _ => (None, None),
     }
 }
 

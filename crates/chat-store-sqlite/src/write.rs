@@ -214,7 +214,7 @@ impl WriteTx for SqliteWrite<'_> {
         customer: &Actor,
         client_id: &str,
     ) -> Result<Option<ChatId>, StoreError> {
-        let (user, guest) = customer_ids(customer);
+        let (user, guest) = customer.customer_columns();
         self.0
             .prepare_cached(
                 "SELECT chat_id FROM tbl_chats WHERE client_id = ?1 AND (user_id = ?2 OR guest_id = ?3)",
@@ -245,7 +245,7 @@ impl WriteTx for SqliteWrite<'_> {
         new: &NewChat,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
-        let (user, guest) = customer_ids(&new.customer);
+        let (user, guest) = new.customer.customer_columns();
         self.0
             .prepare_cached(&format!(
                 "INSERT INTO tbl_chats (user_id, guest_id, status, topic, last_seq, client_id, created_at, updated_at) \
@@ -358,14 +358,6 @@ impl WriteTx for SqliteWrite<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
         Ok(ids)
-    }
-}
-
-fn customer_ids(customer: &Actor) -> (Option<i64>, Option<i64>) {
-    match customer {
-        Actor::User(u) => (Some(u.0), None),
-        Actor::Guest(g) => (None, Some(g.0)),
-        _ => (None, None),
     }
 }
 
