@@ -131,8 +131,15 @@ test('a host page signs its customer into the embedded widget and hears the unre
   await f.getByLabel('Message', { exact: true }).fill('When can I come in?');
   await f.getByLabel('Message', { exact: true }).press('Enter');
   await f.locator('.msg.mine .text', { hasText: 'When can I come in?' }).waitFor();
-  const mine = await (await fetch(`${srv.url}/api/chat/list`, { headers: { authorization: `Bearer ${hanna.token}` } })).json();
-  assert.ok(mine.chats.some((c) => c.topic === 'Oil change' && c.last_message === 'When can I come in?'));
+  // The message shows at once, marked "Sending", and is stored a moment later: ask until it is.
+  const stored = (list) => list.chats.some((c) => c.topic === 'Oil change' && c.last_message === 'When can I come in?');
+  let mine;
+  for (let i = 0; i < 50; i++) {
+    mine = await (await fetch(`${srv.url}/api/chat/list`, { headers: { authorization: `Bearer ${hanna.token}` } })).json();
+    if (stored(mine)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(stored(mine), JSON.stringify(mine.chats.map((c) => [c.topic, c.last_message])));
   assert.deepEqual(session.page.problems.filter((x) => !x.includes('favicon')), []);
 });
 
