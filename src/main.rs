@@ -62,8 +62,12 @@ enum Command {
         #[arg(long, conflicts_with = "status")]
         print_sql: bool,
         /// List applied and pending migrations, and run nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "print_grants")]
         status: bool,
+        /// MariaDB/MySQL: print the GRANT statements the serving account ACCOUNT (such as
+        /// 'chat'@'%') needs on this database, and run nothing.
+        #[arg(long, value_name = "ACCOUNT", conflicts_with = "print_sql")]
+        print_grants: Option<String>,
     },
     /// Manage accounts.
     Account {
@@ -176,7 +180,30 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Migrate { print_sql, status } if print_sql || status => {
+        Command::Migrate {
+            print_grants: Some(account),
+            ..
+        } => {
+            let url = settings.database_url();
+            if !chat_store_mysql::handles(&url) {
+                anyhow::bail!(
+                    "--print-grants is for MariaDB/MySQL databases; NATI_DATABASE_URL is {}",
+                    redact(&url)
+                );
+            }
+            let text = chat_store_mysql::MysqlStore::grants(
+                &url,
+                &nati_chat::mysql_options(&settings),
+                &account,
+            )
+            .await
+            .context("reading what the schema needs")?;
+            print!("{text}");
+            Ok(())
+        }
+        Command::Migrate {
+            print_sql, status, ..
+        } if print_sql || status => {
             let report = nati_chat::migrations::report(&settings)
                 .await
                 .context("reading the database's migrations")?;

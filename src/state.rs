@@ -18,6 +18,42 @@ pub struct AppState {
     pub links: crate::links::LinkKey,
     /// Password hashes and checks, a bounded number at a time.
     pub hashing: crate::hashing::Hashing,
+    /// This node's lasting id (`<data_dir>/node.id`): what it holds in the database (webhook
+    /// leases) is marked with it, so a restart after a crash can give it back at once.
+    pub node: Arc<str>,
+}
+
+/// This node's lasting id: read from `<data_dir>/node.id`, made there on the first start.
+/// Several nodes on one database each have their own data directory, hence their own id.
+/// Without a writable data directory the id lasts only as long as the process.
+fn node_id(settings: &Settings) -> String {
+    let path = settings.data_dir.join("node.id");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let t = existing.trim();
+        if !t.is_empty()
+            && t.len() <= 64
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return t.to_owned();
+        }
+    }
+    let fresh = format!("node-{}", &chat_core::secret::new_token("")[..16]);
+    let fresh: String = fresh
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                'x'
+            }
+        })
+        .collect();
+    if let Err(e) = std::fs::create_dir_all(&settings.data_dir)
+        .and_then(|()| std::fs::write(&path, format!("{fresh}\n")))
+    {
+        tracing::warn!(error = %e, path = %path.display(), "cannot store the node id; it lasts until this process ends");
+    }
+    fresh
 }
 
 impl AppState {
@@ -37,6 +73,7 @@ impl AppState {
             settings.event_poll_millis(),
         ));
         AppState {
+            node: node_id(&settings).into(),
             hashing: crate::hashing::Hashing::default(),
             links,
             hub,

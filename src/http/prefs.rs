@@ -25,11 +25,17 @@ pub async fn get(State(state): State<AppState>, who: Principal) -> ApiResult<Jso
     Ok(Json(state.store.preferences(role, id).await?))
 }
 
-/// The rules for preferences: delay up to a week, quiet hours 0-23 and both or neither.
+/// The rules for preferences: delay up to a week, quiet hours 0-23 and both or neither, in
+/// a known time zone.
 fn check(p: &Preferences) -> ApiResult<()> {
     if !(0..=7 * 24 * 3600).contains(&p.email_delay_secs) {
         return Err(ApiError::Unprocessable(
             "email_delay_secs: between 0 and 604800".into(),
+        ));
+    }
+    if !chat_core::notify::known_time_zone(&p.time_zone) {
+        return Err(ApiError::Unprocessable(
+            "time_zone: an IANA time zone name such as \"Europe/Berlin\" or \"UTC\"".into(),
         ));
     }
     match (p.quiet_start_hour, p.quiet_end_hour) {

@@ -295,7 +295,10 @@ pub async fn send_due(
     let lease =
         time::Duration::milliseconds(state.settings.webhook_timeout_millis.min(3_600_000) as i64)
             + time::Duration::seconds(60);
-    let rows = state.store.claim_webhooks(now, now + lease, BATCH).await?;
+    let rows = state
+        .store
+        .claim_webhooks(&state.node, now, now + lease, BATCH)
+        .await?;
     let claimed = rows.len();
     let mut tasks = tokio::task::JoinSet::new();
     for row in rows {
@@ -343,6 +346,22 @@ pub async fn send_due(
 /// the server shuts down.
 pub fn start(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // Whatever this node held when its last process ended (a crash mid-send) is due
+        // again now, not when the lease runs out.
+        match state
+            .store
+            .release_webhook_claims(&state.node, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                "webhook deliveries left sending by this node's last run are due again"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release this node's old webhook leases; they run out on their own")
+            }
+        }
         let client = match client(&state) {
             Ok(c) => c,
             Err(e) => {

@@ -83,7 +83,8 @@ fn prefs_body() -> Value {
         "sound_enabled": true,
         "browser_notifications": true,
         "quiet_start_hour": 22,
-        "quiet_end_hour": 6
+        "quiet_end_hour": 6,
+        "time_zone": "Europe/Lisbon"
     })
 }
 

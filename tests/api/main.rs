@@ -3,6 +3,7 @@
 
 mod access;
 mod crash;
+mod dba;
 mod email;
 mod host;
 mod input;

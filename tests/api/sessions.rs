@@ -501,7 +501,8 @@ fn prefs(delay: i64, start: Option<i64>, end: Option<i64>) -> Value {
         "sound_enabled": true,
         "browser_notifications": false,
         "quiet_start_hour": start,
-        "quiet_end_hour": end
+        "quiet_end_hour": end,
+        "time_zone": "UTC"
     })
 }
 
@@ -513,7 +514,8 @@ async fn preferences_are_validated_and_persist() {
     assert_eq!(
         defaults,
         json!({"email_enabled": true, "email_delay_secs": 600, "admin_scope": "none", "sound_enabled": false,
-               "browser_notifications": false, "quiet_start_hour": null, "quiet_end_hour": null})
+               "browser_notifications": false, "quiet_start_hour": null, "quiet_end_hour": null,
+               "time_zone": "UTC"})
     );
     let (_, admin_defaults) = d.admin.get("/api/me/preferences").await;
     assert_eq!(admin_defaults["admin_scope"], "unassigned");
@@ -527,6 +529,11 @@ async fn preferences_are_validated_and_persist() {
         .remove("sound_enabled");
     let mut scope = prefs(60, None, None);
     scope["admin_scope"] = json!("sometimes");
+    let zone = |z: Value| {
+        let mut p = prefs(60, Some(22), Some(6));
+        p["time_zone"] = z;
+        p
+    };
     let bad = [
         prefs(-1, None, None),
         prefs(7 * 24 * 3600 + 1, None, None),
@@ -538,6 +545,11 @@ async fn preferences_are_validated_and_persist() {
         unknown,
         missing,
         scope,
+        zone(json!("Mars/Olympus")),
+        zone(json!("")),
+        zone(json!("Europe/Berlin; DROP TABLE x")),
+        zone(json!("A".repeat(65))),
+        zone(json!(1)),
     ];
     for body in bad {
         let got = d.u1.put("/api/me/preferences", body.clone()).await;
@@ -553,6 +565,7 @@ async fn preferences_are_validated_and_persist() {
     for body in [
         prefs(0, Some(0), Some(23)),
         prefs(7 * 24 * 3600, Some(23), Some(0)),
+        zone(json!("America/New_York")),
         prefs(90, Some(22), Some(6)),
     ] {
         let (st, b) = d.u1.put("/api/me/preferences", body.clone()).await;
@@ -565,6 +578,12 @@ async fn preferences_are_validated_and_persist() {
         again.get("/api/me/preferences").await.1,
         prefs(90, Some(22), Some(6))
     );
+    // A client that does not know time zones yet may leave it out: UTC.
+    let mut old = prefs(90, Some(22), Some(6));
+    old.as_object_mut().expect("object").remove("time_zone");
+    let (st, b) = d.u1.put("/api/me/preferences", old).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["time_zone"], "UTC");
     // Someone else's are their own.
     assert_eq!(d.u2.get("/api/me/preferences").await.1, defaults);
     let (_, w) = d.w1.get("/api/me/preferences").await;

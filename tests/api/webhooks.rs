@@ -42,6 +42,9 @@ pub(crate) struct Receiver {
     bad: Arc<Mutex<Vec<String>>>,
     answer: Arc<AtomicU16>,
     keys: Arc<Vec<Vec<u8>>>,
+    /// While set, requests are counted and never answered (a receiver that hangs).
+    stall: Arc<std::sync::atomic::AtomicBool>,
+    stalled: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Verify a Standard Webhooks request: every secret we know must have produced one of the
@@ -97,6 +100,8 @@ impl Receiver {
             bad: Arc::default(),
             answer: Arc::new(AtomicU16::new(200)),
             keys: Arc::new(secrets.iter().map(|s| key(s)).collect()),
+            stall: Arc::default(),
+            stalled: Arc::default(),
         }
     }
 
@@ -108,6 +113,10 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let me = me.clone();
                 async move {
+                    if me.stall.load(Ordering::SeqCst) {
+                        me.stalled.fetch_add(1, Ordering::SeqCst);
+                        std::future::pending::<()>().await;
+                    }
                     match verify(&me.keys, &headers, &body) {
                         Ok((id, signatures)) => {
                             let answered = me.answer.load(Ordering::SeqCst);
@@ -782,4 +791,76 @@ async fn payloads_name_host_signed_people_by_the_host_id() {
         "{senders:?}"
     );
     rx.assert_all_verified();
+}
+
+/// A node killed while a delivery hangs gives it back as soon as it starts again: the
+/// chat's events go out at once, not after the lease (here two minutes) runs out.
+#[tokio::test]
+async fn a_node_restarted_after_a_crash_mid_send_delivers_at_once() {
+    use crate::nodes::Node;
+    let (rx, url, _stop) = Receiver::start(&[SECRET]).await;
+    rx.stall.store(true, Ordering::SeqCst);
+    let hooks = json!([{"name": "bell", "url": url, "secrets": [SECRET],
+        "events": ["chat.started", "message.created"]}])
+    .to_string();
+    let env = [
+        ("NATI_WEBHOOKS", hooks),
+        ("NATI_WEBHOOK_POLL_MILLIS", "20".to_owned()),
+        ("NATI_WEBHOOK_RETRY_BASE_MILLIS", "100".to_owned()),
+        // The lease is this plus 60 s: two minutes.
+        ("NATI_WEBHOOK_TIMEOUT_MILLIS", "60000".to_owned()),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = std::env::var("NATI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| is_server_url(u));
+    let scratch = match &db {
+        Some(u) => Some(ScratchDb::create(u, "nati_it_").await.expect("db")),
+        None => None,
+    };
+    let db_url = scratch.as_ref().map(|d| d.url().to_owned());
+    let mut first = Node::start_in(dir.path(), db_url.as_deref(), &env);
+    let (st, body) = Client::new(&first.base, None)
+        .post("/api/chat/start", json!({"message": "hello"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let token = body["guest_token"].as_str().map(String::from);
+    let chat = body["chat"]["chat_id"].as_i64().expect("id");
+    for _ in 0..300 {
+        if rx.stalled.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        rx.stalled.load(Ordering::SeqCst) > 0,
+        "the first delivery reached the receiver"
+    );
+    first.kill();
+    rx.stall.store(false, Ordering::SeqCst);
+    let second = Node::start_in(dir.path(), db_url.as_deref(), &env);
+    let guest = Client::new(&second.base, token);
+    let (st, b) = guest.send_message(chat, "still there?").await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let later = b["message"]["message_id"].as_i64().expect("id");
+    let started = std::time::Instant::now();
+    // wait() gives up after 15 s, far below the two-minute lease.
+    let hits = rx
+        .wait("chat.started and the later message", |h| {
+            h.iter().any(|h| {
+                h.body["type"] == "message.created" && h.body["data"]["message_id"] == later
+            })
+        })
+        .await;
+    rx.assert_all_verified();
+    assert_in_order(&hits);
+    assert!(
+        hits.iter().any(|h| h.body["type"] == "chat.started"),
+        "the delivery the crash interrupted went out again"
+    );
+    println!("delivered {:?} after the restart", started.elapsed());
+    drop(second);
+    if let Some(d) = scratch {
+        d.drop_database().await.expect("drop");
+    }
 }

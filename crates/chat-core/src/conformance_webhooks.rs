@@ -128,12 +128,15 @@ pub async fn run(store: &dyn Store) {
 
     // ---- claims: the first undelivered row of each (endpoint, chat) only
     let lease = now() + Duration::minutes(5);
-    let first = store.claim_webhooks(now(), lease, 10).await.expect("claim");
+    let first = store
+        .claim_webhooks("node-a", now(), lease, 10)
+        .await
+        .expect("claim");
     assert_eq!(keys(&first), ["g1", "x1", "x1", "y1"], "heads only");
     assert!(first.iter().all(|d| d.status == "sending"));
     assert!(
         store
-            .claim_webhooks(now(), lease, 10)
+            .claim_webhooks("node-a", now(), lease, 10)
             .await
             .expect("claim")
             .is_empty(),
@@ -163,14 +166,14 @@ pub async fn run(store: &dyn Store) {
         .expect("retry");
     assert!(
         store
-            .claim_webhooks(now(), lease, 10)
+            .claim_webhooks("node-a", now(), lease, 10)
             .await
             .expect("claim")
             .is_empty(),
         "x2 waits for x1's retry"
     );
     let again = store
-        .claim_webhooks(now() + Duration::seconds(2), lease, 10)
+        .claim_webhooks("node-a", now() + Duration::seconds(2), lease, 10)
         .await
         .expect("claim");
     assert_eq!(keys(&again), ["x1"]);
@@ -185,16 +188,27 @@ pub async fn run(store: &dyn Store) {
         )
         .await
         .expect("delivered");
-    let next = store.claim_webhooks(now(), lease, 10).await.expect("claim");
+    let next = store
+        .claim_webhooks("node-a", now(), lease, 10)
+        .await
+        .expect("claim");
     assert_eq!(keys(&next), ["x2"], "then the next of that chat, in order");
 
     // A lease that ran out (a node died mid-send): claimed again, by anyone.
     let later = lease + Duration::seconds(1);
     let expired = store
-        .claim_webhooks(later, later + Duration::minutes(5), 10)
+        .claim_webhooks("node-b", later, later + Duration::minutes(5), 10)
         .await
         .expect("claim");
     assert_eq!(keys(&expired), ["g1", "x1", "x2", "y1"]);
+    assert_eq!(
+        store
+            .release_webhook_claims("node-a", later)
+            .await
+            .expect("release"),
+        0,
+        "a node gives back only what it holds itself, not another node's claims"
+    );
     // The claim that held x2 before its lease ran out finishes late: it changes nothing,
     // the new claim's outcome stands.
     let old_x2 = &next[0];
@@ -239,7 +253,10 @@ pub async fn run(store: &dyn Store) {
         "the late finish of an expired claim changed nothing"
     );
     // A failed row no longer holds its chat back; a postponed one is due again.
-    let rest = store.claim_webhooks(now(), lease, 10).await.expect("claim");
+    let rest = store
+        .claim_webhooks("node-a", now(), lease, 10)
+        .await
+        .expect("claim");
     assert_eq!(keys(&rest), ["x3", "y1"]);
     let y1 = rest.iter().find(|d| d.chat_id == Some(y)).expect("y1");
     assert_eq!(y1.attempts, 0, "postponing is no attempt");
@@ -289,9 +306,42 @@ pub async fn run(store: &dyn Store) {
             .expect("twice"),
         "only a failed delivery"
     );
+
     let back = store
         .list_webhooks(Some("pending"), Some("a"), 50)
         .await
         .expect("list");
     assert!(back.iter().any(|d| d.id == failed[0].id));
+
+    // ---- a node that restarts gives back what its last run held, at once
+    assert_eq!(count("a", "sending"), 2, "x3 and y1, held by node-a");
+    assert_eq!(
+        store
+            .release_webhook_claims("node-a", now())
+            .await
+            .expect("release"),
+        2
+    );
+    assert_eq!(
+        store
+            .release_webhook_claims("node-a", now())
+            .await
+            .expect("again"),
+        0
+    );
+    let after = store.webhook_counts().await.expect("counts");
+    assert!(
+        !after.iter().any(|c| c.status == "sending"),
+        "nothing left sending: {after:?}"
+    );
+    let due = store
+        .claim_webhooks("node-b", now(), lease, 10)
+        .await
+        .expect("claim");
+    assert!(
+        due.iter().any(|d| d.chat_id == Some(y)),
+        "the released row is due at once, long before its lease would have run out"
+    );
+    let y1_again = due.iter().find(|d| d.chat_id == Some(y)).expect("y1");
+    assert_eq!(y1_again.attempts, 0, "giving back is no attempt");
 }

@@ -417,9 +417,20 @@ pub struct Preferences {
     pub sound_enabled: bool,
     /// Show browser notifications.
     pub browser_notifications: bool,
-    /// No email between these hours (0-23, server time zone UTC); both null for none.
+    /// No email between these hours (0-23, in `time_zone`); both null for none.
+    #[schema(minimum = 0, maximum = 23)]
     pub quiet_start_hour: Option<i32>,
+    #[schema(minimum = 0, maximum = 23)]
     pub quiet_end_hour: Option<i32>,
+    /// The account's time zone, an IANA name such as "Europe/Berlin": quiet hours are its
+    /// local hours (daylight saving included). "UTC" unless set.
+    #[serde(default = "utc_zone")]
+    #[schema(max_length = 64, example = "Europe/Berlin")]
+    pub time_zone: String,
+}
+
+fn utc_zone() -> String {
+    "UTC".to_owned()
 }
 
 impl Preferences {
@@ -436,6 +447,7 @@ impl Preferences {
             browser_notifications: false,
             quiet_start_hour: None,
             quiet_end_hour: None,
+            time_zone: utc_zone(),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::actor::Actor;
 use crate::ids::AdminId;
 use crate::model::{AdminEmailScope, Chat, Preferences};
 use crate::status::ChatStatus;
-use time::{Duration, OffsetDateTime, Time};
+use time::{Duration, OffsetDateTime};
 
 /// One person to email about one message, and after how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,8 +119,15 @@ pub fn recipients_on(
     out
 }
 
-/// If `now` falls in the quiet hours (UTC, `start` inclusive to `end` exclusive, possibly
-/// across midnight), the moment they end.
+/// Whether `name` is a time zone this server knows: an IANA name as browsers give them
+/// (`Intl.DateTimeFormat().resolvedOptions().timeZone`), such as "Europe/Berlin" or "UTC".
+pub fn known_time_zone(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && jiff::tz::TimeZone::get(name).is_ok()
+}
+
+/// If `now` falls in the quiet hours (the account's local hours in its `time_zone`, `start`
+/// inclusive to `end` exclusive, possibly across midnight), the moment they end: the next
+/// `end`:00 on the account's clock, daylight saving included. An unknown zone counts as UTC.
 pub fn quiet_until(prefs: &Preferences, now: OffsetDateTime) -> Option<OffsetDateTime> {
     let (Some(start), Some(end)) = (prefs.quiet_start_hour, prefs.quiet_end_hour) else {
         return None;
@@ -128,8 +135,10 @@ pub fn quiet_until(prefs: &Preferences, now: OffsetDateTime) -> Option<OffsetDat
     if start == end {
         return None;
     }
-    let now = now.to_offset(time::UtcOffset::UTC);
-    let h = now.hour() as i32;
+    let tz = jiff::tz::TimeZone::get(&prefs.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let at = jiff::Timestamp::from_nanosecond(now.unix_timestamp_nanos()).ok()?;
+    let local = at.to_zoned(tz.clone());
+    let h = i32::from(local.hour());
     let inside = if start < end {
         h >= start && h < end
     } else {
@@ -138,12 +147,18 @@ pub fn quiet_until(prefs: &Preferences, now: OffsetDateTime) -> Option<OffsetDat
     if !inside {
         return None;
     }
-    let end_time = Time::from_hms(end as u8, 0, 0).ok()?;
-    let mut at = now.replace_time(end_time);
-    if at <= now {
-        at += Duration::days(1);
-    }
-    Some(at)
+    let end = i8::try_from(end).ok()?;
+    let mut day = local.date();
+    // Today's end, or tomorrow's when today's has passed; in a gap (clocks jump forward
+    // over `end`:00) the first moment after it.
+    let until = loop {
+        let t = day.at(end, 0, 0, 0).to_zoned(tz.clone()).ok()?.timestamp();
+        if t > at {
+            break t;
+        }
+        day = day.tomorrow().ok()?;
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(until.as_nanosecond()).ok()
 }
 
 /// Wait before retry `attempt` (1-based): `base`·2^(attempt−1), at most an hour.
@@ -345,6 +360,61 @@ mod tests {
             Some(datetime!(2026-01-02 17:00 UTC))
         );
         assert_eq!(quiet_until(&p, datetime!(2026-01-02 17:00 UTC)), None);
+    }
+
+    #[test]
+    fn quiet_hours_are_the_accounts_own_local_hours() {
+        let mut p = Preferences::defaults_for(AccountRole::User);
+        p.quiet_start_hour = Some(22);
+        p.quiet_end_hour = Some(7);
+        p.time_zone = "Europe/Berlin".into();
+        // Winter (UTC+1): 21:30 UTC is 22:30 in Berlin, quiet until 07:00 Berlin = 06:00 UTC.
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-01-10 21:30 UTC)),
+            Some(datetime!(2026-01-11 06:00 UTC))
+        );
+        // 06:30 UTC is 07:30 in Berlin: not quiet, though it would be in UTC.
+        assert_eq!(quiet_until(&p, datetime!(2026-01-11 06:30 UTC)), None);
+        // Summer (UTC+2): quiet ends at 05:00 UTC.
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-07-10 23:00 UTC)),
+            Some(datetime!(2026-07-11 05:00 UTC))
+        );
+        // The night the clocks go forward (29 March 2026, 02:00 -> 03:00): 07:00 is UTC+2.
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-03-28 23:00 UTC)),
+            Some(datetime!(2026-03-29 05:00 UTC))
+        );
+        // West of UTC, across the date line of UTC: 22:00-07:00 in New York (UTC-5).
+        p.time_zone = "America/New_York".into();
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-01-11 04:00 UTC)),
+            Some(datetime!(2026-01-11 12:00 UTC))
+        );
+        assert_eq!(quiet_until(&p, datetime!(2026-01-11 13:00 UTC)), None);
+        // An end hour that the clocks skip: 02:00 on 29 March does not exist in Berlin.
+        p.time_zone = "Europe/Berlin".into();
+        p.quiet_start_hour = Some(0);
+        p.quiet_end_hour = Some(2);
+        assert_eq!(
+            quiet_until(&p, datetime!(2026-03-28 23:30 UTC)),
+            Some(datetime!(2026-03-29 01:00 UTC))
+        );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names() {
+        for ok in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Asia/Kolkata",
+        ] {
+            assert!(known_time_zone(ok), "{ok}");
+        }
+        for bad in ["", "Mars/Olympus", "Europe/Berlin; DROP", &"A".repeat(65)] {
+            assert!(!known_time_zone(bad), "{bad}");
+        }
     }
 
     #[test]

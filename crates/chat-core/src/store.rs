@@ -410,13 +410,24 @@ pub trait Store: Send + Sync + 'static {
     /// ones whose lease ran out, but only those with no earlier row (in `(ord, id)` order)
     /// of the same endpoint and chat still to be sent — pending or sending, and tried
     /// already or due; a never-tried row that is not due yet holds nothing back. So each
-    /// chat's deliveries go out in order. Claimed rows are `sending` until `lease_until`.
+    /// chat's deliveries go out in order. Claimed rows are `sending` until `lease_until`,
+    /// held by `node` (this process's lasting id, see [`Store::release_webhook_claims`]).
     async fn claim_webhooks(
         &self,
+        node: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError>;
+    /// Give back at once every delivery `node` still holds (`sending`, claimed by it): called
+    /// when a node starts, since whatever it held before was lost with its last process (a
+    /// crash mid-send). The rows are due again at `now` instead of when their lease runs out,
+    /// so the chat's later events do not wait behind them. Returns how many were released.
+    async fn release_webhook_claims(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
     /// Record how a claimed delivery ended, if the claim that leased it until
     /// `lease_until` (the claimed row's `next_attempt_at`) still holds it; otherwise (the
     /// lease ran out and another claim took the row) change nothing.

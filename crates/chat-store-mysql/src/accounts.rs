@@ -395,7 +395,7 @@ pub(crate) async fn preferences(
 ) -> Result<Preferences, StoreError> {
     let row = sqlx::query(
         "SELECT email_enabled, email_delay_secs, admin_scope, sound_enabled, browser_notifications, \
-         quiet_start_hour, quiet_end_hour FROM tbl_chat_preferences WHERE role = ? AND account_id = ?",
+         quiet_start_hour, quiet_end_hour, time_zone FROM tbl_chat_preferences WHERE role = ? AND account_id = ?",
     )
     .bind(role.as_str())
     .bind(id)
@@ -417,11 +417,11 @@ pub(crate) async fn set_preferences(
 ) -> Result<Preferences, StoreError> {
     sqlx::query(
         "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
-         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE email_enabled = VALUES(email_enabled), email_delay_secs = VALUES(email_delay_secs), \
          admin_scope = VALUES(admin_scope), sound_enabled = VALUES(sound_enabled), \
          browser_notifications = VALUES(browser_notifications), quiet_start_hour = VALUES(quiet_start_hour), \
-         quiet_end_hour = VALUES(quiet_end_hour), updated_at = VALUES(updated_at)",
+         quiet_end_hour = VALUES(quiet_end_hour), updated_at = VALUES(updated_at), time_zone = VALUES(time_zone)",
     )
     .bind(role.as_str())
     .bind(id)
@@ -433,6 +433,7 @@ pub(crate) async fn set_preferences(
     .bind(p.quiet_start_hour)
     .bind(p.quiet_end_hour)
     .bind(now)
+    .bind(&p.time_zone)
     .execute(&s.pool)
     .await
     .map_err(db)?;

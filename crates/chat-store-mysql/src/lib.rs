@@ -334,6 +334,27 @@ impl MysqlStore {
         })
     }
 
+    /// `nati-chat migrate --print-grants`: the `GRANT`s the serving account `grantee` needs
+    /// on this database with these settings ([`schema::grants`]). Reads only, like `plan`.
+    pub async fn grants(
+        url: &str,
+        opts: &MysqlOptions,
+        grantee: &str,
+    ) -> Result<String, StoreError> {
+        let grantee = schema::grantee(grantee)?;
+        let database = connect_options(url)?
+            .get_database()
+            .unwrap_or_default()
+            .to_owned();
+        let plan = Self::plan(url, opts).await?;
+        let _ = plan.conn.close().await;
+        let email = match &opts.accounts {
+            Accounts::Host(h) => h.email_column.as_deref(),
+            Accounts::Own => None,
+        };
+        schema::grants(&plan.params, email, &database, &grantee)
+    }
+
     /// Host mode: give the host's person `host_id` a chat account. `password_hash` may be
     /// empty for people the host signs in (they cannot log in with a password).
     pub async fn link_host_account(
@@ -384,7 +405,7 @@ async fn run_migrations(
             return Ok(());
         }
     }
-    migrator.run(&mut *conn).await.map_err(|e| {
+    schema::apply(conn, &migrator).await.map_err(|e| {
         StoreError::Database(match e {
             MigrateError::Dirty(v) => format!(
                 "migration {v} failed halfway on an earlier run and is marked failed in \
@@ -692,11 +713,19 @@ impl Store for MysqlStore {
     }
     async fn claim_webhooks(
         &self,
+        node: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        webhooks::claim_webhooks(self, now, lease_until, limit).await
+        webhooks::claim_webhooks(self, node, now, lease_until, limit).await
+    }
+    async fn release_webhook_claims(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        webhooks::release_webhook_claims(self, node, now).await
     }
     async fn finish_webhook(
         &self,

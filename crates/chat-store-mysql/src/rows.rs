@@ -177,6 +177,7 @@ pub(crate) fn preferences(row: &MySqlRow) -> Result<Preferences, StoreError> {
         browser_notifications: get(row, "browser_notifications")?,
         quiet_start_hour: hour("quiet_start_hour")?,
         quiet_end_hour: hour("quiet_end_hour")?,
+        time_zone: get(row, "time_zone")?,
     })
 }
 

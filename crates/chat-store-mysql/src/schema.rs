@@ -11,7 +11,10 @@
 //! `_nati_chat_migrations` (not `_sqlx_migrations`: the host may have one of its own) with a
 //! checksum of the rendered text. Re-rendering with other parameters (another accounts
 //! mode, key type or collation) therefore stops the start with "previously applied but
-//! modified" instead of silently building a different schema.
+//! modified" instead of silently building a different schema. The statements are run one at
+//! a time by [`apply`], which skips a statement whose table, column or key is already there:
+//! MariaDB DDL is not transactional, so a migration that a DBA applied by hand, or one that
+//! died halfway, is finished rather than failed.
 
 use crate::rows::{db, int};
 use crate::{Accounts, HostAccounts};
@@ -27,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 6] = [
+const TEMPLATES: [(i64, &str, &str); 7] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -53,6 +56,11 @@ const TEMPLATES: [(i64, &str, &str); 6] = [
         6,
         "presence",
         include_str!("../migrations/0006_presence.sql"),
+    ),
+    (
+        7,
+        "claims, zones",
+        include_str!("../migrations/0007_claims_time_zones.sql"),
     ),
 ];
 
@@ -146,6 +154,296 @@ pub fn migrator(p: &SchemaParams) -> Result<sqlx::migrate::Migrator, StoreError>
     Ok(m)
 }
 
+/// The statements of one rendered migration, in order, without comments: split at each `;`
+/// outside quotes and comments.
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            cur.push(c);
+            if c == '\\' && q != '`' {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' | '`' => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                // A comment to the end of the line.
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        cur.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for n in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    prev = n;
+                }
+                cur.push(' ');
+            }
+            ';' => {
+                let stmt = cur.trim();
+                if !stmt.is_empty() {
+                    out.push(stmt.to_owned());
+                }
+                cur.clear();
+            }
+            _ => cur.push(c),
+        }
+    }
+    let stmt = cur.trim();
+    if !stmt.is_empty() {
+        out.push(stmt.to_owned());
+    }
+    out
+}
+
+/// Whether a statement that failed had already run before: by hand from
+/// `migrate --print-sql`, or by a run that died before recording it. Each statement of a
+/// migration is one `CREATE TABLE` or one `ALTER TABLE`, all or nothing in MariaDB, so:
+/// - a `CREATE TABLE` that finds its table (1050) ran before;
+/// - an `ALTER TABLE` that adds columns ran before if the error is about something that
+///   exists or is gone already (duplicate column 1060 or key 1061 or foreign key 1826, or an
+///   index to drop that is not there, 1091) **and** every column it adds is in the table.
+///
+/// Anything else is a real failure: a schema the migration does not know.
+pub async fn already_done(
+    conn: &mut MySqlConnection,
+    stmt: &str,
+    e: &sqlx::Error,
+) -> Result<bool, StoreError> {
+    let number = match e {
+        sqlx::Error::Database(d) => d
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|m| m.number()),
+        _ => None,
+    };
+    let Some(number) = number else {
+        return Ok(false);
+    };
+    let upper = stmt.to_ascii_uppercase();
+    if upper.starts_with("CREATE TABLE") {
+        return Ok(number == 1050);
+    }
+    if !upper.starts_with("ALTER TABLE ") || ![1060, 1061, 1091, 1826].contains(&number) {
+        return Ok(false);
+    }
+    let name = |rest: &str| -> String {
+        rest.trim_start()
+            .trim_start_matches('`')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let table = name(&stmt["ALTER TABLE ".len()..]);
+    let added: Vec<String> = upper
+        .match_indices("ADD COLUMN ")
+        .map(|(at, m)| name(&stmt[at + m.len()..]))
+        .filter(|c| !c.is_empty())
+        .collect();
+    if table.is_empty() || added.is_empty() {
+        return Ok(false);
+    }
+    for column in &added {
+        let there: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+        )
+        .bind(&table)
+        .bind(column)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+        if there == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Apply what is pending, one statement at a time, recording each migration in
+/// [`MIGRATIONS_TABLE`] as sqlx does (started as `success = FALSE`, then `TRUE`), under
+/// sqlx's lock so that two nodes starting together do not both run it. A statement whose
+/// work is already there (see [`already_done`]) is skipped, so a migration applied by hand
+/// from `migrate --print-sql`, or one that failed halfway and had its row deleted, runs to
+/// the end.
+pub async fn apply(
+    conn: &mut MySqlConnection,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    use sqlx::migrate::{Migrate, MigrateError};
+    conn.lock().await?;
+    let result = async {
+        conn.ensure_migrations_table(MIGRATIONS_TABLE).await?;
+        if let Some(v) = conn.dirty_version(MIGRATIONS_TABLE).await? {
+            return Err(MigrateError::Dirty(v));
+        }
+        let applied = conn.list_applied_migrations(MIGRATIONS_TABLE).await?;
+        for m in migrator.iter() {
+            if let Some(a) = applied.iter().find(|a| a.version == m.version) {
+                if a.checksum != m.checksum {
+                    return Err(MigrateError::VersionMismatch(m.version));
+                }
+                continue;
+            }
+            let started = std::time::Instant::now();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {MIGRATIONS_TABLE} (version, description, success, checksum, execution_time) \
+                 VALUES (?, ?, FALSE, ?, -1)"
+            )))
+            .bind(m.version)
+            .bind(&*m.description)
+            .bind(&*m.checksum)
+            .execute(&mut *conn)
+            .await?;
+            for stmt in statements(m.sql.as_str()) {
+                match sqlx::raw_sql(sqlx::AssertSqlSafe(stmt.clone()))
+                    .execute(&mut *conn)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) => {
+                        let done = already_done(&mut *conn, &stmt, &e)
+                            .await
+                            .map_err(|c| MigrateError::Source(Box::new(c)))?;
+                        if !done {
+                            return Err(MigrateError::ExecuteMigration(e, m.version));
+                        }
+                        let head: String = stmt.chars().take(80).collect();
+                        tracing::info!(version = m.version, statement = %head, error = %e, "already applied (by hand, or by a run that stopped): skipped");
+                    }
+                }
+            }
+            let took = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {MIGRATIONS_TABLE} SET success = TRUE, execution_time = ? WHERE version = ?"
+            )))
+            .bind(took)
+            .bind(m.version)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+    .await;
+    let unlocked = conn.unlock().await;
+    result?;
+    unlocked
+}
+
+/// A MariaDB account name as `GRANT` takes it: `'user'@'host'` from `'user'@'host'`,
+/// `user@host` or `user` (any host). Quotes, backslashes and control characters are refused,
+/// so the printed grants are exactly what they look like.
+pub fn grantee(text: &str) -> Result<String, StoreError> {
+    let bad = || {
+        StoreError::Database(format!(
+            "`{text}` is not an account name like 'chat'@'%' or chat@10.0.0.%"
+        ))
+    };
+    let (user, host) = match text.trim().rsplit_once('@') {
+        Some((u, h)) => (u, h),
+        None => (text.trim(), "%"),
+    };
+    let unquote = |part: &str| -> Result<String, StoreError> {
+        let inner = part
+            .strip_prefix('\'')
+            .and_then(|p| p.strip_suffix('\''))
+            .unwrap_or(part);
+        if inner.is_empty()
+            || inner.len() > 255
+            || inner.chars().any(|c| {
+                matches!(c, '\'' | '"' | '`' | '\\' | '@') || c.is_control() || c.is_whitespace()
+            })
+        {
+            return Err(bad());
+        }
+        Ok(inner.to_owned())
+    };
+    Ok(format!("'{}'@'{}'", unquote(user)?, unquote(host)?))
+}
+
+/// The tables the rendered migrations create, in order.
+pub fn chat_tables(p: &SchemaParams) -> Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, _, template) in TEMPLATES {
+        for stmt in statements(&render(template, p)?) {
+            let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `nati-chat migrate --print-grants`: the privileges the serving account needs on
+/// `database`, as `GRANT` statements, and as a comment those of an account that runs the
+/// migrations. Serving needs only data privileges on the chat's own tables, `SELECT` on the
+/// migrations table (to see that the schema is current), and in host mode `SELECT` on the
+/// key and email columns of the host's account tables.
+pub fn grants(
+    p: &SchemaParams,
+    email_column: Option<&str>,
+    database: &str,
+    grantee: &str,
+) -> Result<String, StoreError> {
+    let db = identifier("database", database)?;
+    let mut out = format!(
+        "-- Nati Chat: what the serving account needs on `{db}` ({} accounts).\n\
+         -- Run as a user that may grant them; then serve with NATI_DATABASE_URL naming {grantee}.\n",
+        if p.host { "host" } else { "own" }
+    );
+    for t in chat_tables(p)? {
+        out.push_str(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.`{t}` TO {grantee};\n"
+        ));
+    }
+    out.push_str(&format!(
+        "GRANT SELECT ON `{db}`.`{MIGRATIONS_TABLE}` TO {grantee};\n"
+    ));
+    if p.host {
+        for k in [&p.user, &p.admin, &p.worker] {
+            let mut cols = vec![format!("`{}`", identifier("column", &k.column)?)];
+            if let Some(e) = email_column.filter(|e| !e.is_empty()) {
+                cols.push(format!("`{}`", identifier("column", e)?));
+            }
+            out.push_str(&format!(
+                "GRANT SELECT ({}) ON `{db}`.`{}` TO {grantee};\n",
+                cols.join(", "),
+                identifier("table", k.table)?
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "-- Migrations (nati-chat migrate) need more, for a separate account such as 'chat_migrate'@'%':\n\
+         -- GRANT CREATE, ALTER, INDEX, REFERENCES, SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO 'chat_migrate'@'%';\n"
+    ));
+    Ok(out)
+}
+
 /// The server must have `SKIP LOCKED` (MariaDB 10.6, MySQL 8.0). Returns its version text.
 pub async fn check_server(conn: &mut MySqlConnection) -> Result<String, StoreError> {
     let version: String = sqlx::query_scalar("SELECT VERSION()")
@@ -227,6 +525,21 @@ const OWN_ACCOUNT_COLUMNS: [&str; 8] = [
     "updated_at",
 ];
 
+/// The same after migration 4 (host identity) added `host_subject` and `password_email`:
+/// what a DBA has who applied `migrate --print-sql` by hand before the first start.
+const OWN_ACCOUNT_COLUMNS_4: [&str; 10] = [
+    "active",
+    "avatar_url",
+    "created_at",
+    "email",
+    "host_subject",
+    "id",
+    "name",
+    "password_email",
+    "password_hash",
+    "updated_at",
+];
+
 async fn check_own_tables(conn: &mut MySqlConnection) -> Result<(), StoreError> {
     for table in ["tbl_user", "tbl_admin", "tbl_worker"] {
         let mut cols: Vec<String> = sqlx::query_scalar(
@@ -238,7 +551,7 @@ async fn check_own_tables(conn: &mut MySqlConnection) -> Result<(), StoreError> 
         .await
         .map_err(db)?;
         cols.sort();
-        if !cols.is_empty() && cols != OWN_ACCOUNT_COLUMNS {
+        if !cols.is_empty() && cols != OWN_ACCOUNT_COLUMNS && cols != OWN_ACCOUNT_COLUMNS_4 {
             return Err(StoreError::Database(format!(
                 "this database already has a `{table}` that Nati Chat did not create (columns: {}). \
                  If it is the host site's, set accounts = \"host\" so that the chat references \
@@ -491,6 +804,80 @@ mod tests {
         for (_, _, t) in TEMPLATES {
             assert!(!render(t, &p).expect("render").contains("{{"));
         }
+    }
+
+    #[test]
+    fn statements_split_at_semicolons_outside_quotes_and_comments() {
+        let sql = "-- a comment; not a statement\nCREATE TABLE a (x TEXT DEFAULT 'a;b');\n\
+                   /* block; comment */ ALTER TABLE a ADD COLUMN `y;z` INT;\nINSERT INTO a VALUES ('it\\'s;')";
+        assert_eq!(
+            statements(sql),
+            [
+                "CREATE TABLE a (x TEXT DEFAULT 'a;b')",
+                "ALTER TABLE a ADD COLUMN `y;z` INT",
+                "INSERT INTO a VALUES ('it\\'s;')"
+            ]
+        );
+        // Every template, in both modes, is whole statements that each begin with a verb.
+        let key = |table| KeyRef {
+            table,
+            column: "id".into(),
+            sql_type: "INT UNSIGNED".into(),
+        };
+        let host = SchemaParams {
+            host: true,
+            collation: "utf8mb4_general_ci".into(),
+            user: key("tbl_user"),
+            admin: key("tbl_admin"),
+            worker: key("tbl_worker"),
+        };
+        for p in [SchemaParams::own(), host] {
+            for (_, _, t) in TEMPLATES {
+                for s in statements(&render(t, &p).expect("render")) {
+                    assert!(
+                        ["CREATE TABLE IF NOT EXISTS ", "ALTER TABLE ", "INSERT "]
+                            .iter()
+                            .any(|v| s.starts_with(v)),
+                        "{s}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grants_name_every_chat_table_and_only_a_plain_account() {
+        assert_eq!(grantee("'chat'@'%'").expect("quoted"), "'chat'@'%'");
+        assert_eq!(
+            grantee("chat@10.0.0.%").expect("plain"),
+            "'chat'@'10.0.0.%'"
+        );
+        assert_eq!(grantee("chat").expect("any host"), "'chat'@'%'");
+        for bad in [
+            "'ch'at'@'%'",
+            "chat@'%' WITH GRANT OPTION",
+            "",
+            "a\\b@%",
+            "x@y@z",
+        ] {
+            assert!(grantee(bad).is_err(), "{bad}");
+        }
+        let text = grants(&SchemaParams::own(), None, "site", "'chat'@'%'").expect("grants");
+        for t in [
+            "tbl_chats",
+            "tbl_chat_messages",
+            "tbl_guest_sessions",
+            "tbl_chat_api_keys",
+            "tbl_chat_host_token_ids",
+            "tbl_chat_webhook_deliveries",
+            "tbl_user",
+        ] {
+            assert!(
+                text.contains(&format!("ON `site`.`{t}` TO 'chat'@'%';")),
+                "{t}: {text}"
+            );
+        }
+        assert!(text.contains("GRANT SELECT ON `site`.`_nati_chat_migrations`"));
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub(crate) async fn enqueue_webhooks(
 /// until it ends.
 pub(crate) async fn claim_in(
     tx: &mut MySqlConnection,
+    node: &str,
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
     limit: i64,
@@ -188,10 +189,11 @@ pub(crate) async fn claim_in(
     }
     let marks = vec!["?"; taken.len()].join(", ");
     let mut update = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ? WHERE id IN ({marks})"
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?, claimed_by = ? WHERE id IN ({marks})"
     )))
     .bind(lease_until)
-    .bind(now);
+    .bind(now)
+    .bind(node);
     for id in &taken {
         update = update.bind(*id);
     }
@@ -208,15 +210,35 @@ pub(crate) async fn claim_in(
 
 pub(crate) async fn claim_webhooks(
     s: &MysqlStore,
+    node: &str,
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
     let mut conn = s.pool.acquire().await.map_err(db)?;
     let mut tx = begin_claim(&mut conn).await?;
-    let out = claim_in(&mut tx, now, lease_until, limit).await?;
+    let out = claim_in(&mut tx, node, now, lease_until, limit).await?;
     tx.commit().await.map_err(db)?;
     Ok(out)
+}
+
+/// Give back what `node` held before it restarted (see `Store::release_webhook_claims`).
+pub(crate) async fn release_webhook_claims(
+    s: &MysqlStore,
+    node: &str,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?, \
+         claimed_by = NULL, updated_at = ? WHERE status = 'sending' AND claimed_by = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(node)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected())
 }
 
 /// Record how a claimed delivery ended, if this claim still holds it: a send that

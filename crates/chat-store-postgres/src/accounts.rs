@@ -329,7 +329,7 @@ pub(crate) async fn preferences(
 ) -> Result<Preferences, StoreError> {
     let row = sqlx::query(
         "SELECT email_enabled, email_delay_secs, admin_scope, sound_enabled, browser_notifications, \
-         quiet_start_hour, quiet_end_hour FROM tbl_chat_preferences WHERE role = $1 AND account_id = $2",
+         quiet_start_hour, quiet_end_hour, time_zone FROM tbl_chat_preferences WHERE role = $1 AND account_id = $2",
     )
     .bind(role.as_str())
     .bind(id)
@@ -351,11 +351,12 @@ pub(crate) async fn set_preferences(
 ) -> Result<Preferences, StoreError> {
     sqlx::query(
         "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
-         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (role, account_id) DO UPDATE SET email_enabled = excluded.email_enabled, \
          email_delay_secs = excluded.email_delay_secs, admin_scope = excluded.admin_scope, \
          sound_enabled = excluded.sound_enabled, browser_notifications = excluded.browser_notifications, \
-         quiet_start_hour = excluded.quiet_start_hour, quiet_end_hour = excluded.quiet_end_hour, updated_at = excluded.updated_at",
+         quiet_start_hour = excluded.quiet_start_hour, quiet_end_hour = excluded.quiet_end_hour, updated_at = excluded.updated_at, \
+         time_zone = excluded.time_zone",
     )
     .bind(role.as_str())
     .bind(id)
@@ -367,6 +368,7 @@ pub(crate) async fn set_preferences(
     .bind(p.quiet_start_hour)
     .bind(p.quiet_end_hour)
     .bind(now)
+    .bind(&p.time_zone)
     .execute(&s.pool)
     .await
     .map_err(db)?;

@@ -443,11 +443,19 @@ impl Store for PgStore {
     }
     async fn claim_webhooks(
         &self,
+        node: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        webhooks::claim_webhooks(self, now, lease_until, limit).await
+        webhooks::claim_webhooks(self, node, now, lease_until, limit).await
+    }
+    async fn release_webhook_claims(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        webhooks::release_webhook_claims(self, node, now).await
     }
     async fn finish_webhook(
         &self,

@@ -142,6 +142,7 @@ pub(crate) fn preferences(row: &PgRow) -> Result<Preferences, StoreError> {
         browser_notifications: get(row, "browser_notifications")?,
         quiet_start_hour: get(row, "quiet_start_hour")?,
         quiet_end_hour: get(row, "quiet_end_hour")?,
+        time_zone: get(row, "time_zone")?,
     })
 }
 

@@ -90,6 +90,7 @@ pub(crate) async fn enqueue_webhooks(
 
 pub(crate) async fn claim_webhooks(
     s: &PgStore,
+    node: &str,
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
     limit: i64,
@@ -98,7 +99,7 @@ pub(crate) async fn claim_webhooks(
     // another claimer holds is still pending in this snapshot, so it keeps blocking the
     // rows after it in its chat.
     let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = $1, updated_at = $2, claimed_by = $4 \
          WHERE id IN (SELECT d.id FROM tbl_chat_webhook_deliveries d \
            WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= $2 \
            AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
@@ -112,12 +113,31 @@ pub(crate) async fn claim_webhooks(
         .bind(lease_until)
         .bind(now)
         .bind(limit)
+        .bind(node)
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
     let mut out: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
     out.sort_by_key(|d| d.id);
     Ok(out)
+}
+
+/// Give back what `node` held before it restarted (see `Store::release_webhook_claims`).
+pub(crate) async fn release_webhook_claims(
+    s: &PgStore,
+    node: &str,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = $1, \
+         claimed_by = NULL, updated_at = $1 WHERE status = 'sending' AND claimed_by = $2",
+    )
+    .bind(now)
+    .bind(node)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected())
 }
 
 /// Record how a claimed delivery ended, if this claim still holds it: a send that

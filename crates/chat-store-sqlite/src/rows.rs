@@ -156,6 +156,7 @@ pub(crate) fn preferences(row: &SqliteRow) -> Result<Preferences, StoreError> {
         browser_notifications: get::<i64>(row, "browser_notifications")? != 0,
         quiet_start_hour: get::<Option<i64>>(row, "quiet_start_hour")?.map(|h| h as i32),
         quiet_end_hour: get::<Option<i64>>(row, "quiet_end_hour")?.map(|h| h as i32),
+        time_zone: get(row, "time_zone")?,
     })
 }
 

@@ -93,12 +93,13 @@ pub(crate) async fn enqueue_webhooks(
 
 pub(crate) async fn claim_webhooks(
     s: &SqliteStore,
+    node: &str,
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = ?1, updated_at = ?2 \
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = ?1, updated_at = ?2, claimed_by = ?4 \
          WHERE id IN (SELECT d.id FROM tbl_chat_webhook_deliveries d \
            WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= ?2 \
            AND NOT EXISTS (SELECT 1 FROM tbl_chat_webhook_deliveries e \
@@ -112,12 +113,31 @@ pub(crate) async fn claim_webhooks(
         .bind(ts(lease_until))
         .bind(ts(now))
         .bind(limit)
+        .bind(node)
         .fetch_all(&s.writer)
         .await
         .map_err(db)?;
     let mut out: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
     out.sort_by_key(|d| d.id);
     Ok(out)
+}
+
+/// Give back what `node` held before it restarted (see `Store::release_webhook_claims`).
+pub(crate) async fn release_webhook_claims(
+    s: &SqliteStore,
+    node: &str,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?1, \
+         claimed_by = NULL, updated_at = ?1 WHERE status = 'sending' AND claimed_by = ?2",
+    )
+    .bind(ts(now))
+    .bind(node)
+    .execute(&s.writer)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected())
 }
 
 /// Record how a claimed delivery ended, if this claim still holds it: a send that

@@ -292,14 +292,14 @@ async fn webhook_claimers_get_distinct_work_in_order_per_chat() {
     // the next rows at once, and not chat 1's second row.
     let mut conn = store.pool.acquire().await.expect("acquire");
     let mut holding = outbox::begin_claim(&mut conn).await.expect("begin");
-    let first = webhooks::claim_in(&mut holding, now(), lease, 5)
+    let first = webhooks::claim_in(&mut holding, "node-a", now(), lease, 5)
         .await
         .expect("claim");
     assert_eq!(first.len(), 5);
     assert!(first.iter().any(|d| d.chat_id == Some(ChatId(1))));
     let second = tokio::time::timeout(
         Duration::from_secs(5),
-        store.claim_webhooks(now(), lease, 5),
+        store.claim_webhooks("node-b", now(), lease, 5),
     )
     .await
     .expect("not blocked by the other claimer")
@@ -321,7 +321,10 @@ async fn webhook_claimers_get_distinct_work_in_order_per_chat() {
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 loop {
-                    let batch = store.claim_webhooks(now(), lease, 3).await.expect("claim");
+                    let batch = store
+                        .claim_webhooks("node-c", now(), lease, 3)
+                        .await
+                        .expect("claim");
                     if batch.is_empty() {
                         return got;
                     }
