@@ -30,6 +30,7 @@ pub mod realtime;
 pub mod service;
 pub mod state;
 pub mod web;
+pub mod web_assets;
 pub mod webhook_http;
 
 use crate::config::Settings;

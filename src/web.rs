@@ -17,6 +17,7 @@
 
 use crate::auth::{GUEST_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
+use crate::web_assets;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,11 +25,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use chat_core::Role;
-use rust_embed::RustEmbed;
-
-#[derive(RustEmbed)]
-#[folder = "web/"]
-struct Assets;
 
 /// Who may put a page in a frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -121,44 +117,57 @@ pub fn panel_of(role: Role) -> &'static str {
     }
 }
 
-fn etag(file: &rust_embed::EmbeddedFile) -> String {
-    let hash = file.metadata.sha256_hash();
-    let hex: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+/// How long a browser may keep a file without asking again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Caching {
+    /// Ask every time (`no-cache`; a `304` when unchanged): pages, unversioned paths.
+    Revalidate,
+    /// A short while (the loader other sites include: updates reach them within minutes).
+    Minutes(u32),
+    /// A fingerprinted path: its content never changes.
+    Immutable,
 }
 
-fn content_type(path: &str, file: &rust_embed::EmbeddedFile) -> String {
-    let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    match ext {
-        "html" => "text/html; charset=utf-8".to_owned(),
-        "js" | "mjs" => "text/javascript; charset=utf-8".to_owned(),
-        "css" => "text/css; charset=utf-8".to_owned(),
-        "svg" => "image/svg+xml".to_owned(),
-        "json" => "application/json".to_owned(),
-        _ => file.metadata.mimetype().to_owned(),
-    }
-}
-
-/// A file with its type and validator; `304` when the client's copy is current.
+/// A file with its type, encoding and validator; `304` when the client's copy is current.
 fn file_response(
     headers: &HeaderMap,
     path: &str,
     extra: &[(header::HeaderName, String)],
 ) -> Response {
-    let Some(file) = Assets::get(path) else {
+    sized_response(headers, path, extra, Caching::Revalidate)
+}
+
+fn sized_response(
+    headers: &HeaderMap,
+    path: &str,
+    extra: &[(header::HeaderName, String)],
+    caching: Caching,
+) -> Response {
+    let Some(file) = web_assets::prepared(path) else {
         return crate::error::ApiError::NoRoute.into_response();
     };
-    let tag = etag(&file);
+    let (body, enc) = file.body(web_assets::negotiate(headers));
+    let tag = match enc.header() {
+        Some(e) => format!("\"{}-{e}\"", file.tag),
+        None => format!("\"{}\"", file.tag),
+    };
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == tag)
+        });
     let mut resp = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = file.data.clone().into_owned().into_response();
-        if let Ok(v) = HeaderValue::from_str(&content_type(path, &file)) {
+        let mut r = body.into_response();
+        if let Ok(v) = HeaderValue::from_str(&file.content_type) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        if let Some(e) = enc.header() {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
         }
         r
     };
@@ -166,8 +175,17 @@ fn file_response(
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
     }
-    // Revalidate every time: files are not versioned by name, and a 304 is cheap.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if file.gzip.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    let cache = match caching {
+        Caching::Revalidate => "no-cache".to_owned(),
+        Caching::Minutes(m) => format!("public, max-age={}", u64::from(m) * 60),
+        Caching::Immutable => "public, max-age=31536000, immutable".to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(name.clone(), v);
@@ -198,20 +216,36 @@ async fn page(
 
 /// `/widget.js`: loaded by `<script>` from any site (and by sites that isolate themselves
 /// with COEP, hence `Cross-Origin-Resource-Policy`).
+/// Cached for five minutes: each page view of the host site does not ask again, and a new
+/// release reaches every site within minutes.
 async fn loader(headers: HeaderMap) -> Response {
-    file_response(
+    sized_response(
         &headers,
         "widget.js",
         &[(
             header::HeaderName::from_static("cross-origin-resource-policy"),
             "cross-origin".to_owned(),
         )],
+        Caching::Minutes(5),
     )
 }
 
+/// `/assets/<version>/<file>` (immutable while the version is this build's) or
+/// `/assets/<file>` (revalidated).
 async fn asset(headers: HeaderMap, Path(path): Path<String>) -> Response {
     if path.contains("..") || path.starts_with('/') {
         return crate::error::ApiError::NoRoute.into_response();
+    }
+    if let Some((v, rest)) = path.split_once('/')
+        && web_assets::is_version(v)
+    {
+        let caching = if v == web_assets::version() {
+            Caching::Immutable
+        } else {
+            // An older (or newer) release's page: today's file, not kept.
+            Caching::Revalidate
+        };
+        return sized_response(&headers, &format!("assets/{rest}"), &[], caching);
     }
     file_response(&headers, &format!("assets/{path}"), &[])
 }
@@ -219,6 +253,7 @@ async fn asset(headers: HeaderMap, Path(path): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web_assets::Assets;
 
     #[test]
     fn panels_are_framed_only_by_themselves_and_the_widget_by_anyone() {

@@ -2,6 +2,7 @@
 //! One test binary (one link) for all suites.
 
 mod access;
+mod assets;
 mod crash;
 mod dba;
 mod email;
