@@ -44,9 +44,16 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
     pub role: AccountRole,
+    #[schema(format = Email, max_length = 254, pattern = r"^[^\s@\u0000-\u001F\u007F-\u009F]+@[^\s@.\u0000-\u001F\u007F-\u009F][^\s@\u0000-\u001F\u007F-\u009F]*\.[^\s@\u0000-\u001F\u007F-\u009F]*[^\s@.\u0000-\u001F\u007F-\u009F]$")]
     pub email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -175,8 +182,10 @@ pub async fn activate(
 #[into_params(parameter_in = Query)]
 pub struct EmailsQuery {
     /// `pending`, `sending`, `sent`, `cancelled` or `failed`.
+    #[param(pattern = "^(pending|sending|sent|cancelled|failed)$")]
     pub status: Option<String>,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -19,7 +19,9 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     pub email: String,
+    #[schema(max_length = 1024)]
     pub password: String,
     /// Needed only when the same email has accounts in several roles.
     pub role: Option<AccountRole>,
@@ -196,6 +198,7 @@ pub enum SessionMode {
 #[serde(deny_unknown_fields)]
 pub struct HostLoginRequest {
     /// The HS256 JWT the host site's back end signed (docs/integration.md).
+    #[schema(min_length = 1, max_length = 8192)]
     pub token: String,
     /// `cookie` (default) or `bearer`.
     #[serde(default)]

@@ -26,14 +26,27 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// What the chat is about. Optional.
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub topic: Option<String>,
     /// The first message. Optional.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub message: Option<String>,
     /// Guests only: how to address them.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     /// Guests only: where to send follow-up.
+    #[schema(format = Email, max_length = 254, pattern = r"^[^\s@\u0000-\u001F\u007F-\u009F]+@[^\s@.\u0000-\u001F\u007F-\u009F][^\s@\u0000-\u001F\u007F-\u009F]*\.[^\s@\u0000-\u001F\u007F-\u009F]*[^\s@.\u0000-\u001F\u007F-\u009F]$")]
     pub email: Option<String>,
     /// Your id for this start: a retry with the same id returns the same chat.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     pub client_id: Option<String>,
     /// Guests with an email: send me the transcript when a chat closes.
     pub transcript: Option<bool>,
@@ -198,8 +211,14 @@ pub async fn start(
 pub struct SendRequest {
     pub chat_id: ChatId,
     /// 1 to 4000 characters after trimming; stored exactly as sent.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub message: String,
     /// Your id for this message: a retry with the same id is stored once.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     pub client_id: Option<String>,
 }
 
@@ -252,6 +271,7 @@ pub struct MessagesQuery {
     /// Only messages newer than this id (oldest first from there).
     pub after: Option<MessageId>,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -356,6 +376,10 @@ pub struct ChatIdRequest {
 pub struct EscalateRequest {
     pub chat_id: ChatId,
     /// Why an admin is needed (optional, goes into the chat's story).
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -512,10 +536,13 @@ pub struct ListQuery {
     /// Admins: only this guest's chats.
     pub guest_id: Option<GuestId>,
     /// Search customer name and email, topic and message text.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(max_length = 64)]
     pub cursor: Option<String>,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -632,6 +659,7 @@ pub async fn unread_count(
 #[serde(deny_unknown_fields)]
 pub struct GuestResumeRequest {
     /// The `resume` parameter of the link in a guest's email.
+    #[schema(min_length = 1, max_length = 2048)]
     pub token: String,
 }
 

@@ -121,7 +121,13 @@ pub async fn list_keys(
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// What the key is for ("shop back end").
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
+    #[schema(min_items = 1)]
     pub scopes: Vec<ApiScope>,
 }
 
@@ -186,8 +192,10 @@ pub async fn revoke_key(
 pub struct PersonQuery {
     pub role: AccountRole,
     /// The host's id for the person (the `sub` of its sign-in tokens).
+    #[param(min_length = 1, max_length = 191, pattern = r"\S")]
     pub host_id: String,
     /// Chats: 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -277,9 +285,18 @@ pub async fn chats(
 #[serde(deny_unknown_fields)]
 pub struct UpsertPersonRequest {
     pub role: AccountRole,
+    #[schema(min_length = 1, max_length = 191, pattern = r"\S")]
     pub host_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
+    #[schema(format = Email, max_length = 254, pattern = r"^[^\s@\u0000-\u001F\u007F-\u009F]+@[^\s@.\u0000-\u001F\u007F-\u009F][^\s@\u0000-\u001F\u007F-\u009F]*\.[^\s@\u0000-\u001F\u007F-\u009F]*[^\s@.\u0000-\u001F\u007F-\u009F]$")]
     pub email: String,
+    /// An http(s) URL, or empty for none.
+    #[schema(max_length = 2048, pattern = "^(https?://.*)?$")]
     pub avatar_url: Option<String>,
 }
 
@@ -300,7 +317,7 @@ pub async fn upsert_account(
 ) -> ApiResult<Json<HostAccountResponse>> {
     key.require(ApiScope::AccountsWrite)?;
     let host_id = r.host_id.trim();
-    if host_id.is_empty() || host_id.len() > 191 {
+    if host_id.is_empty() || host_id.chars().count() > 191 {
         return Err(ChatError::invalid("host_id", "1 to 191 characters").into());
     }
     let avatar_url = match r.avatar_url.filter(|u| !u.is_empty()) {
@@ -332,6 +349,7 @@ pub async fn upsert_account(
 #[serde(deny_unknown_fields)]
 pub struct PersonRef {
     pub role: AccountRole,
+    #[schema(min_length = 1, max_length = 191, pattern = r"\S")]
     pub host_id: String,
 }
 

@@ -78,10 +78,13 @@ pub async fn endpoints(
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// `pending`, `sending`, `delivered`, `failed` or `cancelled`.
+    #[param(pattern = "^(pending|sending|delivered|failed|cancelled)$")]
     pub status: Option<String>,
     /// Only this endpoint (its name).
+    #[param(max_length = 64)]
     pub endpoint: Option<String>,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

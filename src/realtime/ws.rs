@@ -38,6 +38,7 @@ const TYPING_EVERY: Duration = Duration::from_secs(2);
 #[into_params(parameter_in = Query)]
 pub struct WsQuery {
     /// A ticket from `POST /api/chat/ws_ticket` (browsers: they cannot set headers).
+    #[param(max_length = 256)]
     pub ticket: Option<String>,
     /// Resume: replay every event after this `event_id` before going live.
     pub after: Option<i64>,

@@ -1063,3 +1063,162 @@ async fn retries_with_a_client_id_are_stored_once() {
         "no new guest session on a retry"
     );
 }
+
+/// The schema of `r`: itself, or the component it refers to.
+fn resolve<'a>(doc: &'a Value, r: &'a Value) -> &'a Value {
+    match r["$ref"].as_str() {
+        Some(path) => {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            &doc["components"]["schemas"][name]
+        }
+        None => r,
+    }
+}
+
+fn is_string(schema: &Value) -> bool {
+    match &schema["type"] {
+        Value::String(t) => t == "string",
+        Value::Array(ts) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    }
+}
+
+/// The OpenAPI document gives every input its real limits, so a client generated from it
+/// sends what the server accepts: each string a request carries has a `maxLength` (or is an
+/// enum), each page size its range; and at each documented limit the server agrees.
+#[tokio::test]
+async fn openapi_declares_the_limits_the_api_enforces() {
+    let s = TestServer::start().await;
+    let (st, doc) = s.anon().get("/api/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !body.is_null() {
+                let schema = resolve(&doc, body);
+                for (field, prop) in schema["properties"].as_object().into_iter().flatten() {
+                    let prop = resolve(&doc, prop);
+                    if is_string(prop) && prop["enum"].is_null() {
+                        checked += 1;
+                        if prop["maxLength"].as_u64().is_none() {
+                            missing.push(format!("{method} {path} body.{field}"));
+                        }
+                    }
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                let schema = resolve(&doc, &p["schema"]);
+                if is_string(schema) && schema["enum"].is_null() {
+                    checked += 1;
+                    if schema["maxLength"].is_null() && schema["pattern"].is_null() {
+                        missing.push(format!("{method} {path} ?{name}"));
+                    }
+                }
+                if name == "limit" {
+                    assert_eq!(schema["minimum"], 1, "{method} {path} ?limit");
+                    assert_eq!(schema["maximum"], 100, "{method} {path} ?limit");
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "walked the document: {checked} strings");
+    assert_eq!(missing, Vec::<String>::new(), "strings without limits");
+
+    // The numbers are the rules' own.
+    let schemas = &doc["components"]["schemas"];
+    let max = |s: &str, f: &str| schemas[s]["properties"][f]["maxLength"].as_u64();
+    use chat_core::validate::{self, *};
+    assert_eq!(
+        max("SendRequest", "message"),
+        Some(MAX_MESSAGE_CHARS as u64)
+    );
+    assert_eq!(max("StartRequest", "topic"), Some(MAX_TOPIC_CHARS as u64));
+    assert_eq!(max("StartRequest", "name"), Some(MAX_NAME_CHARS as u64));
+    assert_eq!(max("StartRequest", "email"), Some(MAX_EMAIL_CHARS as u64));
+    assert_eq!(
+        max("StartRequest", "client_id"),
+        Some(MAX_CLIENT_ID_CHARS as u64)
+    );
+    assert_eq!(
+        max("CreateAccountRequest", "password"),
+        Some(MAX_PASSWORD_CHARS as u64)
+    );
+    let prefs = &schemas["Preferences"]["properties"];
+    assert_eq!(prefs["email_delay_secs"]["maximum"], 604800);
+    assert_eq!(prefs["quiet_start_hour"]["maximum"], 23);
+
+    // The patterns say what the rules say.
+    let pattern = |s: &str, f: &str| {
+        let p = schemas[s]["properties"][f]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{s}.{f} has a pattern"));
+        regex::Regex::new(p).expect("a pattern the regex crate reads")
+    };
+    let message = pattern("SendRequest", "message");
+    for ok in ["hi", "two\nlines", "\ttabbed ", "ünïcödé 🚗"] {
+        assert!(message.is_match(ok), "{ok:?}");
+        assert!(validate::message_text(ok).is_ok(), "{ok:?}");
+    }
+    for bad in ["", "   ", " \n ", "nul\u{0}", "bell\u{7}"] {
+        assert!(!message.is_match(bad), "{bad:?}");
+        assert!(validate::message_text(bad).is_err(), "{bad:?}");
+    }
+    let name = pattern("StartRequest", "name");
+    for ok in ["Greta Guest", "李"] {
+        assert!(name.is_match(ok) && validate::name(ok).is_ok(), "{ok:?}");
+    }
+    for bad in ["  ", "two\nlines", "tab\u{1b}"] {
+        assert!(
+            !name.is_match(bad) && validate::name(bad).is_err(),
+            "{bad:?}"
+        );
+    }
+    let email = pattern("StartRequest", "email");
+    for ok in ["a@b.co", "first.last@garage.example"] {
+        assert!(email.is_match(ok) && validate::email(ok).is_ok(), "{ok:?}");
+    }
+    for bad in ["a@b", "@b.co", "a b@c.de", "a@.b.co", "a@b.co."] {
+        assert!(
+            !email.is_match(bad) && validate::email(bad).is_err(),
+            "{bad:?}"
+        );
+    }
+    let cid = pattern("SendRequest", "client_id");
+    assert!(cid.is_match("web-1:abc.def_9") && !cid.is_match("has space"));
+
+    // At each limit the server agrees with the document: the limit passes, one more fails.
+    let limits = [
+        ("message", MAX_MESSAGE_CHARS, "m"),
+        ("topic", MAX_TOPIC_CHARS, "t"),
+        ("name", MAX_NAME_CHARS, "n"),
+        ("client_id", MAX_CLIENT_ID_CHARS, "c"),
+    ];
+    for (field, n, fill) in limits {
+        for (len, want) in [
+            (n, StatusCode::CREATED),
+            (n + 1, StatusCode::UNPROCESSABLE_ENTITY),
+        ] {
+            let mut body = json!({"message": "hello"});
+            body[field] = json!(fill.repeat(len));
+            let (st, b) = s.anon().post("/api/chat/start", body).await;
+            assert_eq!(st, want, "{field} of {len}: {b}");
+        }
+    }
+    let long_email = |n: usize| format!("{}@garage.test", "e".repeat(n - "@garage.test".len()));
+    for (len, want) in [
+        (MAX_EMAIL_CHARS, StatusCode::CREATED),
+        (MAX_EMAIL_CHARS + 1, StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (st, b) = s
+            .anon()
+            .post(
+                "/api/chat/start",
+                json!({"message": "hi", "email": long_email(len)}),
+            )
+            .await;
+        assert_eq!(st, want, "email of {len}: {b}");
+    }
+}

@@ -410,6 +410,7 @@ pub struct Preferences {
     /// Email me about messages I have not read in time.
     pub email_enabled: bool,
     /// How long a message may stay unread before it is emailed, in seconds.
+    #[schema(minimum = 0, maximum = 604800)]
     pub email_delay_secs: i64,
     /// Admins only: which chats to be emailed about.
     pub admin_scope: AdminEmailScope,
