@@ -88,6 +88,74 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Message text as HTML: escaped, with each http(s) URL a link that opens in a new tab and
+/// passes no referrer-based trust (`rel="noopener nofollow ugc"`). Anything else, other
+/// schemes (`javascript:`) included, stays text. Punctuation that ends a sentence is not
+/// part of the link ("see https://nati.test/a." links `https://nati.test/a`), nor is a
+/// closing bracket without its opening one.
+pub fn linkify_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = find_url_start(rest) {
+        out.push_str(&escape_html(&rest[..at]));
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| {
+                c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | '`')
+            })
+            .unwrap_or(tail.len());
+        let mut url = &tail[..end];
+        loop {
+            let trimmed = url.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '*']);
+            let trimmed = match trimmed.strip_suffix(')') {
+                Some(t) if trimmed.matches('(').count() < trimmed.matches(')').count() => t,
+                _ => trimmed,
+            };
+            let trimmed = match trimmed.strip_suffix(']') {
+                Some(t) if trimmed.matches('[').count() < trimmed.matches(']').count() => t,
+                _ => trimmed,
+            };
+            if trimmed.len() == url.len() {
+                break;
+            }
+            url = trimmed;
+        }
+        let host = url.split_once("://").map_or("", |(_, h)| h);
+        if host.is_empty() || host.starts_with('/') {
+            // "http://" alone is not a link.
+            out.push_str(&escape_html(url));
+        } else {
+            let u = escape_html(url);
+            out.push_str(&format!(
+                "<a href=\"{u}\" target=\"_blank\" rel=\"noopener nofollow ugc\">{u}</a>"
+            ));
+        }
+        rest = &tail[url.len()..];
+    }
+    out.push_str(&escape_html(rest));
+    out
+}
+
+/// Where the next `http://` or `https://` (any case) starts, at a word boundary.
+fn find_url_start(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("http") {
+        let at = from + i;
+        let after = &lower[at..];
+        let starts = after.starts_with("http://") || after.starts_with("https://");
+        let boundary = s[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if starts && boundary {
+            return Some(at);
+        }
+        from = at + 4;
+    }
+    None
+}
+
 /// The panel a recipient opens the chat in.
 pub fn chat_link(settings: &Settings, recipient: &Actor, chat: &Chat) -> String {
     let panel = match recipient.role() {
@@ -154,7 +222,7 @@ pub fn compose(settings: &Settings, s: &Summary<'_>) -> Result<lettre::Message, 
             "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div></div>",
             escape_html(&m.sender_name),
             fmt_time(m.created_at),
-            escape_html(&m.message)
+            linkify_html(&m.message)
         );
     }
     if s.more > 0 {
@@ -205,7 +273,7 @@ pub fn compose_transcript(
             "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div></div>",
             escape_html(&m.sender_name),
             fmt_time(m.created_at),
-            escape_html(&m.message)
+            linkify_html(&m.message)
         );
     }
     let _ = write!(
@@ -256,6 +324,32 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_become_links_and_everything_else_stays_text() {
+        assert_eq!(
+            linkify_html("see https://nati.test/a?b=1&c=2. <img src=x onerror=alert(1)>"),
+            "see <a href=\"https://nati.test/a?b=1&amp;c=2\" target=\"_blank\" rel=\"noopener nofollow ugc\">https://nati.test/a?b=1&amp;c=2</a>. &lt;img src=x onerror=alert(1)&gt;"
+        );
+        assert_eq!(
+            linkify_html("(http://x.test/wiki/Car_(vehicle)) and HTTP://Y.TEST!"),
+            "(<a href=\"http://x.test/wiki/Car_(vehicle)\" target=\"_blank\" rel=\"noopener nofollow ugc\">http://x.test/wiki/Car_(vehicle)</a>) and <a href=\"HTTP://Y.TEST\" target=\"_blank\" rel=\"noopener nofollow ugc\">HTTP://Y.TEST</a>!"
+        );
+        for text in [
+            "javascript:alert(1)",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "http:// alone",
+            "nothttps://x.test",
+            "ftp://files.test",
+            "https:///path",
+        ] {
+            assert!(!linkify_html(text).contains("<a "), "{text}");
+        }
+        assert_eq!(
+            linkify_html("a \"https://q.test/\"onmouseover=x"),
+            "a &quot;<a href=\"https://q.test/\" target=\"_blank\" rel=\"noopener nofollow ugc\">https://q.test/</a>&quot;onmouseover=x"
+        );
+    }
 
     #[test]
     fn html_is_escaped() {

@@ -58,7 +58,11 @@ async fn a_burst_left_unread_becomes_one_email_after_the_delay() {
     let d = Desk::on(TestServer::start_with(|s| mail_settings(s, &sink)).await).await;
     prefs(&d.w1, 2, json!({})).await;
     prefs(&d.admin, 2, json!({"admin_scope": "none"})).await;
-    for t in ["first <b>question</b>", "second", "third"] {
+    for t in [
+        "first <b>question</b>",
+        "second, see https://parts.test/brakes?id=7.",
+        "third",
+    ] {
         d.u1.send_message(d.chat_u1, t).await;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -70,7 +74,11 @@ async fn a_burst_left_unread_becomes_one_email_after_the_delay() {
     let m = &got[0];
     assert_eq!(m.rcpt, ["<w1@t.test>"]);
     let text = m.text();
-    for t in ["first <b>question</b>", "second", "third"] {
+    for t in [
+        "first <b>question</b>",
+        "second, see https://parts.test/brakes?id=7.",
+        "third",
+    ] {
         assert!(
             text.contains(t),
             "plain text lists every message as sent: {text}"
@@ -82,6 +90,10 @@ async fn a_burst_left_unread_becomes_one_email_after_the_delay() {
         "HTML escapes user text: {html}"
     );
     assert!(!html.contains("<b>question</b>"));
+    assert!(
+        html.contains("see <a href=\"https://parts.test/brakes?id=7\" target=\"_blank\" rel=\"noopener nofollow ugc\">https://parts.test/brakes?id=7</a>."),
+        "a URL in a message is a link in the HTML part: {html}"
+    );
     assert!(
         text.contains(&format!("https://chat.nati.test/worker?chat={}", d.chat_u1)),
         "links to the right panel"
