@@ -110,6 +110,22 @@ test('an admin and a customer talk live: typing, read ticks, text never HTML', T
   assert.equal(await u.locator('.msgs img').count(), 0);
   await a.locator('.chat-item .ci-preview', { hasText: XSS }).waitFor();
 
+  // Web addresses are links that open in a new tab; everything else stays text.
+  const LINKED = 'Parts: https://parts.example/brakes?id=7. Not javascript:alert(1) or <a href="javascript:alert(2)">x</a>';
+  await u.locator('.composer-input').fill(LINKED);
+  await u.locator('.composer-input').press('Enter');
+  for (const [p, side] of [[a, '.msg.in'], [u, '.msg.mine']]) {
+    const text = p.locator(`${side} .text`, { hasText: 'Parts:' });
+    await text.waitFor();
+    assert.equal(await text.textContent(), LINKED, 'the text reads as sent');
+    const links = text.locator('a');
+    assert.equal(await links.count(), 1, 'only the http(s) address is a link');
+    assert.equal(await links.getAttribute('href'), 'https://parts.example/brakes?id=7');
+    assert.equal(await links.getAttribute('target'), '_blank');
+    assert.equal(await links.getAttribute('rel'), 'noopener nofollow ugc');
+    assert.equal(await links.textContent(), 'https://parts.example/brakes?id=7');
+  }
+
   // Timestamps: relative text, exact time on hover.
   const t = a.locator('.msg.in time').last();
   assert.match(await t.textContent(), /now|min ago|\d/);

@@ -106,6 +106,16 @@ test('the guest widget: loader only until opened, offline notice, live chat, rel
   await a.keyboard.press('Enter');
   await f.locator('.msg.in .text', { hasText: 'Hi Greta, yes we do! Which size?' }).waitFor();
   await a.locator('.msg.mine .tick.read').waitFor();
+  // A web address from the staff is a link in the widget, opening in a new tab.
+  await a.locator('.composer-input').fill('Sizes are listed at https://tyres.example/winter (see the table).');
+  await a.keyboard.press('Enter');
+  const sizes = f.locator('.msg.in .text', { hasText: 'Sizes are listed' });
+  await sizes.waitFor();
+  assert.equal(await sizes.textContent(), 'Sizes are listed at https://tyres.example/winter (see the table).');
+  assert.equal(await sizes.locator('a').count(), 1);
+  assert.equal(await sizes.locator('a').getAttribute('href'), 'https://tyres.example/winter');
+  assert.equal(await sizes.locator('a').getAttribute('rel'), 'noopener nofollow ugc');
+  assert.equal(await sizes.locator('a').getAttribute('target'), '_blank');
   await shots(p, 'widget-open');
   await p.setViewportSize({ width: 1366, height: 768 });
 

@@ -4,7 +4,7 @@
 // is never stored twice). Used by every panel, the guest page and the widget.
 
 import { api } from './api.js';
-import { el, icon, avatar, timeEl, dayKey, dayLabel, uid, toast } from './ui.js';
+import { el, icon, avatar, timeEl, dayKey, dayLabel, uid, toast, linkify } from './ui.js';
 
 const PAGE = 40;
 const GROUP_MS = 5 * 60 * 1000;
@@ -290,7 +290,7 @@ export class ChatView {
     }
     const bubble = el('div', { class: 'bubble' },
       mine ? null : el('div', { class: 'sender', text: m.sender_name }),
-      el('p', { class: 'text', text: m.message }),
+      el('p', { class: 'text' }, linkify(m.message)),
       el('span', { class: 'meta' }, timeEl(m.created_at, 'msg'), tick));
     const fail = m.state === 'failed'
       ? el('div', { class: 'failed', role: 'alert' }, el('span', { text: m.error || 'Not sent.' }), ' ',

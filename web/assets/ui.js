@@ -24,6 +24,42 @@ function add(n, children) {
   }
 }
 
+/** Cut what ends a sentence off a URL: trailing punctuation, a bracket without its opener. */
+function trimUrl(u) {
+  for (;;) {
+    let t = u.replace(/[.,;:!?'*]+$/, '');
+    const count = (c) => t.split(c).length - 1;
+    if (t.endsWith(')') && count('(') < count(')')) t = t.slice(0, -1);
+    if (t.endsWith(']') && count('[') < count(']')) t = t.slice(0, -1);
+    if (t === u) return u;
+    u = t;
+  }
+}
+
+/**
+ * Message text as nodes: text, and an <a> (new tab, rel="noopener nofollow ugc") for each
+ * http(s) URL. Nothing is parsed as HTML; other schemes (javascript:) stay text. The same
+ * rules as the emails' (src/mail.rs, linkify_html).
+ */
+export function linkify(text) {
+  const out = [];
+  const re = /(^|[^\p{L}\p{N}])(https?:\/\/[^\s<>"`\p{Cc}]+)/giu;
+  let last = 0;
+  let m;
+  while ((m = re.exec(text))) {
+    const start = m.index + m[1].length;
+    const url = trimUrl(m[2]);
+    const host = url.slice(url.indexOf('://') + 3);
+    if (!host || host.startsWith('/')) continue;
+    out.push(text.slice(last, start));
+    out.push(el('a', { href: url, target: '_blank', rel: 'noopener nofollow ugc' }, url));
+    last = start + url.length;
+    re.lastIndex = last;
+  }
+  out.push(text.slice(last));
+  return out.filter((x) => x !== '');
+}
+
 const SVG = 'http://www.w3.org/2000/svg';
 const ICONS = {
   send: 'M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z',
