@@ -2,7 +2,7 @@
 // dir, Debian's Chromium driven by playwright-core, screenshots, small assertions.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -123,8 +123,39 @@ export async function assertNoJunkText(page, where = '') {
   }
 }
 
+const AXE = readFileSync(join(REPO, 'web-tests', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+/** Every axe finding of these impacts fails a test. */
+const AXE_FAIL = new Set(['serious', 'critical']);
+export const axeLog = [];
+
+/**
+ * axe-core (WCAG 2.1 A/AA and best practices) on the page and every frame in it (the
+ * widget's iframe): fails on any serious or critical violation, naming the rule, the
+ * element and what axe says to fix. Runs through DevTools, so the pages' CSP stays as is.
+ */
+export async function assertAccessible(page, where = '') {
+  const found = [];
+  for (const frame of page.frames()) {
+    let result;
+    try {
+      if (!(await frame.evaluate(() => typeof window.axe === 'object'))) await frame.evaluate(AXE);
+      result = await frame.evaluate(() => window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+        resultTypes: ['violations'],
+      }));
+    } catch { continue; } // a frame that went away meanwhile
+    for (const v of result.violations) {
+      if (!AXE_FAIL.has(v.impact)) continue;
+      for (const n of v.nodes) found.push(`${v.impact} ${v.id}: ${n.target.join(' ')} — ${n.failureSummary.replace(/\s+/g, ' ')} (${frame.url()})`);
+    }
+  }
+  axeLog.push(`${where}: ${found.length}`);
+  if (found.length) throw new Error(`accessibility (${where}): ${found.length} serious/critical axe findings:\n${found.join('\n')}`);
+}
+
 export async function shot(page, name) {
   await assertNoJunkText(page, name);
+  await assertAccessible(page, name);
   mkdirSync(SHOTS, { recursive: true });
   const vp = page.viewportSize();
   const path = join(SHOTS, `${name}-${vp.width}x${vp.height}.png`);

@@ -66,7 +66,7 @@ export class ChatView {
     });
     this.sendBtn = el('button', { class: 'send', type: 'submit', 'aria-label': 'Send message' }, icon('send'));
     this.form = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.input, this.sendBtn);
-    this.divider = el('li', { class: 'divider', role: 'separator' }, el('span', { text: 'Unread messages' }));
+    this.divider = el('li', { class: 'divider' }, el('span', { text: 'Unread messages' }));
     this.root = el('section', { class: 'conv', 'aria-label': 'Conversation' },
       o.header === false ? null : this.header,
       el('div', { class: 'conv-body' }, this.scroller, this.jump),
@@ -238,7 +238,7 @@ export class ChatView {
   daySep(key, d) {
     let n = this.days.get(key);
     if (!n) {
-      n = el('li', { class: 'day', role: 'separator' }, el('span', { text: dayLabel(d) }));
+      n = el('li', { class: 'day' }, el('span', { text: dayLabel(d) }));
       this.days.set(key, n);
     }
     return n;

@@ -71,7 +71,11 @@ export async function startPanel(cfg) {
     el('div', { class: 'menu-who' }, avatar(me.name), el('div', {}, el('strong', { text: me.name }), el('small', { class: 'muted', text: me.email || '' }))),
     el('button', { type: 'button', role: 'menuitem', onclick: () => { closePops(); openPrefs(); } }, icon('gear'), 'Notification preferences'),
     el('button', { type: 'button', role: 'menuitem', onclick: () => signOut() }, icon('out'), 'Sign out'));
-  const menuBtn = el('button', { class: 'me-btn', type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-label': `Account: ${me.name}`, onclick: () => toggle(menuPop, menuBtn) }, avatar(me.name));
+  // The button's name begins with what it shows (the initials), then says whose it is.
+  const meAv = avatar(me.name);
+  meAv.removeAttribute('aria-hidden');
+  const menuBtn = el('button', { class: 'me-btn', type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', onclick: () => toggle(menuPop, menuBtn) },
+    meAv, el('span', { class: 'sr-only', text: ` Account: ${me.name}` }));
   const awayBtn = el('button', { class: 'avail', type: 'button', onclick: () => setAway(!away) });
   const tabBtns = [];
   const tabBar = cfg.tabs ? el('nav', { class: 'tabs', 'aria-label': 'Sections' }) : null;
