@@ -36,4 +36,14 @@ pub use actor::{AccountRole, Actor, Role, SenderType};
 pub use error::ChatError;
 pub use ids::{AdminId, ChatId, GuestId, MessageId, UserId, WorkerId};
 pub use status::ChatStatus;
-pub use store::{Store, StoreError};
+pub use store::{
+    AccountStore, ChatReads, HostStore, JobStore, NodeStore, Store, StoreError, WebhookStore,
+};
+
+/// `use chat_core::prelude::*;` brings the store traits into scope: calling a method of
+/// `dyn Store` that one of the narrow traits declares needs that trait in scope.
+pub mod prelude {
+    pub use crate::store::{
+        AccountStore, ChatReads, HostStore, JobStore, NodeStore, Store, WebhookStore,
+    };
+}

@@ -95,9 +95,9 @@ pub const PRESENCE_KEEP: time::Duration = time::Duration::minutes(5);
 /// A decision taken on the chat as locked inside the transaction.
 pub use crate::write::Rule as ChatRule;
 
+/// Accounts, sign-in sessions, guests, notification preferences and socket tickets.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // ---- accounts ----------------------------------------------------------------------
+pub trait AccountStore: Send + Sync {
     /// Create an account; `Duplicate("account")` when the email is taken in that role.
     async fn create_account(
         &self,
@@ -121,8 +121,6 @@ pub trait Store: Send + Sync + 'static {
         active: bool,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError>;
-
-    // ---- login sessions ----------------------------------------------------------------
     async fn create_session(
         &self,
         token_hash: &str,
@@ -138,8 +136,6 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
-
-    // ---- guests ------------------------------------------------------------------------
     async fn create_guest(
         &self,
         token_hash: &str,
@@ -168,62 +164,34 @@ pub trait Store: Send + Sync + 'static {
         cutoff: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<GuestId>, StoreError>;
+    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError>;
+    async fn set_preferences(
+        &self,
+        role: AccountRole,
+        id: i64,
+        prefs: &Preferences,
+        now: OffsetDateTime,
+    ) -> Result<Preferences, StoreError>;
+    /// Store a single-use ticket standing for a session (`kind` is `session` or `guest`).
+    async fn create_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        kind: &str,
+        session_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Use up a ticket: its `(kind, session_hash)` if it exists and has not expired.
+    async fn take_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, String)>, StoreError>;
+}
 
-    // ---- chats -------------------------------------------------------------------------
-    /// The node's writer: every write to a chat goes through it, in batches (see
-    /// [`crate::write`]). The write methods below are its typed front.
-    fn writer(&self) -> &WriteQueue;
-
-    /// Start a chat (status `pending`) with its optional first message. A repeated
-    /// `client_id` from the same customer returns the chat made the first time.
-    async fn create_chat(
-        &self,
-        new: &NewChat,
-        now: OffsetDateTime,
-    ) -> Result<ChatStart, StoreError> {
-        self.writer().start(new.clone(), now).await
-    }
-    /// Lock the chat, ask `rule`, apply its change and the system message, emit
-    /// `chat.updated`. `NotFound` when there is no such chat.
-    async fn update_chat(
-        &self,
-        id: ChatId,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<Chat, StoreError> {
-        self.writer().update(id, rule, now).await
-    }
-    /// Lock the chat, ask `rule` (which may change the status), store the message.
-    /// A repeated `client_id` from the same sender returns the stored message and asks no rule.
-    async fn send_message(
-        &self,
-        new: NewMessage,
-        rule: ChatRule,
-        now: OffsetDateTime,
-    ) -> Result<(SendOutcome, Chat), StoreError> {
-        self.writer().send(new, rule, now).await
-    }
-    /// Move the reader's position forward to `up_to` (or the newest message). Never moves
-    /// backwards. Updates `is_read` of the other side's messages; emits `message.read`
-    /// when the position moved.
-    async fn mark_read(
-        &self,
-        chat: ChatId,
-        reader: &Actor,
-        up_to: Option<MessageId>,
-        now: OffsetDateTime,
-    ) -> Result<ReadPosition, StoreError> {
-        self.writer().read(chat, *reader, up_to, now).await
-    }
-    /// Mark a guest expired and close its chats that are not closed (each with a system
-    /// message and event). Returns the chats it closed. Idempotent.
-    async fn expire_guest(
-        &self,
-        id: GuestId,
-        now: OffsetDateTime,
-    ) -> Result<Vec<ChatId>, StoreError> {
-        self.writer().expire_guest(id, now).await
-    }
+/// Reading chats, messages, unread counts and the event log.
+#[async_trait]
+pub trait ChatReads: Send + Sync {
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
     /// One chat with names and the reader's unread count.
     async fn chat_summary(
@@ -247,18 +215,6 @@ pub trait Store: Send + Sync + 'static {
         scope: ChatScope,
         reader: &Actor,
     ) -> Result<Vec<(ChatId, i64)>, StoreError>;
-
-    // ---- preferences -------------------------------------------------------------------
-    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError>;
-    async fn set_preferences(
-        &self,
-        role: AccountRole,
-        id: i64,
-        prefs: &Preferences,
-        now: OffsetDateTime,
-    ) -> Result<Preferences, StoreError>;
-
-    // ---- events ------------------------------------------------------------------------
     /// Stored events after `after_event_id`, in order, at most `limit`.
     async fn events_after(
         &self,
@@ -280,25 +236,13 @@ pub trait Store: Send + Sync + 'static {
         scope: ChatScope,
         reader: &Actor,
     ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError>;
+    /// The newest event id (0 when none).
+    async fn last_event_id(&self) -> Result<i64, StoreError>;
+}
 
-    // ---- socket tickets ----------------------------------------------------------------
-    /// Store a single-use ticket standing for a session (`kind` is `session` or `guest`).
-    async fn create_ws_ticket(
-        &self,
-        ticket_hash: &str,
-        kind: &str,
-        session_hash: &str,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
-    /// Use up a ticket: its `(kind, session_hash)` if it exists and has not expired.
-    async fn take_ws_ticket(
-        &self,
-        ticket_hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<(String, String)>, StoreError>;
-
-    // ---- email outbox -------------------------------------------------------------------
+/// The background jobs' cursors and the missed-message email outbox.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     /// A background job's position in the event log (`None` when it never ran).
     async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError>;
     async fn set_job_cursor(
@@ -346,8 +290,11 @@ pub trait Store: Send + Sync + 'static {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
+}
 
-    // ---- host identity -------------------------------------------------------------------
+/// The host site: people it signs in, used token ids, server-to-server API keys.
+#[async_trait]
+pub trait HostStore: Send + Sync {
     /// Create or refresh the account the host site identifies as `(role, host_id)`: the
     /// first time a new account without a password (`source: host`), later its name, email
     /// and avatar. Never matches by email or name: a password account with the same email
@@ -373,8 +320,6 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
-
-    // ---- API keys --------------------------------------------------------------------------
     async fn create_api_key(
         &self,
         new: &NewApiKey,
@@ -390,11 +335,11 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<Option<ApiKey>, StoreError>;
+}
 
-    /// The newest event id (0 when none).
-    async fn last_event_id(&self) -> Result<i64, StoreError>;
-
-    // ---- webhooks ----------------------------------------------------------------------
+/// The webhook outbox and its delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
     /// The chat as it was before event `seq`: the payload of its newest `chat.created` or
     /// `chat.updated` event with a smaller `seq` (what a `chat.updated` changed from).
     async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError>;
@@ -455,8 +400,12 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+}
 
-    // ---- several nodes -----------------------------------------------------------------
+/// Several nodes on one database: waking each other, sharing staff presence. A single-node
+/// store keeps the defaults (it has no other nodes).
+#[async_trait]
+pub trait NodeStore: Send + Sync {
     /// Tell other nodes sharing this database that events were committed (PostgreSQL:
     /// `NOTIFY`). Called after commits, coalesced. A single-node store does nothing.
     async fn announce_events(&self) -> Result<(), StoreError> {
@@ -487,5 +436,67 @@ pub trait Store: Send + Sync + 'static {
         _since: OffsetDateTime,
     ) -> Result<Vec<Actor>, StoreError> {
         Ok(Vec::new())
+    }
+}
+
+/// Everything the server keeps: the narrow traits above, each implemented by every backend
+/// in the module of the same concern, and the chat writes, which go through the node's
+/// writer ([`crate::write`]) and so are written once, here.
+#[async_trait]
+pub trait Store:
+    AccountStore + ChatReads + JobStore + HostStore + WebhookStore + NodeStore + 'static
+{
+    /// The node's writer: every write to a chat goes through it, in batches (see
+    /// [`crate::write`]). The write methods below are its typed front.
+    fn writer(&self) -> &WriteQueue;
+    /// Start a chat (status `pending`) with its optional first message. A repeated
+    /// `client_id` from the same customer returns the chat made the first time.
+    async fn create_chat(
+        &self,
+        new: &NewChat,
+        now: OffsetDateTime,
+    ) -> Result<ChatStart, StoreError> {
+        self.writer().start(new.clone(), now).await
+    }
+    /// Lock the chat, ask `rule`, apply its change and the system message, emit
+    /// `chat.updated`. `NotFound` when there is no such chat.
+    async fn update_chat(
+        &self,
+        id: ChatId,
+        rule: ChatRule,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        self.writer().update(id, rule, now).await
+    }
+    /// Lock the chat, ask `rule` (which may change the status), store the message.
+    /// A repeated `client_id` from the same sender returns the stored message and asks no rule.
+    async fn send_message(
+        &self,
+        new: NewMessage,
+        rule: ChatRule,
+        now: OffsetDateTime,
+    ) -> Result<(SendOutcome, Chat), StoreError> {
+        self.writer().send(new, rule, now).await
+    }
+    /// Move the reader's position forward to `up_to` (or the newest message). Never moves
+    /// backwards. Updates `is_read` of the other side's messages; emits `message.read`
+    /// when the position moved.
+    async fn mark_read(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        up_to: Option<MessageId>,
+        now: OffsetDateTime,
+    ) -> Result<ReadPosition, StoreError> {
+        self.writer().read(chat, *reader, up_to, now).await
+    }
+    /// Mark a guest expired and close its chats that are not closed (each with a system
+    /// message and event). Returns the chats it closed. Idempotent.
+    async fn expire_guest(
+        &self,
+        id: GuestId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ChatId>, StoreError> {
+        self.writer().expire_guest(id, now).await
     }
 }

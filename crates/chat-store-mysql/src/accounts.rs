@@ -24,65 +24,6 @@ fn host_table(role: AccountRole) -> &'static str {
     }
 }
 
-pub(crate) async fn create_account(
-    s: &MysqlStore,
-    new: &NewAccount,
-    now: OffsetDateTime,
-) -> Result<Account, StoreError> {
-    let host_id = match &s.host {
-        None => None,
-        Some(h) => {
-            let Some(email_col) = &h.email else {
-                return Err(ChatError::invalid(
-                    "email",
-                    "accounts are the host site's: link them by their host id",
-                )
-                .into());
-            };
-            let sql = AssertSqlSafe(format!(
-                "SELECT `{pk}` AS id FROM {table} WHERE `{email_col}` = ? LIMIT 2",
-                pk = h.pk,
-                table = host_table(new.role),
-            ));
-            let found = sqlx::query(sql)
-                .bind(&new.email)
-                .fetch_all(&s.pool)
-                .await
-                .map_err(db)?;
-            match found.as_slice() {
-                [one] => Some(int(one, "id")?),
-                [] => {
-                    return Err(ChatError::invalid(
-                        "email",
-                        format!(
-                            "no {} of the host site has this email; the chat links existing people",
-                            new.role
-                        ),
-                    )
-                    .into());
-                }
-                _ => {
-                    return Err(ChatError::invalid(
-                        "email",
-                        format!("several {}s of the host site have this email", new.role),
-                    )
-                    .into());
-                }
-            }
-        }
-    };
-    insert_account(
-        s,
-        new.role,
-        host_id,
-        &new.email,
-        &new.name,
-        &new.password_hash,
-        now,
-    )
-    .await
-}
-
 /// Insert an account row: own mode takes the next id, host mode the host's id.
 pub(crate) async fn insert_account(
     s: &MysqlStore,
@@ -132,280 +73,9 @@ pub(crate) async fn insert_account(
             i64::try_from(done.last_insert_id()).map_err(|e| StoreError::Database(e.to_string()))?
         }
     };
-    account(s, role, id)
+    chat_core::store::AccountStore::account(s, role, id)
         .await?
         .ok_or_else(|| StoreError::Database("inserted account not found".into()))
-}
-
-pub(crate) async fn account_by_email(
-    s: &MysqlStore,
-    role: AccountRole,
-    email: &str,
-) -> Result<Option<(Account, String)>, StoreError> {
-    let sql = AssertSqlSafe(format!(
-        "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject, password_hash \
-         FROM {table} WHERE email = ? AND {password_only}",
-        id = s.tables.id,
-        subject = s.tables.subject(""),
-        password_only = s.tables.password_only(),
-        table = s.tables.of(role)
-    ));
-    let row = sqlx::query(sql)
-        .bind(email)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(db)?;
-    row.map(|r| {
-        let hash: String = r.try_get("password_hash").map_err(db)?;
-        Ok((rows::account(&r, role)?, hash))
-    })
-    .transpose()
-}
-
-pub(crate) async fn account(
-    s: &MysqlStore,
-    role: AccountRole,
-    id: i64,
-) -> Result<Option<Account>, StoreError> {
-    let sql = AssertSqlSafe(format!(
-        "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} WHERE {id} = ?",
-        id = s.tables.id,
-        subject = s.tables.subject(""),
-        table = s.tables.of(role)
-    ));
-    let row = sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(db)?;
-    row.map(|r| rows::account(&r, role)).transpose()
-}
-
-pub(crate) async fn list_accounts(
-    s: &MysqlStore,
-    role: Option<AccountRole>,
-) -> Result<Vec<Account>, StoreError> {
-    let roles: Vec<AccountRole> = match role {
-        Some(r) => vec![r],
-        None => AccountRole::ALL.to_vec(),
-    };
-    let mut out = Vec::new();
-    for role in roles {
-        let sql = AssertSqlSafe(format!(
-            "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} ORDER BY {id} DESC",
-            id = s.tables.id,
-            subject = s.tables.subject(""),
-            table = s.tables.of(role)
-        ));
-        for r in sqlx::query(sql).fetch_all(&s.pool).await.map_err(db)? {
-            out.push(rows::account(&r, role)?);
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) async fn set_account_active(
-    s: &MysqlStore,
-    role: AccountRole,
-    id: i64,
-    active: bool,
-    now: OffsetDateTime,
-) -> Result<Option<Account>, StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let sql = AssertSqlSafe(format!(
-        "UPDATE {table} SET active = ?, updated_at = ? WHERE {id} = ?",
-        id = s.tables.id,
-        table = s.tables.of(role)
-    ));
-    // The connection reports rows matched (CLIENT_FOUND_ROWS), as SQLite does.
-    let done = sqlx::query(sql)
-        .bind(active)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    if done.rows_affected() == 0 {
-        tx.rollback().await.map_err(db)?;
-        return Ok(None);
-    }
-    if !active {
-        sqlx::query("DELETE FROM tbl_chat_sessions WHERE role = ? AND account_id = ?")
-            .bind(role.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-    }
-    tx.commit().await.map_err(db)?;
-    account(s, role, id).await
-}
-
-pub(crate) async fn create_session(
-    s: &MysqlStore,
-    token_hash: &str,
-    role: AccountRole,
-    account_id: i64,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    // Sweep this account's expired sessions while we are here: a statement of its own, so
-    // that two logins of one account never hold gap locks against each other's insert.
-    sqlx::query(
-        "DELETE FROM tbl_chat_sessions WHERE role = ? AND account_id = ? AND expires_at <= ?",
-    )
-    .bind(role.as_str())
-    .bind(account_id)
-    .bind(now)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    sqlx::query(
-        "INSERT INTO tbl_chat_sessions (token_hash, role, account_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(token_hash)
-    .bind(role.as_str())
-    .bind(account_id)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn session_account(
-    s: &MysqlStore,
-    token_hash: &str,
-    now: OffsetDateTime,
-) -> Result<Option<Account>, StoreError> {
-    let row = sqlx::query(
-        "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = ? AND expires_at > ?",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get("role").map_err(db)?;
-    let id = int(&row, "account_id")?;
-    let role: AccountRole = role.parse().map_err(StoreError::Database)?;
-    Ok(account(s, role, id).await?.filter(|a| a.active))
-}
-
-pub(crate) async fn delete_session(s: &MysqlStore, token_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = ?")
-        .bind(token_hash)
-        .execute(&s.pool)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn create_guest(
-    s: &MysqlStore,
-    token_hash: &str,
-    name: Option<&str>,
-    email: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<Guest, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(token_hash)
-    .bind(name)
-    .bind(email)
-    .bind(now)
-    .bind(now)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    let id =
-        i64::try_from(done.last_insert_id()).map_err(|e| StoreError::Database(e.to_string()))?;
-    guest(s, GuestId(id))
-        .await?
-        .ok_or_else(|| StoreError::Database("inserted guest not found".into()))
-}
-
-pub(crate) async fn guest_by_token(
-    s: &MysqlStore,
-    token_hash: &str,
-) -> Result<Option<Guest>, StoreError> {
-    let row = sqlx::query(
-        "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?",
-    )
-    .bind(token_hash)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    row.map(|r| rows::guest(&r)).transpose()
-}
-
-pub(crate) async fn guest(s: &MysqlStore, id: GuestId) -> Result<Option<Guest>, StoreError> {
-    let row = sqlx::query(
-        "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?",
-    )
-    .bind(id.0)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    row.map(|r| rows::guest(&r)).transpose()
-}
-
-pub(crate) async fn touch_guest(
-    s: &MysqlStore,
-    id: GuestId,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tbl_guest_sessions SET last_seen_at = ? WHERE guest_id = ? AND expired_at IS NULL AND last_seen_at < ?",
-    )
-    .bind(now)
-    .bind(id.0)
-    .bind(now)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn guests_inactive_since(
-    s: &MysqlStore,
-    cutoff: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<GuestId>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < ? ORDER BY last_seen_at LIMIT ?",
-    )
-    .bind(cutoff)
-    .bind(rows::limit(limit))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|r| int(r, "guest_id").map(GuestId))
-        .collect()
-}
-
-pub(crate) async fn preferences(
-    s: &MysqlStore,
-    role: AccountRole,
-    id: i64,
-) -> Result<Preferences, StoreError> {
-    let row = sqlx::query(
-        "SELECT email_enabled, email_delay_secs, admin_scope, sound_enabled, browser_notifications, \
-         quiet_start_hour, quiet_end_hour, time_zone FROM tbl_chat_preferences WHERE role = ? AND account_id = ?",
-    )
-    .bind(role.as_str())
-    .bind(id)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    match row {
-        Some(r) => rows::preferences(&r),
-        None => Ok(Preferences::defaults_for(role)),
-    }
 }
 
 pub(crate) async fn set_preferences(
@@ -437,24 +107,397 @@ pub(crate) async fn set_preferences(
     .execute(&s.pool)
     .await
     .map_err(db)?;
-    preferences(s, role, id).await
+    chat_core::store::AccountStore::preferences(s, role, id).await
 }
 
-pub(crate) async fn create_ws_ticket(
-    s: &MysqlStore,
-    ticket_hash: &str,
-    kind: &str,
-    session_hash: &str,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    // The sweep is a statement of its own (see create_session).
-    sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?")
+#[async_trait::async_trait]
+impl chat_core::store::AccountStore for MysqlStore {
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        let s = self;
+        let host_id = match &s.host {
+            None => None,
+            Some(h) => {
+                let Some(email_col) = &h.email else {
+                    return Err(ChatError::invalid(
+                        "email",
+                        "accounts are the host site's: link them by their host id",
+                    )
+                    .into());
+                };
+                let sql = AssertSqlSafe(format!(
+                    "SELECT `{pk}` AS id FROM {table} WHERE `{email_col}` = ? LIMIT 2",
+                    pk = h.pk,
+                    table = host_table(new.role),
+                ));
+                let found = sqlx::query(sql)
+                    .bind(&new.email)
+                    .fetch_all(&s.pool)
+                    .await
+                    .map_err(db)?;
+                match found.as_slice() {
+                    [one] => Some(int(one, "id")?),
+                    [] => {
+                        return Err(ChatError::invalid(
+                        "email",
+                        format!(
+                            "no {} of the host site has this email; the chat links existing people",
+                            new.role
+                        ),
+                    )
+                    .into());
+                    }
+                    _ => {
+                        return Err(ChatError::invalid(
+                            "email",
+                            format!("several {}s of the host site have this email", new.role),
+                        )
+                        .into());
+                    }
+                }
+            }
+        };
+        insert_account(
+            s,
+            new.role,
+            host_id,
+            &new.email,
+            &new.name,
+            &new.password_hash,
+            now,
+        )
+        .await
+    }
+
+    async fn account_by_email(
+        &self,
+        role: AccountRole,
+        email: &str,
+    ) -> Result<Option<(Account, String)>, StoreError> {
+        let s = self;
+        let sql = AssertSqlSafe(format!(
+            "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject, password_hash \
+         FROM {table} WHERE email = ? AND {password_only}",
+            id = s.tables.id,
+            subject = s.tables.subject(""),
+            password_only = s.tables.password_only(),
+            table = s.tables.of(role)
+        ));
+        let row = sqlx::query(sql)
+            .bind(email)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            let hash: String = r.try_get("password_hash").map_err(db)?;
+            Ok((rows::account(&r, role)?, hash))
+        })
+        .transpose()
+    }
+
+    async fn account(&self, role: AccountRole, id: i64) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let sql = AssertSqlSafe(format!(
+            "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} WHERE {id} = ?",
+            id = s.tables.id,
+            subject = s.tables.subject(""),
+            table = s.tables.of(role)
+        ));
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| rows::account(&r, role)).transpose()
+    }
+
+    async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
+        let s = self;
+        let roles: Vec<AccountRole> = match role {
+            Some(r) => vec![r],
+            None => AccountRole::ALL.to_vec(),
+        };
+        let mut out = Vec::new();
+        for role in roles {
+            let sql = AssertSqlSafe(format!(
+                "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} ORDER BY {id} DESC",
+                id = s.tables.id,
+                subject = s.tables.subject(""),
+                table = s.tables.of(role)
+            ));
+            for r in sqlx::query(sql).fetch_all(&s.pool).await.map_err(db)? {
+                out.push(rows::account(&r, role)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_account_active(
+        &self,
+        role: AccountRole,
+        id: i64,
+        active: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let mut tx = s.pool.begin().await.map_err(db)?;
+        let sql = AssertSqlSafe(format!(
+            "UPDATE {table} SET active = ?, updated_at = ? WHERE {id} = ?",
+            id = s.tables.id,
+            table = s.tables.of(role)
+        ));
+        // The connection reports rows matched (CLIENT_FOUND_ROWS), as SQLite does.
+        let done = sqlx::query(sql)
+            .bind(active)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(None);
+        }
+        if !active {
+            sqlx::query("DELETE FROM tbl_chat_sessions WHERE role = ? AND account_id = ?")
+                .bind(role.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        chat_core::store::AccountStore::account(s, role, id).await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        role: AccountRole,
+        account_id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        // Sweep this account's expired sessions while we are here: a statement of its own, so
+        // that two logins of one account never hold gap locks against each other's insert.
+        sqlx::query(
+            "DELETE FROM tbl_chat_sessions WHERE role = ? AND account_id = ? AND expires_at <= ?",
+        )
+        .bind(role.as_str())
+        .bind(account_id)
         .bind(now)
         .execute(&s.pool)
         .await
         .map_err(db)?;
-    sqlx::query(
+        sqlx::query(
+        "INSERT INTO tbl_chat_sessions (token_hash, role, account_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(token_hash)
+    .bind(role.as_str())
+    .bind(account_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+        Ok(())
+    }
+
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+        "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = ? AND expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get("role").map_err(db)?;
+        let id = int(&row, "account_id")?;
+        let role: AccountRole = role.parse().map_err(StoreError::Database)?;
+        Ok(chat_core::store::AccountStore::account(s, role, id)
+            .await?
+            .filter(|a| a.active))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&s.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_guest(
+        &self,
+        token_hash: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Guest, StoreError> {
+        let s = self;
+        let done = sqlx::query(
+        "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(token_hash)
+    .bind(name)
+    .bind(email)
+    .bind(now)
+    .bind(now)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+        let id = i64::try_from(done.last_insert_id())
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        chat_core::store::AccountStore::guest(s, GuestId(id))
+            .await?
+            .ok_or_else(|| StoreError::Database("inserted guest not found".into()))
+    }
+
+    async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+        "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?",
+    )
+    .bind(token_hash)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(db)?;
+        row.map(|r| rows::guest(&r)).transpose()
+    }
+
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+        "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?",
+    )
+    .bind(id.0)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(db)?;
+        row.map(|r| rows::guest(&r)).transpose()
+    }
+
+    /// A resume link was used: a new token, the old one stops working. Counts as activity.
+    async fn rotate_guest_token(
+        &self,
+        id: GuestId,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let s = self;
+        // The connection reports rows matched, so an unchanged row still counts as found.
+        let done = sqlx::query(
+        "UPDATE tbl_guest_sessions SET session_token = ?, last_seen_at = ? WHERE guest_id = ? AND expired_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(id.0)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ? WHERE guest_id = ?")
+            .bind(wanted)
+            .bind(id.0)
+            .execute(&s.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query(
+        "UPDATE tbl_guest_sessions SET last_seen_at = ? WHERE guest_id = ? AND expired_at IS NULL AND last_seen_at < ?",
+    )
+    .bind(now)
+    .bind(id.0)
+    .bind(now)
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+        Ok(())
+    }
+
+    async fn guests_inactive_since(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<GuestId>, StoreError> {
+        let s = self;
+        let rows = sqlx::query(
+        "SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < ? ORDER BY last_seen_at LIMIT ?",
+    )
+    .bind(cutoff)
+    .bind(rows::limit(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+        rows.iter()
+            .map(|r| int(r, "guest_id").map(GuestId))
+            .collect()
+    }
+
+    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+        "SELECT email_enabled, email_delay_secs, admin_scope, sound_enabled, browser_notifications, \
+         quiet_start_hour, quiet_end_hour, time_zone FROM tbl_chat_preferences WHERE role = ? AND account_id = ?",
+    )
+    .bind(role.as_str())
+    .bind(id)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(db)?;
+        match row {
+            Some(r) => rows::preferences(&r),
+            None => Ok(Preferences::defaults_for(role)),
+        }
+    }
+
+    async fn set_preferences(
+        &self,
+        role: AccountRole,
+        id: i64,
+        prefs: &Preferences,
+        now: OffsetDateTime,
+    ) -> Result<Preferences, StoreError> {
+        crate::accounts::set_preferences(self, role, id, prefs, now).await
+    }
+
+    async fn create_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        kind: &str,
+        session_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        // The sweep is a statement of its own (see create_session).
+        sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&s.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query(
         "INSERT INTO tbl_chat_ws_tickets (ticket_hash, session_kind, session_hash, expires_at) VALUES (?, ?, ?, ?)",
     )
     .bind(ticket_hash)
@@ -464,72 +507,40 @@ pub(crate) async fn create_ws_ticket(
     .execute(&s.pool)
     .await
     .map_err(db)?;
-    Ok(())
-}
+        Ok(())
+    }
 
-/// Use up a ticket. No `DELETE ... RETURNING` on MySQL: lock the row, read it, delete it.
-pub(crate) async fn take_ws_ticket(
-    s: &MysqlStore,
-    ticket_hash: &str,
-    now: OffsetDateTime,
-) -> Result<Option<(String, String)>, StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let row = sqlx::query(
+    /// Use up a ticket. No `DELETE ... RETURNING` on MySQL: lock the row, read it, delete it.
+    async fn take_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let s = self;
+        let mut tx = s.pool.begin().await.map_err(db)?;
+        let row = sqlx::query(
         "SELECT session_kind, session_hash, expires_at FROM tbl_chat_ws_tickets WHERE ticket_hash = ? FOR UPDATE",
     )
     .bind(ticket_hash)
     .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    let Some(row) = row else {
+        let Some(row) = row else {
+            tx.commit().await.map_err(db)?;
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE ticket_hash = ?")
+            .bind(ticket_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        return Ok(None);
-    };
-    sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE ticket_hash = ?")
-        .bind(ticket_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    if rows::time_col(&row, "expires_at")? <= now {
-        return Ok(None);
+        if rows::time_col(&row, "expires_at")? <= now {
+            return Ok(None);
+        }
+        Ok(Some((
+            row.try_get("session_kind").map_err(db)?,
+            row.try_get("session_hash").map_err(db)?,
+        )))
     }
-    Ok(Some((
-        row.try_get("session_kind").map_err(db)?,
-        row.try_get("session_hash").map_err(db)?,
-    )))
-}
-
-/// A resume link was used: a new token, the old one stops working. Counts as activity.
-pub(crate) async fn rotate_guest_token(
-    s: &MysqlStore,
-    id: GuestId,
-    token_hash: &str,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    // The connection reports rows matched, so an unchanged row still counts as found.
-    let done = sqlx::query(
-        "UPDATE tbl_guest_sessions SET session_token = ?, last_seen_at = ? WHERE guest_id = ? AND expired_at IS NULL",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .bind(id.0)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub(crate) async fn set_guest_transcript(
-    s: &MysqlStore,
-    id: GuestId,
-    wanted: bool,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ? WHERE guest_id = ?")
-        .bind(wanted)
-        .bind(id.0)
-        .execute(&s.pool)
-        .await
-        .map_err(db)?;
-    Ok(())
 }

@@ -39,52 +39,6 @@ pub(crate) async fn begin_events_on(pool: &sqlx::MySqlPool) -> Result<Tx, StoreE
     Ok(tx)
 }
 
-pub(crate) async fn chat(s: &MysqlStore, id: ChatId) -> Result<Option<Chat>, StoreError> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id = ?"
-    )))
-    .bind(id.0)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    row.map(|r| rows::chat(&r)).transpose()
-}
-
-pub(crate) async fn messages(
-    s: &MysqlStore,
-    chat: ChatId,
-    page: Page,
-) -> Result<Vec<Message>, StoreError> {
-    let rows = match (page.after, page.before) {
-        (Some(after), before) => sqlx::query(AssertSqlSafe(format!(
-            "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id > ? \
-             AND message_id < ? ORDER BY message_id ASC LIMIT ?"
-        )))
-        .bind(chat.0)
-        .bind(after.0)
-        .bind(before.map_or(i64::MAX, |b| b.0))
-        .bind(rows::limit(page.limit))
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?,
-        (None, before) => {
-            let mut rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id < ? \
-                 ORDER BY message_id DESC LIMIT ?"
-            )))
-            .bind(chat.0)
-            .bind(before.map_or(i64::MAX, |b| b.0))
-            .bind(rows::limit(page.limit))
-            .fetch_all(&s.pool)
-            .await
-            .map_err(db)?;
-            rows.reverse();
-            rows
-        }
-    };
-    rows.iter().map(rows::message).collect()
-}
-
 /// Scope as four parameters: all, worker, user, guest.
 fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64>) {
     match scope {
@@ -131,20 +85,6 @@ fn bind_summary<'q>(q: Q<'q>, reader: &Actor, scope: ChatScope) -> Q<'q> {
         .bind(w)
         .bind(u)
         .bind(g)
-}
-
-pub(crate) async fn chat_summary(
-    s: &MysqlStore,
-    id: ChatId,
-    reader: &Actor,
-) -> Result<Option<ChatSummary>, StoreError> {
-    let sql = AssertSqlSafe(format!("{} AND c.chat_id = ?", summary_select(s)));
-    let row = bind_summary(sqlx::query(sql), reader, ChatScope::All)
-        .bind(id.0)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(db)?;
-    row.map(|r| rows::summary(&r)).transpose()
 }
 
 /// `%text%` for `LIKE ... ESCAPE '!'`, with the wildcards in the text escaped. `!` rather
@@ -245,14 +185,6 @@ where
         .collect()
 }
 
-pub(crate) async fn unread_counts(
-    s: &MysqlStore,
-    scope: ChatScope,
-    reader: &Actor,
-) -> Result<Vec<(ChatId, i64)>, StoreError> {
-    unread_counts_on(&s.pool, scope, reader).await
-}
-
 pub(crate) async fn events_after(
     s: &MysqlStore,
     after: i64,
@@ -270,14 +202,6 @@ pub(crate) async fn events_after(
 }
 
 const LAST_EVENT_ID: &str = "SELECT COALESCE(MAX(event_id), 0) AS n FROM tbl_chat_events";
-
-pub(crate) async fn last_event_id(s: &MysqlStore) -> Result<i64, StoreError> {
-    let row = sqlx::query(LAST_EVENT_ID)
-        .fetch_one(&s.pool)
-        .await
-        .map_err(db)?;
-    int(&row, "n")
-}
 
 pub(crate) async fn events_visible_after(
     s: &MysqlStore,
@@ -304,26 +228,133 @@ pub(crate) async fn events_visible_after(
     rows.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn unread_snapshot(
-    s: &MysqlStore,
-    scope: ChatScope,
-    reader: &Actor,
-) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
-    // One consistent snapshot for both reads, whatever the server's default isolation.
-    let mut conn = s.pool.acquire().await.map_err(db)?;
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+#[async_trait::async_trait]
+impl chat_core::store::ChatReads for MysqlStore {
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        let s = self;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id = ?"
+        )))
+        .bind(id.0)
+        .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    let mut tx = conn
-        .begin_with("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        .await
-        .map_err(db)?;
-    let last = sqlx::query(LAST_EVENT_ID)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-    let last = int(&last, "n")?;
-    let counts = unread_counts_on(&mut *tx, scope, reader).await?;
-    tx.commit().await.map_err(db)?;
-    Ok((last, counts))
+        row.map(|r| rows::chat(&r)).transpose()
+    }
+
+    async fn chat_summary(
+        &self,
+        id: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<ChatSummary>, StoreError> {
+        let s = self;
+        let sql = AssertSqlSafe(format!("{} AND c.chat_id = ?", summary_select(s)));
+        let row = bind_summary(sqlx::query(sql), reader, ChatScope::All)
+            .bind(id.0)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| rows::summary(&r)).transpose()
+    }
+
+    async fn list_chats(
+        &self,
+        scope: ChatScope,
+        filter: &ChatFilter,
+        reader: &Actor,
+    ) -> Result<Vec<ChatSummary>, StoreError> {
+        crate::chats::list_chats(self, scope, filter, reader).await
+    }
+
+    async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
+        let s = self;
+        let rows = match (page.after, page.before) {
+            (Some(after), before) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id > ? \
+             AND message_id < ? ORDER BY message_id ASC LIMIT ?"
+            )))
+            .bind(chat.0)
+            .bind(after.0)
+            .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(rows::limit(page.limit))
+            .fetch_all(&s.pool)
+            .await
+            .map_err(db)?,
+            (None, before) => {
+                let mut rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id < ? \
+                 ORDER BY message_id DESC LIMIT ?"
+            )))
+            .bind(chat.0)
+            .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(rows::limit(page.limit))
+            .fetch_all(&s.pool)
+            .await
+            .map_err(db)?;
+                rows.reverse();
+                rows
+            }
+        };
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn unread_counts(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<Vec<(ChatId, i64)>, StoreError> {
+        let s = self;
+        unread_counts_on(&s.pool, scope, reader).await
+    }
+
+    async fn events_after(
+        &self,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        crate::chats::events_after(self, after_event_id, limit).await
+    }
+
+    async fn events_visible_after(
+        &self,
+        scope: ChatScope,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        crate::chats::events_visible_after(self, scope, after_event_id, limit).await
+    }
+
+    async fn unread_snapshot(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
+        let s = self;
+        // One consistent snapshot for both reads, whatever the server's default isolation.
+        let mut conn = s.pool.acquire().await.map_err(db)?;
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .map_err(db)?;
+        let mut tx = conn
+            .begin_with("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(db)?;
+        let last = sqlx::query(LAST_EVENT_ID)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let last = int(&last, "n")?;
+        let counts = unread_counts_on(&mut *tx, scope, reader).await?;
+        tx.commit().await.map_err(db)?;
+        Ok((last, counts))
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let s = self;
+        let row = sqlx::query(LAST_EVENT_ID)
+            .fetch_one(&s.pool)
+            .await
+            .map_err(db)?;
+        int(&row, "n")
+    }
 }

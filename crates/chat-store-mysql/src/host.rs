@@ -70,59 +70,9 @@ pub(crate) async fn upsert_host_account(
         .await
         .map_err(db)?;
     }
-    account_by_host_id(s, role, host_id)
+    chat_core::store::HostStore::account_by_host_id(s, role, host_id)
         .await?
         .ok_or_else(|| StoreError::Database("upserted host account not found".into()))
-}
-
-pub(crate) async fn account_by_host_id(
-    s: &MysqlStore,
-    role: AccountRole,
-    host_id: &str,
-) -> Result<Option<Account>, StoreError> {
-    let t = s.tables;
-    let (filter, key): (&str, String) = if s.host.is_some() {
-        match host_id.parse::<i64>() {
-            Ok(k) => ("host_id = ? AND host_verified", k.to_string()),
-            Err(_) => return Ok(None),
-        }
-    } else {
-        ("host_subject = ?", host_id.to_owned())
-    };
-    let sql = AssertSqlSafe(format!(
-        "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject \
-         FROM {table} WHERE {filter}",
-        id = t.id,
-        subject = t.subject(""),
-        table = t.of(role),
-    ));
-    let row = sqlx::query(sql)
-        .bind(key)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(db)?;
-    row.map(|r| rows::account(&r, role)).transpose()
-}
-
-pub(crate) async fn use_token_id(
-    s: &MysqlStore,
-    jti: &str,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?")
-        .bind(now)
-        .execute(&s.pool)
-        .await
-        .map_err(db)?;
-    let done =
-        sqlx::query("INSERT IGNORE INTO tbl_chat_host_token_ids (jti, expires_at) VALUES (?, ?)")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&s.pool)
-            .await
-            .map_err(db)?;
-    Ok(done.rows_affected() == 1)
 }
 
 fn api_key(row: &MySqlRow) -> Result<ApiKey, StoreError> {
@@ -148,12 +98,78 @@ async fn api_key_by_id(s: &MysqlStore, id: i64) -> Result<Option<ApiKey>, StoreE
     row.map(|r| api_key(&r)).transpose()
 }
 
-pub(crate) async fn create_api_key(
-    s: &MysqlStore,
-    new: &NewApiKey,
-    now: OffsetDateTime,
-) -> Result<ApiKey, StoreError> {
-    let done = sqlx::query(
+#[async_trait::async_trait]
+impl chat_core::store::HostStore for MysqlStore {
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        crate::host::upsert_host_account(self, role, host_id, profile, now).await
+    }
+
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let t = s.tables;
+        let (filter, key): (&str, String) = if s.host.is_some() {
+            match host_id.parse::<i64>() {
+                Ok(k) => ("host_id = ? AND host_verified", k.to_string()),
+                Err(_) => return Ok(None),
+            }
+        } else {
+            ("host_subject = ?", host_id.to_owned())
+        };
+        let sql = AssertSqlSafe(format!(
+            "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject \
+         FROM {table} WHERE {filter}",
+            id = t.id,
+            subject = t.subject(""),
+            table = t.of(role),
+        ));
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| rows::account(&r, role)).transpose()
+    }
+
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let s = self;
+        sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&s.pool)
+            .await
+            .map_err(db)?;
+        let done = sqlx::query(
+            "INSERT IGNORE INTO tbl_chat_host_token_ids (jti, expires_at) VALUES (?, ?)",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&s.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        let s = self;
+        let done = sqlx::query(
         "INSERT INTO tbl_chat_api_keys (name, key_hash, prefix, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(&new.name)
@@ -164,29 +180,28 @@ pub(crate) async fn create_api_key(
     .execute(&s.pool)
     .await
     .map_err(db)?;
-    let id =
-        i64::try_from(done.last_insert_id()).map_err(|e| StoreError::Database(e.to_string()))?;
-    api_key_by_id(s, id)
-        .await?
-        .ok_or_else(|| StoreError::Database("inserted API key not found".into()))
-}
+        let id = i64::try_from(done.last_insert_id())
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        api_key_by_id(s, id)
+            .await?
+            .ok_or_else(|| StoreError::Database("inserted API key not found".into()))
+    }
 
-pub(crate) async fn api_key_by_hash(
-    s: &MysqlStore,
-    key_hash: &str,
-) -> Result<Option<ApiKey>, StoreError> {
-    let row = sqlx::query(
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys WHERE key_hash = ?",
     )
     .bind(key_hash)
     .fetch_optional(&s.pool)
     .await
     .map_err(db)?;
-    row.map(|r| api_key(&r)).transpose()
-}
+        row.map(|r| api_key(&r)).transpose()
+    }
 
-pub(crate) async fn list_api_keys(s: &MysqlStore) -> Result<Vec<ApiKey>, StoreError> {
-    sqlx::query(
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let s = self;
+        sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys ORDER BY id DESC",
     )
     .fetch_all(&s.pool)
@@ -195,18 +210,22 @@ pub(crate) async fn list_api_keys(s: &MysqlStore) -> Result<Vec<ApiKey>, StoreEr
     .iter()
     .map(api_key)
     .collect()
-}
+    }
 
-pub(crate) async fn revoke_api_key(
-    s: &MysqlStore,
-    id: i64,
-    now: OffsetDateTime,
-) -> Result<Option<ApiKey>, StoreError> {
-    sqlx::query("UPDATE tbl_chat_api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let s = self;
+        sqlx::query(
+            "UPDATE tbl_chat_api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+        )
         .bind(now)
         .bind(id)
         .execute(&s.pool)
         .await
         .map_err(db)?;
-    api_key_by_id(s, id).await
+        api_key_by_id(s, id).await
+    }
 }

@@ -6,52 +6,57 @@ use crate::rows::db;
 use chat_core::{Actor, StoreError};
 use time::OffsetDateTime;
 
-pub(crate) async fn publish_presence(
-    s: &MysqlStore,
-    node: &str,
-    online: &[Actor],
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = ? OR updated_at < ?")
-        .bind(node)
-        .bind(now - chat_core::store::PRESENCE_KEEP)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    for a in online.iter().filter(|a| a.is_staff()) {
-        sqlx::query(
-            "INSERT IGNORE INTO tbl_chat_presence (node_id, staff_role, staff_id, updated_at) \
+#[async_trait::async_trait]
+impl chat_core::store::NodeStore for MysqlStore {
+    async fn publish_presence(
+        &self,
+        node: &str,
+        online: &[Actor],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let mut tx = s.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = ? OR updated_at < ?")
+            .bind(node)
+            .bind(now - chat_core::store::PRESENCE_KEEP)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for a in online.iter().filter(|a| a.is_staff()) {
+            sqlx::query(
+                "INSERT IGNORE INTO tbl_chat_presence (node_id, staff_role, staff_id, updated_at) \
              VALUES (?, ?, ?, ?)",
+            )
+            .bind(node)
+            .bind(a.sender_type().as_str())
+            .bind(a.raw_id())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn presence_elsewhere(
+        &self,
+        node: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Actor>, StoreError> {
+        let s = self;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT DISTINCT CAST(staff_role AS CHAR(8)), staff_id FROM tbl_chat_presence \
+         WHERE node_id <> ? AND updated_at >= ?",
         )
         .bind(node)
-        .bind(a.sender_type().as_str())
-        .bind(a.raw_id())
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(since)
+        .fetch_all(&s.pool)
         .await
         .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(r, i)| Actor::from_parts(&r, i))
+            .collect())
     }
-    tx.commit().await.map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn presence_elsewhere(
-    s: &MysqlStore,
-    node: &str,
-    since: OffsetDateTime,
-) -> Result<Vec<Actor>, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT DISTINCT CAST(staff_role AS CHAR(8)), staff_id FROM tbl_chat_presence \
-         WHERE node_id <> ? AND updated_at >= ?",
-    )
-    .bind(node)
-    .bind(since)
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(r, i)| Actor::from_parts(&r, i))
-        .collect())
 }

@@ -40,15 +40,6 @@ fn email(row: &MySqlRow) -> Result<OutboxEmail, StoreError> {
     })
 }
 
-pub(crate) async fn job_cursor(s: &MysqlStore, name: &str) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(db)?;
-    row.map(|r| int(&r, "last_event_id")).transpose()
-}
-
 pub(crate) async fn set_job_cursor(
     s: &MysqlStore,
     name: &str,
@@ -223,28 +214,59 @@ pub(crate) async fn claim_in(
     rows.iter().map(email).collect()
 }
 
-pub(crate) async fn claim_due_emails(
-    s: &MysqlStore,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<OutboxEmail>, StoreError> {
-    let mut conn = s.pool.acquire().await.map_err(db)?;
-    let mut tx = begin_claim(&mut conn).await?;
-    let out = claim_in(&mut tx, now, lease_until, limit).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(out)
-}
+#[async_trait::async_trait]
+impl chat_core::store::JobStore for MysqlStore {
+    async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let s = self;
+        let row = sqlx::query("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| int(&r, "last_event_id")).transpose()
+    }
 
-pub(crate) async fn unread_for(
-    s: &MysqlStore,
-    chat: ChatId,
-    reader: &Actor,
-    from: MessageId,
-    limit: i64,
-) -> Result<Vec<Message>, StoreError> {
-    let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
-    let rows = sqlx::query(
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        last_event_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::outbox::set_job_cursor(self, name, last_event_id, now).await
+    }
+
+    async fn enqueue_email(
+        &self,
+        email: &NewEmail,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        crate::outbox::enqueue_email(self, email, now).await
+    }
+
+    async fn claim_due_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let s = self;
+        let mut conn = s.pool.acquire().await.map_err(db)?;
+        let mut tx = begin_claim(&mut conn).await?;
+        let out = claim_in(&mut tx, now, lease_until, limit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(out)
+    }
+
+    async fn unread_for(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        from: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let s = self;
+        let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
+        let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, \
          m.client_id, m.created_at FROM tbl_chat_messages m WHERE m.chat_id = ? AND m.message_id >= ? \
          AND m.sender_type <> 'system' AND NOT (m.sender_type = ? AND m.sender_id = ?) \
@@ -262,16 +284,17 @@ pub(crate) async fn unread_for(
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    rows.iter().map(rows::message).collect()
-}
+        rows.iter().map(rows::message).collect()
+    }
 
-pub(crate) async fn finish_email(
-    s: &MysqlStore,
-    id: i64,
-    outcome: &EmailOutcome,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let q = match outcome {
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let q = match outcome {
         EmailOutcome::Sent {
             last_message_id,
             idempotency_key,
@@ -312,16 +335,17 @@ pub(crate) async fn finish_email(
         .bind(now)
         .bind(id),
     };
-    q.execute(&s.pool).await.map_err(db)?;
-    Ok(())
-}
+        q.execute(&s.pool).await.map_err(db)?;
+        Ok(())
+    }
 
-pub(crate) async fn list_emails(
-    s: &MysqlStore,
-    status: Option<&str>,
-    limit: i64,
-) -> Result<Vec<OutboxEmail>, StoreError> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    async fn list_emails(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let s = self;
+        let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?"
     )))
     .bind(status)
@@ -330,5 +354,6 @@ pub(crate) async fn list_emails(
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    rows.iter().map(email).collect()
+        rows.iter().map(email).collect()
+    }
 }

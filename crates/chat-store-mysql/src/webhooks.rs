@@ -47,72 +47,6 @@ fn delivery(row: &MySqlRow) -> Result<Delivery, StoreError> {
     })
 }
 
-pub(crate) async fn chat_state_before(
-    s: &MysqlStore,
-    chat: ChatId,
-    seq: i64,
-) -> Result<Option<Chat>, StoreError> {
-    let row = sqlx::query(
-        "SELECT payload FROM tbl_chat_events WHERE chat_id = ? AND seq < ? \
-         AND kind IN ('chat.created', 'chat.updated') ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(chat.0)
-    .bind(seq)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    row.map(|r| {
-        let p: String = r.try_get("payload").map_err(db)?;
-        serde_json::from_str(&p).map_err(|e| StoreError::Database(e.to_string()))
-    })
-    .transpose()
-}
-
-pub(crate) async fn enqueue_webhooks(
-    s: &MysqlStore,
-    deliveries: &[NewDelivery],
-    now: OffsetDateTime,
-) -> Result<usize, StoreError> {
-    if deliveries.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let mut added = 0;
-    for d in deliveries {
-        let done = sqlx::query(
-            "INSERT INTO tbl_chat_webhook_deliveries (endpoint, event_type, event_key, webhook_id, chat_id, ord, body, \
-             status, due_at, next_attempt_at, expires_at, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-        )
-        .bind(&d.endpoint)
-        .bind(d.event_type.as_str())
-        .bind(&d.event_key)
-        .bind(&d.webhook_id)
-        .bind(d.chat_id.map(|c| c.0))
-        .bind(d.ord)
-        .bind(&d.body)
-        .bind(d.due_at)
-        .bind(d.due_at)
-        .bind(d.expires_at)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match done {
-            Ok(_) => added += 1,
-            // Queued before: re-planning is harmless (the statement fails, not the
-            // transaction).
-            Err(err) if unique_violation(&err) => {}
-            Err(err) => {
-                let _ = tx.rollback().await;
-                return Err(db(err));
-            }
-        }
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(added)
-}
-
 /// Claim inside a claim transaction: the rows stay locked (and skipped by other claimers)
 /// until it ends.
 pub(crate) async fn claim_in(
@@ -208,50 +142,119 @@ pub(crate) async fn claim_in(
     rows.iter().map(delivery).collect()
 }
 
-pub(crate) async fn claim_webhooks(
-    s: &MysqlStore,
-    node: &str,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<Delivery>, StoreError> {
-    let mut conn = s.pool.acquire().await.map_err(db)?;
-    let mut tx = begin_claim(&mut conn).await?;
-    let out = claim_in(&mut tx, node, now, lease_until, limit).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(out)
-}
+#[async_trait::async_trait]
+impl chat_core::store::WebhookStore for MysqlStore {
+    async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+            "SELECT payload FROM tbl_chat_events WHERE chat_id = ? AND seq < ? \
+         AND kind IN ('chat.created', 'chat.updated') ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chat.0)
+        .bind(seq)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            let p: String = r.try_get("payload").map_err(db)?;
+            serde_json::from_str(&p).map_err(|e| StoreError::Database(e.to_string()))
+        })
+        .transpose()
+    }
 
-/// Give back what `node` held before it restarted (see `Store::release_webhook_claims`).
-pub(crate) async fn release_webhook_claims(
-    s: &MysqlStore,
-    node: &str,
-    now: OffsetDateTime,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?, \
+    async fn enqueue_webhooks(
+        &self,
+        deliveries: &[NewDelivery],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let s = self;
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut added = 0;
+        for d in deliveries {
+            let done = sqlx::query(
+            "INSERT INTO tbl_chat_webhook_deliveries (endpoint, event_type, event_key, webhook_id, chat_id, ord, body, \
+             status, due_at, next_attempt_at, expires_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.endpoint)
+        .bind(d.event_type.as_str())
+        .bind(&d.event_key)
+        .bind(&d.webhook_id)
+        .bind(d.chat_id.map(|c| c.0))
+        .bind(d.ord)
+        .bind(&d.body)
+        .bind(d.due_at)
+        .bind(d.due_at)
+        .bind(d.expires_at)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+            match done {
+                Ok(_) => added += 1,
+                // Queued before: re-planning is harmless (the statement fails, not the
+                // transaction).
+                Err(err) if unique_violation(&err) => {}
+                Err(err) => {
+                    let _ = tx.rollback().await;
+                    return Err(db(err));
+                }
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(added)
+    }
+
+    async fn claim_webhooks(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let s = self;
+        let mut conn = s.pool.acquire().await.map_err(db)?;
+        let mut tx = begin_claim(&mut conn).await?;
+        let out = claim_in(&mut tx, node, now, lease_until, limit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(out)
+    }
+
+    /// Give back what `node` held before it restarted (see `Store::release_webhook_claims`).
+    async fn release_webhook_claims(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let s = self;
+        let done = sqlx::query(
+            "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?, \
          claimed_by = NULL, updated_at = ? WHERE status = 'sending' AND claimed_by = ?",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(node)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(done.rows_affected())
-}
+        )
+        .bind(now)
+        .bind(now)
+        .bind(node)
+        .execute(&s.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
 
-/// Record how a claimed delivery ended, if this claim still holds it: a send that
-/// outlived its lease may have been claimed again by another node, whose outcome wins.
-pub(crate) async fn finish_webhook(
-    s: &MysqlStore,
-    id: i64,
-    lease_until: OffsetDateTime,
-    outcome: &DeliveryOutcome,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    let held: Option<i64> = sqlx::query_scalar(
+    /// Record how a claimed delivery ended, if this claim still holds it: a send that
+    /// outlived its lease may have been claimed again by another node, whose outcome wins.
+    async fn finish_webhook(
+        &self,
+        id: i64,
+        lease_until: OffsetDateTime,
+        outcome: &DeliveryOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let mut tx = s.pool.begin().await.map_err(db)?;
+        let held: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_webhook_deliveries WHERE id = ? AND status = 'sending' AND next_attempt_at = ? FOR UPDATE",
     )
     .bind(id)
@@ -259,11 +262,11 @@ pub(crate) async fn finish_webhook(
     .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    if held.is_none() {
-        tx.commit().await.map_err(db)?;
-        return Ok(());
-    }
-    let q = match outcome {
+        if held.is_none() {
+            tx.commit().await.map_err(db)?;
+            return Ok(());
+        }
+        let q = match outcome {
         DeliveryOutcome::Delivered { status_code } => sqlx::query(
             "UPDATE tbl_chat_webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
              last_status_code = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?",
@@ -306,58 +309,61 @@ pub(crate) async fn finish_webhook(
         .bind(now)
         .bind(id),
     };
-    q.execute(&mut *tx).await.map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(())
-}
+        q.execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
 
-pub(crate) async fn list_webhooks(
-    s: &MysqlStore,
-    status: Option<&str>,
-    endpoint: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Delivery>, StoreError> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {COLS} FROM tbl_chat_webhook_deliveries WHERE (? IS NULL OR status = ?) \
+    async fn list_webhooks(
+        &self,
+        status: Option<&str>,
+        endpoint: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let s = self;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLS} FROM tbl_chat_webhook_deliveries WHERE (? IS NULL OR status = ?) \
          AND (? IS NULL OR endpoint = ?) ORDER BY id DESC LIMIT ?"
-    )))
-    .bind(status)
-    .bind(status)
-    .bind(endpoint)
-    .bind(endpoint)
-    .bind(rows::limit(limit))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    rows.iter().map(delivery).collect()
-}
+        )))
+        .bind(status)
+        .bind(status)
+        .bind(endpoint)
+        .bind(endpoint)
+        .bind(rows::limit(limit))
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(delivery).collect()
+    }
 
-pub(crate) async fn webhook_counts(s: &MysqlStore) -> Result<Vec<DeliveryCount>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT endpoint, status, COUNT(*) AS n FROM tbl_chat_webhook_deliveries \
+    async fn webhook_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
+        let s = self;
+        let rows = sqlx::query(
+            "SELECT endpoint, status, COUNT(*) AS n FROM tbl_chat_webhook_deliveries \
          GROUP BY endpoint, status ORDER BY endpoint, status",
-    )
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            Ok(DeliveryCount {
-                endpoint: r.try_get("endpoint").map_err(db)?,
-                status: r.try_get("status").map_err(db)?,
-                count: int(r, "n")?,
+        )
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryCount {
+                    endpoint: r.try_get("endpoint").map_err(db)?,
+                    status: r.try_get("status").map_err(db)?,
+                    count: int(r, "n")?,
+                })
             })
-        })
-        .collect()
-}
+            .collect()
+    }
 
-pub(crate) async fn retry_webhook(
-    s: &MysqlStore,
-    id: i64,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    async fn retry_webhook(
+        &self,
+        id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let s = self;
+        let done = sqlx::query(
         "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?, expires_at = ?, \
          updated_at = ? WHERE id = ? AND status = 'failed'",
     )
@@ -368,5 +374,6 @@ pub(crate) async fn retry_webhook(
     .execute(&s.pool)
     .await
     .map_err(db)?;
-    Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -32,93 +32,100 @@ impl Node {
     }
 }
 
-pub(crate) async fn announce_events(s: &PgStore) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(EVENTS_CHANNEL)
-        .bind(&s.node.id)
-        .execute(&s.pool)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
+#[async_trait::async_trait]
+impl chat_core::store::NodeStore for PgStore {
+    async fn announce_events(&self) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(&s.node.id)
+            .execute(&s.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
 
-/// Resolves when another node announced events, when listening (re)started (anything may
-/// have been committed meanwhile), or with an error (the caller retries).
-pub(crate) async fn remote_events(s: &PgStore) -> Result<(), StoreError> {
-    let mut guard = s.node.listener.lock().await;
-    let Some(listener) = guard.as_mut() else {
-        let mut listener = PgListener::connect_with(&s.pool).await.map_err(db)?;
-        listener.listen(EVENTS_CHANNEL).await.map_err(db)?;
-        *guard = Some(listener);
-        return Ok(());
-    };
-    loop {
-        match listener.try_recv().await {
-            // Our own announcement: this node's hub already knows.
-            Ok(Some(n)) if n.payload() == s.node.id => continue,
-            Ok(Some(_)) => return Ok(()),
-            // The connection was lost and is being remade: notifications may be lost.
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                *guard = None;
-                return Err(db(e));
+    /// Resolves when another node announced events, when listening (re)started (anything may
+    /// have been committed meanwhile), or with an error (the caller retries).
+    async fn remote_events(&self) -> Result<(), StoreError> {
+        let s = self;
+        let mut guard = s.node.listener.lock().await;
+        let Some(listener) = guard.as_mut() else {
+            let mut listener = PgListener::connect_with(&s.pool).await.map_err(db)?;
+            listener.listen(EVENTS_CHANNEL).await.map_err(db)?;
+            *guard = Some(listener);
+            return Ok(());
+        };
+        loop {
+            match listener.try_recv().await {
+                // Our own announcement: this node's hub already knows.
+                Ok(Some(n)) if n.payload() == s.node.id => continue,
+                Ok(Some(_)) => return Ok(()),
+                // The connection was lost and is being remade: notifications may be lost.
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    *guard = None;
+                    return Err(db(e));
+                }
             }
         }
     }
-}
 
-pub(crate) async fn publish_presence(
-    s: &PgStore,
-    node: &str,
-    online: &[Actor],
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = $1 OR updated_at < $2")
-        .bind(node)
-        .bind(now - chat_core::store::PRESENCE_KEEP)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let (roles, ids): (Vec<&str>, Vec<i64>) = online
-        .iter()
-        .filter(|a| a.is_staff())
-        .map(|a| (a.sender_type().as_str(), a.raw_id()))
-        .unzip();
-    if !roles.is_empty() {
-        sqlx::query(
-            "INSERT INTO tbl_chat_presence (node_id, staff_role, staff_id, updated_at) \
+    async fn publish_presence(
+        &self,
+        node: &str,
+        online: &[Actor],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let mut tx = s.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = $1 OR updated_at < $2")
+            .bind(node)
+            .bind(now - chat_core::store::PRESENCE_KEEP)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let (roles, ids): (Vec<&str>, Vec<i64>) = online
+            .iter()
+            .filter(|a| a.is_staff())
+            .map(|a| (a.sender_type().as_str(), a.raw_id()))
+            .unzip();
+        if !roles.is_empty() {
+            sqlx::query(
+                "INSERT INTO tbl_chat_presence (node_id, staff_role, staff_id, updated_at) \
              SELECT $1, r, i, $4 FROM UNNEST($2::TEXT[], $3::BIGINT[]) AS t (r, i) \
              ON CONFLICT DO NOTHING",
+            )
+            .bind(node)
+            .bind(&roles)
+            .bind(&ids)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn presence_elsewhere(
+        &self,
+        node: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Actor>, StoreError> {
+        let s = self;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT DISTINCT staff_role, staff_id FROM tbl_chat_presence \
+         WHERE node_id <> $1 AND updated_at >= $2",
         )
         .bind(node)
-        .bind(&roles)
-        .bind(&ids)
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(since)
+        .fetch_all(&s.pool)
         .await
         .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(r, i)| Actor::from_parts(&r, i))
+            .collect())
     }
-    tx.commit().await.map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn presence_elsewhere(
-    s: &PgStore,
-    node: &str,
-    since: OffsetDateTime,
-) -> Result<Vec<Actor>, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT DISTINCT staff_role, staff_id FROM tbl_chat_presence \
-         WHERE node_id <> $1 AND updated_at >= $2",
-    )
-    .bind(node)
-    .bind(since)
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(r, i)| Actor::from_parts(&r, i))
-        .collect())
 }

@@ -9,14 +9,6 @@ use time::OffsetDateTime;
 const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
     last_error, idempotency_key, due_at, next_attempt_at, sent_at";
 
-pub(crate) async fn job_cursor(s: &PgStore, name: &str) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&s.pool)
-        .await
-        .map_err(db)
-}
-
 pub(crate) async fn set_job_cursor(
     s: &PgStore,
     name: &str,
@@ -93,38 +85,68 @@ pub(crate) async fn enqueue_email(
     Ok(done.rows_affected() == 1)
 }
 
-pub(crate) async fn claim_due_emails(
-    s: &PgStore,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<OutboxEmail>, StoreError> {
-    // SKIP LOCKED: two claimers never take the same row, nor wait for each other.
-    let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+#[async_trait::async_trait]
+impl chat_core::store::JobStore for PgStore {
+    async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let s = self;
+        sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        last_event_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::outbox::set_job_cursor(self, name, last_event_id, now).await
+    }
+
+    async fn enqueue_email(
+        &self,
+        email: &NewEmail,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        crate::outbox::enqueue_email(self, email, now).await
+    }
+
+    async fn claim_due_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let s = self;
+        // SKIP LOCKED: two claimers never take the same row, nor wait for each other.
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
          WHERE id IN (SELECT id FROM tbl_chat_email_outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $2 \
          ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLS}"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?;
-    let mut out: Vec<OutboxEmail> = rows.iter().map(rows::email).collect::<Result<_, _>>()?;
-    out.sort_by_key(|e| e.id);
-    Ok(out)
-}
+        ));
+        let rows = sqlx::query(sql)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&s.pool)
+            .await
+            .map_err(db)?;
+        let mut out: Vec<OutboxEmail> = rows.iter().map(rows::email).collect::<Result<_, _>>()?;
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
 
-pub(crate) async fn unread_for(
-    s: &PgStore,
-    chat: ChatId,
-    reader: &Actor,
-    from: MessageId,
-    limit: i64,
-) -> Result<Vec<Message>, StoreError> {
-    let rows = sqlx::query(
+    async fn unread_for(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        from: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let s = self;
+        let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
          FROM tbl_chat_messages m WHERE m.chat_id = $1 AND m.message_id >= $4 AND m.sender_type <> 'system' \
          AND NOT (m.sender_type = $2 AND m.sender_id = $3) \
@@ -140,16 +162,17 @@ pub(crate) async fn unread_for(
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    rows.iter().map(rows::message).collect()
-}
+        rows.iter().map(rows::message).collect()
+    }
 
-pub(crate) async fn finish_email(
-    s: &PgStore,
-    id: i64,
-    outcome: &EmailOutcome,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let q = match outcome {
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let q = match outcome {
         EmailOutcome::Sent {
             last_message_id,
             idempotency_key,
@@ -189,23 +212,25 @@ pub(crate) async fn finish_email(
         .bind(error.as_str())
         .bind(now),
     };
-    q.execute(&s.pool).await.map_err(db)?;
-    Ok(())
-}
+        q.execute(&s.pool).await.map_err(db)?;
+        Ok(())
+    }
 
-pub(crate) async fn list_emails(
-    s: &PgStore,
-    status: Option<&str>,
-    limit: i64,
-) -> Result<Vec<OutboxEmail>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM tbl_chat_email_outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?;
-    rows.iter().map(rows::email).collect()
+    async fn list_emails(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let s = self;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM tbl_chat_email_outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(status)
+            .bind(limit)
+            .fetch_all(&s.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(rows::email).collect()
+    }
 }

@@ -4,7 +4,7 @@
 //! without it the test says it was skipped and passes, so plain `cargo test` needs no
 //! PostgreSQL. `scripts/test.sh` sets it.
 
-use chat_core::Store;
+use chat_core::prelude::*;
 use chat_store_postgres::scratch::{ScratchDb, ScratchGuard};
 use chat_store_postgres::{PgOptions, PgStore};
 

@@ -4,6 +4,7 @@
 
 use chat_core::model::*;
 use chat_core::policy::{self, ChatAction};
+use chat_core::prelude::*;
 use chat_core::{AccountRole, Actor, Store, UserId};
 use chat_store_postgres::scratch::{ScratchDb, ScratchGuard};
 use chat_store_postgres::{PgOptions, PgStore};

@@ -24,56 +24,6 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-pub(crate) async fn create_account(
-    s: &SqliteStore,
-    new: &NewAccount,
-    now: OffsetDateTime,
-) -> Result<Account, StoreError> {
-    let sql = per_role!(
-        new.role,
-        "INSERT INTO ",
-        " (email, name, password_hash, active, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4) \
-         RETURNING id, email, name, avatar_url, active, created_at, host_subject"
-    );
-    let row = sqlx::query(sql)
-        .bind(&new.email)
-        .bind(&new.name)
-        .bind(&new.password_hash)
-        .bind(ts(now))
-        .fetch_one(&s.writer)
-        .await
-        .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Duplicate("account")
-            } else {
-                db(e)
-            }
-        })?;
-    rows::account(&row, new.role)
-}
-
-pub(crate) async fn account_by_email(
-    s: &SqliteStore,
-    role: AccountRole,
-    email: &str,
-) -> Result<Option<(Account, String)>, StoreError> {
-    let sql = per_role!(
-        role,
-        "SELECT id, email, name, avatar_url, active, created_at, host_subject, password_hash FROM ",
-        " WHERE email = ?1 AND host_subject IS NULL"
-    );
-    let row = sqlx::query(sql)
-        .bind(email)
-        .fetch_optional(&s.reader)
-        .await
-        .map_err(db)?;
-    row.map(|r| {
-        let hash: String = sqlx::Row::try_get(&r, "password_hash").map_err(db)?;
-        Ok((rows::account(&r, role)?, hash))
-    })
-    .transpose()
-}
-
 pub(crate) async fn account(
     pool: &SqlitePool,
     role: AccountRole,
@@ -92,220 +42,8 @@ pub(crate) async fn account(
     row.map(|r| rows::account(&r, role)).transpose()
 }
 
-pub(crate) async fn list_accounts(
-    s: &SqliteStore,
-    role: Option<AccountRole>,
-) -> Result<Vec<Account>, StoreError> {
-    let roles: Vec<AccountRole> = match role {
-        Some(r) => vec![r],
-        None => AccountRole::ALL.to_vec(),
-    };
-    let mut out = Vec::new();
-    for role in roles {
-        let sql = per_role!(
-            role,
-            "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
-            " ORDER BY id DESC"
-        );
-        for r in sqlx::query(sql).fetch_all(&s.reader).await.map_err(db)? {
-            out.push(rows::account(&r, role)?);
-        }
-    }
-    let _ = ACCOUNT_COLS;
-    Ok(out)
-}
-
-pub(crate) async fn set_account_active(
-    s: &SqliteStore,
-    role: AccountRole,
-    id: i64,
-    active: bool,
-    now: OffsetDateTime,
-) -> Result<Option<Account>, StoreError> {
-    let mut tx = s.begin_write().await?;
-    let sql = per_role!(
-        role,
-        "UPDATE ",
-        " SET active = ?1, updated_at = ?2 WHERE id = ?3"
-    );
-    let done = sqlx::query(sql)
-        .bind(active as i64)
-        .bind(ts(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
-    if !active {
-        sqlx::query("DELETE FROM tbl_chat_sessions WHERE role = ?1 AND account_id = ?2")
-            .bind(role.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-    }
-    tx.commit().await.map_err(db)?;
-    account(&s.writer, role, id).await
-}
-
-pub(crate) async fn create_session(
-    s: &SqliteStore,
-    token_hash: &str,
-    role: AccountRole,
-    account_id: i64,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut tx = s.begin_write().await?;
-    // Sweep this account's expired sessions while we are here.
-    sqlx::query(
-        "DELETE FROM tbl_chat_sessions WHERE role = ?1 AND account_id = ?2 AND expires_at <= ?3",
-    )
-    .bind(role.as_str())
-    .bind(account_id)
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query("INSERT INTO tbl_chat_sessions (token_hash, role, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind(token_hash)
-        .bind(role.as_str())
-        .bind(account_id)
-        .bind(ts(now))
-        .bind(ts(expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)
-}
-
-pub(crate) async fn session_account(
-    s: &SqliteStore,
-    token_hash: &str,
-    now: OffsetDateTime,
-) -> Result<Option<Account>, StoreError> {
-    let row = sqlx::query(
-        "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = ?1 AND expires_at > ?2",
-    )
-    .bind(token_hash)
-    .bind(ts(now))
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    let role: String = sqlx::Row::try_get(&row, "role").map_err(db)?;
-    let id: i64 = sqlx::Row::try_get(&row, "account_id").map_err(db)?;
-    let role: AccountRole = role.parse().map_err(StoreError::Database)?;
-    Ok(account(&s.reader, role, id).await?.filter(|a| a.active))
-}
-
-pub(crate) async fn delete_session(s: &SqliteStore, token_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = ?1")
-        .bind(token_hash)
-        .execute(&s.writer)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
 const GUEST_COLS: &str =
     "guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript";
-
-pub(crate) async fn create_guest(
-    s: &SqliteStore,
-    token_hash: &str,
-    name: Option<&str>,
-    email: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<Guest, StoreError> {
-    let row = sqlx::query(
-        "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4) \
-         RETURNING guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript",
-    )
-    .bind(token_hash)
-    .bind(name)
-    .bind(email)
-    .bind(ts(now))
-    .fetch_one(&s.writer)
-    .await
-    .map_err(db)?;
-    rows::guest(&row)
-}
-
-pub(crate) async fn guest_by_token(
-    s: &SqliteStore,
-    token_hash: &str,
-) -> Result<Option<Guest>, StoreError> {
-    let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?1")
-        .bind(token_hash)
-        .fetch_optional(&s.reader)
-        .await
-        .map_err(db)?;
-    let _ = GUEST_COLS;
-    row.map(|r| rows::guest(&r)).transpose()
-}
-
-pub(crate) async fn guest(s: &SqliteStore, id: GuestId) -> Result<Option<Guest>, StoreError> {
-    let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?1")
-        .bind(id.0)
-        .fetch_optional(&s.reader)
-        .await
-        .map_err(db)?;
-    row.map(|r| rows::guest(&r)).transpose()
-}
-
-pub(crate) async fn touch_guest(
-    s: &SqliteStore,
-    id: GuestId,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE tbl_guest_sessions SET last_seen_at = ?1 WHERE guest_id = ?2 AND expired_at IS NULL AND last_seen_at < ?1")
-        .bind(ts(now))
-        .bind(id.0)
-        .execute(&s.writer)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn guests_inactive_since(
-    s: &SqliteStore,
-    cutoff: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<GuestId>, StoreError> {
-    let rows = sqlx::query("SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < ?1 ORDER BY last_seen_at LIMIT ?2")
-        .bind(ts(cutoff))
-        .bind(limit)
-        .fetch_all(&s.reader)
-        .await
-        .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            sqlx::Row::try_get::<i64, _>(r, "guest_id")
-                .map(GuestId)
-                .map_err(db)
-        })
-        .collect()
-}
-
-pub(crate) async fn preferences(
-    s: &SqliteStore,
-    role: AccountRole,
-    id: i64,
-) -> Result<Preferences, StoreError> {
-    let row = sqlx::query("SELECT * FROM tbl_chat_preferences WHERE role = ?1 AND account_id = ?2")
-        .bind(role.as_str())
-        .bind(id)
-        .fetch_optional(&s.reader)
-        .await
-        .map_err(db)?;
-    match row {
-        Some(r) => rows::preferences(&r),
-        None => Ok(Preferences::defaults_for(role)),
-    }
-}
 
 pub(crate) async fn set_preferences(
     s: &SqliteStore,
@@ -337,24 +75,333 @@ pub(crate) async fn set_preferences(
     .execute(&s.writer)
     .await
     .map_err(db)?;
-    preferences(s, role, id).await
+    chat_core::store::AccountStore::preferences(s, role, id).await
 }
 
-pub(crate) async fn create_ws_ticket(
-    s: &SqliteStore,
-    ticket_hash: &str,
-    kind: &str,
-    session_hash: &str,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut tx = s.begin_write().await?;
-    sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?1")
+#[async_trait::async_trait]
+impl chat_core::store::AccountStore for SqliteStore {
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        let s = self;
+        let sql = per_role!(
+            new.role,
+            "INSERT INTO ",
+            " (email, name, password_hash, active, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4) \
+         RETURNING id, email, name, avatar_url, active, created_at, host_subject"
+        );
+        let row = sqlx::query(sql)
+            .bind(&new.email)
+            .bind(&new.name)
+            .bind(&new.password_hash)
+            .bind(ts(now))
+            .fetch_one(&s.writer)
+            .await
+            .map_err(|e| {
+                if unique_violation(&e) {
+                    StoreError::Duplicate("account")
+                } else {
+                    db(e)
+                }
+            })?;
+        rows::account(&row, new.role)
+    }
+
+    async fn account_by_email(
+        &self,
+        role: AccountRole,
+        email: &str,
+    ) -> Result<Option<(Account, String)>, StoreError> {
+        let s = self;
+        let sql = per_role!(
+            role,
+            "SELECT id, email, name, avatar_url, active, created_at, host_subject, password_hash FROM ",
+            " WHERE email = ?1 AND host_subject IS NULL"
+        );
+        let row = sqlx::query(sql)
+            .bind(email)
+            .fetch_optional(&s.reader)
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            let hash: String = sqlx::Row::try_get(&r, "password_hash").map_err(db)?;
+            Ok((rows::account(&r, role)?, hash))
+        })
+        .transpose()
+    }
+
+    async fn account(&self, role: AccountRole, id: i64) -> Result<Option<Account>, StoreError> {
+        crate::accounts::account(&self.reader, role, id).await
+    }
+
+    async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
+        let s = self;
+        let roles: Vec<AccountRole> = match role {
+            Some(r) => vec![r],
+            None => AccountRole::ALL.to_vec(),
+        };
+        let mut out = Vec::new();
+        for role in roles {
+            let sql = per_role!(
+                role,
+                "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
+                " ORDER BY id DESC"
+            );
+            for r in sqlx::query(sql).fetch_all(&s.reader).await.map_err(db)? {
+                out.push(rows::account(&r, role)?);
+            }
+        }
+        let _ = ACCOUNT_COLS;
+        Ok(out)
+    }
+
+    async fn set_account_active(
+        &self,
+        role: AccountRole,
+        id: i64,
+        active: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let mut tx = s.begin_write().await?;
+        let sql = per_role!(
+            role,
+            "UPDATE ",
+            " SET active = ?1, updated_at = ?2 WHERE id = ?3"
+        );
+        let done = sqlx::query(sql)
+            .bind(active as i64)
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if !active {
+            sqlx::query("DELETE FROM tbl_chat_sessions WHERE role = ?1 AND account_id = ?2")
+                .bind(role.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        account(&s.writer, role, id).await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        role: AccountRole,
+        account_id: i64,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let mut tx = s.begin_write().await?;
+        // Sweep this account's expired sessions while we are here.
+        sqlx::query(
+        "DELETE FROM tbl_chat_sessions WHERE role = ?1 AND account_id = ?2 AND expires_at <= ?3",
+    )
+    .bind(role.as_str())
+    .bind(account_id)
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+        sqlx::query("INSERT INTO tbl_chat_sessions (token_hash, role, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(token_hash)
+        .bind(role.as_str())
+        .bind(account_id)
         .bind(ts(now))
+        .bind(ts(expires_at))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    sqlx::query(
+        tx.commit().await.map_err(db)
+    }
+
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+        "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = ?1 AND expires_at > ?2",
+    )
+    .bind(token_hash)
+    .bind(ts(now))
+    .fetch_optional(&s.reader)
+    .await
+    .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = sqlx::Row::try_get(&row, "role").map_err(db)?;
+        let id: i64 = sqlx::Row::try_get(&row, "account_id").map_err(db)?;
+        let role: AccountRole = role.parse().map_err(StoreError::Database)?;
+        Ok(account(&s.reader, role, id).await?.filter(|a| a.active))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = ?1")
+            .bind(token_hash)
+            .execute(&s.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_guest(
+        &self,
+        token_hash: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Guest, StoreError> {
+        let s = self;
+        let row = sqlx::query(
+        "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+         RETURNING guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript",
+    )
+    .bind(token_hash)
+    .bind(name)
+    .bind(email)
+    .bind(ts(now))
+    .fetch_one(&s.writer)
+    .await
+    .map_err(db)?;
+        rows::guest(&row)
+    }
+
+    async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
+        let s = self;
+        let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?1")
+        .bind(token_hash)
+        .fetch_optional(&s.reader)
+        .await
+        .map_err(db)?;
+        let _ = GUEST_COLS;
+        row.map(|r| rows::guest(&r)).transpose()
+    }
+
+    async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
+        let s = self;
+        let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?1")
+        .bind(id.0)
+        .fetch_optional(&s.reader)
+        .await
+        .map_err(db)?;
+        row.map(|r| rows::guest(&r)).transpose()
+    }
+
+    async fn rotate_guest_token(
+        &self,
+        id: GuestId,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let s = self;
+        let done = sqlx::query(
+        "UPDATE tbl_guest_sessions SET session_token = ?1, last_seen_at = ?2 WHERE guest_id = ?3 AND expired_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(ts(now))
+    .bind(id.0)
+    .execute(&s.writer)
+    .await
+    .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ?1 WHERE guest_id = ?2")
+            .bind(wanted as i64)
+            .bind(id.0)
+            .execute(&s.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
+        let s = self;
+        sqlx::query("UPDATE tbl_guest_sessions SET last_seen_at = ?1 WHERE guest_id = ?2 AND expired_at IS NULL AND last_seen_at < ?1")
+        .bind(ts(now))
+        .bind(id.0)
+        .execute(&s.writer)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn guests_inactive_since(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<GuestId>, StoreError> {
+        let s = self;
+        let rows = sqlx::query("SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < ?1 ORDER BY last_seen_at LIMIT ?2")
+        .bind(ts(cutoff))
+        .bind(limit)
+        .fetch_all(&s.reader)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                sqlx::Row::try_get::<i64, _>(r, "guest_id")
+                    .map(GuestId)
+                    .map_err(db)
+            })
+            .collect()
+    }
+
+    async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
+        let s = self;
+        let row =
+            sqlx::query("SELECT * FROM tbl_chat_preferences WHERE role = ?1 AND account_id = ?2")
+                .bind(role.as_str())
+                .bind(id)
+                .fetch_optional(&s.reader)
+                .await
+                .map_err(db)?;
+        match row {
+            Some(r) => rows::preferences(&r),
+            None => Ok(Preferences::defaults_for(role)),
+        }
+    }
+
+    async fn set_preferences(
+        &self,
+        role: AccountRole,
+        id: i64,
+        prefs: &Preferences,
+        now: OffsetDateTime,
+    ) -> Result<Preferences, StoreError> {
+        crate::accounts::set_preferences(self, role, id, prefs, now).await
+    }
+
+    async fn create_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        kind: &str,
+        session_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let mut tx = s.begin_write().await?;
+        sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?1")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(
         "INSERT INTO tbl_chat_ws_tickets (ticket_hash, session_kind, session_hash, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )
     .bind(ticket_hash)
@@ -364,59 +411,29 @@ pub(crate) async fn create_ws_ticket(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    tx.commit().await.map_err(db)
-}
+        tx.commit().await.map_err(db)
+    }
 
-pub(crate) async fn take_ws_ticket(
-    s: &SqliteStore,
-    ticket_hash: &str,
-    now: OffsetDateTime,
-) -> Result<Option<(String, String)>, StoreError> {
-    let row = sqlx::query(
+    async fn take_ws_ticket(
+        &self,
+        ticket_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
         "DELETE FROM tbl_chat_ws_tickets WHERE ticket_hash = ?1 RETURNING session_kind, session_hash, expires_at",
     )
     .bind(ticket_hash)
     .fetch_optional(&s.writer)
     .await
     .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    if rows::time_col(&row, "expires_at")? <= now {
-        return Ok(None);
+        let Some(row) = row else { return Ok(None) };
+        if rows::time_col(&row, "expires_at")? <= now {
+            return Ok(None);
+        }
+        Ok(Some((
+            sqlx::Row::try_get(&row, "session_kind").map_err(db)?,
+            sqlx::Row::try_get(&row, "session_hash").map_err(db)?,
+        )))
     }
-    Ok(Some((
-        sqlx::Row::try_get(&row, "session_kind").map_err(db)?,
-        sqlx::Row::try_get(&row, "session_hash").map_err(db)?,
-    )))
-}
-
-pub(crate) async fn rotate_guest_token(
-    s: &SqliteStore,
-    id: GuestId,
-    token_hash: &str,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE tbl_guest_sessions SET session_token = ?1, last_seen_at = ?2 WHERE guest_id = ?3 AND expired_at IS NULL",
-    )
-    .bind(token_hash)
-    .bind(ts(now))
-    .bind(id.0)
-    .execute(&s.writer)
-    .await
-    .map_err(db)?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub(crate) async fn set_guest_transcript(
-    s: &SqliteStore,
-    id: GuestId,
-    wanted: bool,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ?1 WHERE guest_id = ?2")
-        .bind(wanted as i64)
-        .bind(id.0)
-        .execute(&s.writer)
-        .await
-        .map_err(db)?;
-    Ok(())
 }

@@ -23,43 +23,6 @@ pub(crate) async fn chat(pool: &SqlitePool, id: ChatId) -> Result<Option<Chat>, 
     row.map(|r| rows::chat(&r)).transpose()
 }
 
-pub(crate) async fn messages(
-    s: &SqliteStore,
-    chat: ChatId,
-    page: Page,
-) -> Result<Vec<Message>, StoreError> {
-    let rows = match (page.after, page.before) {
-        (Some(after), before) => sqlx::query(
-            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-             FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id > ?2 AND message_id < ?3 \
-             ORDER BY message_id ASC LIMIT ?4",
-        )
-        .bind(chat.0)
-        .bind(after.0)
-        .bind(upper_bound(before))
-        .bind(page.limit)
-        .fetch_all(&s.reader)
-        .await
-        .map_err(db)?,
-        (None, before) => {
-            let mut rows = sqlx::query(
-                "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
-                 FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id < ?2 \
-                 ORDER BY message_id DESC LIMIT ?3",
-            )
-            .bind(chat.0)
-            .bind(upper_bound(before))
-            .bind(page.limit)
-            .fetch_all(&s.reader)
-            .await
-            .map_err(db)?;
-            rows.reverse();
-            rows
-        }
-    };
-    rows.iter().map(rows::message).collect()
-}
-
 /// A page's upper bound as a plain range (no `? IS NULL OR ...`, which keeps the planner
 /// from using the `(chat_id, message_id)` index for the range and makes older pages scan).
 fn upper_bound(before: Option<MessageId>) -> i64 {
@@ -88,27 +51,6 @@ const SUMMARY_SELECT: &str = "SELECT c.chat_id, c.user_id, c.guest_id, c.admin_i
     FROM tbl_chats c LEFT JOIN tbl_user u ON u.id = c.user_id \
     LEFT JOIN tbl_guest_sessions g ON g.guest_id = c.guest_id LEFT JOIN tbl_worker w ON w.id = c.worker_id \
     WHERE (?3 = 1 OR c.worker_id = ?4 OR c.user_id = ?5 OR c.guest_id = ?6) ";
-
-pub(crate) async fn chat_summary(
-    s: &SqliteStore,
-    id: ChatId,
-    reader: &Actor,
-) -> Result<Option<ChatSummary>, StoreError> {
-    let (all, w, u, g) = scope_params(ChatScope::All);
-    let sql = sqlx::AssertSqlSafe(format!("{SUMMARY_SELECT} AND c.chat_id = ?7"));
-    let row = sqlx::query(sql)
-        .bind(reader.sender_type().as_str())
-        .bind(reader.raw_id())
-        .bind(all)
-        .bind(w)
-        .bind(u)
-        .bind(g)
-        .bind(id.0)
-        .fetch_optional(&s.reader)
-        .await
-        .map_err(db)?;
-    row.map(|r| rows::summary(&r)).transpose()
-}
 
 /// `%text%` for LIKE, with the wildcards in the text escaped.
 fn like_pattern(q: &str) -> String {
@@ -160,15 +102,6 @@ pub(crate) async fn list_chats(
         .await
         .map_err(db)?;
     rows.iter().map(rows::summary).collect()
-}
-
-pub(crate) async fn unread_counts(
-    s: &SqliteStore,
-    scope: ChatScope,
-    reader: &Actor,
-) -> Result<Vec<(ChatId, i64)>, StoreError> {
-    let mut conn = s.reader.acquire().await.map_err(db)?;
-    unread_counts_on(&mut conn, scope, reader).await
 }
 
 async fn unread_counts_on(
@@ -226,13 +159,6 @@ pub(crate) async fn events_after(
     rows.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn last_event_id(s: &SqliteStore) -> Result<i64, StoreError> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
-        .fetch_one(&s.reader)
-        .await
-        .map_err(db)
-}
-
 pub(crate) async fn events_visible_after(
     s: &SqliteStore,
     scope: ChatScope,
@@ -258,18 +184,127 @@ pub(crate) async fn events_visible_after(
     rows.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn unread_snapshot(
-    s: &SqliteStore,
-    scope: ChatScope,
-    reader: &Actor,
-) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
-    // One read transaction: WAL gives both queries the same snapshot.
-    let mut tx = s.reader.begin().await.map_err(db)?;
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
-        .fetch_one(&mut *tx)
+#[async_trait::async_trait]
+impl chat_core::store::ChatReads for SqliteStore {
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        crate::chats::chat(&self.reader, id).await
+    }
+
+    async fn chat_summary(
+        &self,
+        id: ChatId,
+        reader: &Actor,
+    ) -> Result<Option<ChatSummary>, StoreError> {
+        let s = self;
+        let (all, w, u, g) = scope_params(ChatScope::All);
+        let sql = sqlx::AssertSqlSafe(format!("{SUMMARY_SELECT} AND c.chat_id = ?7"));
+        let row = sqlx::query(sql)
+            .bind(reader.sender_type().as_str())
+            .bind(reader.raw_id())
+            .bind(all)
+            .bind(w)
+            .bind(u)
+            .bind(g)
+            .bind(id.0)
+            .fetch_optional(&s.reader)
+            .await
+            .map_err(db)?;
+        row.map(|r| rows::summary(&r)).transpose()
+    }
+
+    async fn list_chats(
+        &self,
+        scope: ChatScope,
+        filter: &ChatFilter,
+        reader: &Actor,
+    ) -> Result<Vec<ChatSummary>, StoreError> {
+        crate::chats::list_chats(self, scope, filter, reader).await
+    }
+
+    async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
+        let s = self;
+        let rows = match (page.after, page.before) {
+        (Some(after), before) => sqlx::query(
+            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+             FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id > ?2 AND message_id < ?3 \
+             ORDER BY message_id ASC LIMIT ?4",
+        )
+        .bind(chat.0)
+        .bind(after.0)
+        .bind(upper_bound(before))
+        .bind(page.limit)
+        .fetch_all(&s.reader)
         .await
-        .map_err(db)?;
-    let counts = unread_counts_on(&mut tx, scope, reader).await?;
-    tx.commit().await.map_err(db)?;
-    Ok((last, counts))
+        .map_err(db)?,
+        (None, before) => {
+            let mut rows = sqlx::query(
+                "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
+                 FROM tbl_chat_messages WHERE chat_id = ?1 AND message_id < ?2 \
+                 ORDER BY message_id DESC LIMIT ?3",
+            )
+            .bind(chat.0)
+            .bind(upper_bound(before))
+            .bind(page.limit)
+            .fetch_all(&s.reader)
+            .await
+            .map_err(db)?;
+            rows.reverse();
+            rows
+        }
+    };
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn unread_counts(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<Vec<(ChatId, i64)>, StoreError> {
+        let s = self;
+        let mut conn = s.reader.acquire().await.map_err(db)?;
+        unread_counts_on(&mut conn, scope, reader).await
+    }
+
+    async fn events_after(
+        &self,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        crate::chats::events_after(self, after_event_id, limit).await
+    }
+
+    async fn events_visible_after(
+        &self,
+        scope: ChatScope,
+        after_event_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        crate::chats::events_visible_after(self, scope, after_event_id, limit).await
+    }
+
+    async fn unread_snapshot(
+        &self,
+        scope: ChatScope,
+        reader: &Actor,
+    ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
+        let s = self;
+        // One read transaction: WAL gives both queries the same snapshot.
+        let mut tx = s.reader.begin().await.map_err(db)?;
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let counts = unread_counts_on(&mut tx, scope, reader).await?;
+        tx.commit().await.map_err(db)?;
+        Ok((last, counts))
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let s = self;
+        sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
+            .fetch_one(&s.reader)
+            .await
+            .map_err(db)
+    }
 }

@@ -51,48 +51,6 @@ pub(crate) async fn upsert_host_account(
     rows::account(&row, role)
 }
 
-pub(crate) async fn account_by_host_id(
-    s: &SqliteStore,
-    role: AccountRole,
-    host_id: &str,
-) -> Result<Option<Account>, StoreError> {
-    let sql = per_role!(
-        role,
-        "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
-        " WHERE host_subject = ?1"
-    );
-    let row = sqlx::query(sql)
-        .bind(host_id)
-        .fetch_optional(&s.writer)
-        .await
-        .map_err(db)?;
-    row.map(|r| rows::account(&r, role)).transpose()
-}
-
-pub(crate) async fn use_token_id(
-    s: &SqliteStore,
-    jti: &str,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let mut tx = s.begin_write().await?;
-    sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?1")
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let done = sqlx::query(
-        "INSERT INTO tbl_chat_host_token_ids (jti, expires_at) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING",
-    )
-    .bind(jti)
-    .bind(ts(expires_at))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(done.rows_affected() == 1)
-}
-
 fn api_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
     let scopes: String = row.try_get("scopes").map_err(db)?;
     Ok(ApiKey {
@@ -107,12 +65,69 @@ fn api_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
 
 const KEY_COLS: &str = "id, name, prefix, scopes, created_at, revoked_at";
 
-pub(crate) async fn create_api_key(
-    s: &SqliteStore,
-    new: &NewApiKey,
-    now: OffsetDateTime,
-) -> Result<ApiKey, StoreError> {
-    let row = sqlx::query(
+#[async_trait::async_trait]
+impl chat_core::store::HostStore for SqliteStore {
+    async fn upsert_host_account(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+        profile: &HostProfile,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        crate::host::upsert_host_account(self, role, host_id, profile, now).await
+    }
+
+    async fn account_by_host_id(
+        &self,
+        role: AccountRole,
+        host_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let s = self;
+        let sql = per_role!(
+            role,
+            "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
+            " WHERE host_subject = ?1"
+        );
+        let row = sqlx::query(sql)
+            .bind(host_id)
+            .fetch_optional(&s.writer)
+            .await
+            .map_err(db)?;
+        row.map(|r| rows::account(&r, role)).transpose()
+    }
+
+    async fn use_token_id(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let s = self;
+        let mut tx = s.begin_write().await?;
+        sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?1")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let done = sqlx::query(
+        "INSERT INTO tbl_chat_host_token_ids (jti, expires_at) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(ts(expires_at))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        let s = self;
+        let row = sqlx::query(
         "INSERT INTO tbl_chat_api_keys (name, key_hash, prefix, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
          RETURNING id, name, prefix, scopes, created_at, revoked_at",
     )
@@ -124,26 +139,25 @@ pub(crate) async fn create_api_key(
     .fetch_one(&s.writer)
     .await
     .map_err(db)?;
-    api_key(&row)
-}
+        api_key(&row)
+    }
 
-pub(crate) async fn api_key_by_hash(
-    s: &SqliteStore,
-    key_hash: &str,
-) -> Result<Option<ApiKey>, StoreError> {
-    let row = sqlx::query(
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let s = self;
+        let row = sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys WHERE key_hash = ?1",
     )
     .bind(key_hash)
     .fetch_optional(&s.reader)
     .await
     .map_err(db)?;
-    let _ = KEY_COLS;
-    row.map(|r| api_key(&r)).transpose()
-}
+        let _ = KEY_COLS;
+        row.map(|r| api_key(&r)).transpose()
+    }
 
-pub(crate) async fn list_api_keys(s: &SqliteStore) -> Result<Vec<ApiKey>, StoreError> {
-    sqlx::query(
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let s = self;
+        sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys ORDER BY id DESC",
     )
     .fetch_all(&s.reader)
@@ -152,25 +166,29 @@ pub(crate) async fn list_api_keys(s: &SqliteStore) -> Result<Vec<ApiKey>, StoreE
     .iter()
     .map(api_key)
     .collect()
-}
+    }
 
-pub(crate) async fn revoke_api_key(
-    s: &SqliteStore,
-    id: i64,
-    now: OffsetDateTime,
-) -> Result<Option<ApiKey>, StoreError> {
-    sqlx::query("UPDATE tbl_chat_api_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2")
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let s = self;
+        sqlx::query(
+            "UPDATE tbl_chat_api_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
+        )
         .bind(ts(now))
         .bind(id)
         .execute(&s.writer)
         .await
         .map_err(db)?;
-    let row = sqlx::query(
+        let row = sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys WHERE id = ?1",
     )
     .bind(id)
     .fetch_optional(&s.writer)
     .await
     .map_err(db)?;
-    row.map(|r| api_key(&r)).transpose()
+        row.map(|r| api_key(&r)).transpose()
+    }
 }

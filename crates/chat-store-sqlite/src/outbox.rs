@@ -37,16 +37,6 @@ fn email(row: &SqliteRow) -> Result<OutboxEmail, StoreError> {
     })
 }
 
-pub(crate) async fn job_cursor(s: &SqliteStore, name: &str) -> Result<Option<i64>, StoreError> {
-    let v: Option<i64> =
-        sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&s.reader)
-            .await
-            .map_err(db)?;
-    Ok(v)
-}
-
 pub(crate) async fn set_job_cursor(
     s: &SqliteStore,
     name: &str,
@@ -107,37 +97,69 @@ pub(crate) async fn enqueue_email(
     Ok(done.rows_affected() == 1)
 }
 
-pub(crate) async fn claim_due_emails(
-    s: &SqliteStore,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<OutboxEmail>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = ?1, updated_at = ?2 \
+#[async_trait::async_trait]
+impl chat_core::store::JobStore for SqliteStore {
+    async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let s = self;
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&s.reader)
+                .await
+                .map_err(db)?;
+        Ok(v)
+    }
+
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        last_event_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::outbox::set_job_cursor(self, name, last_event_id, now).await
+    }
+
+    async fn enqueue_email(
+        &self,
+        email: &NewEmail,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        crate::outbox::enqueue_email(self, email, now).await
+    }
+
+    async fn claim_due_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let s = self;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = ?1, updated_at = ?2 \
          WHERE id IN (SELECT id FROM tbl_chat_email_outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= ?2 \
          ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {COLS}"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(ts(lease_until))
-        .bind(ts(now))
-        .bind(limit)
-        .fetch_all(&s.writer)
-        .await
-        .map_err(db)?;
-    let mut out: Vec<OutboxEmail> = rows.iter().map(email).collect::<Result<_, _>>()?;
-    out.sort_by_key(|e| e.id);
-    Ok(out)
-}
+        ));
+        let rows = sqlx::query(sql)
+            .bind(ts(lease_until))
+            .bind(ts(now))
+            .bind(limit)
+            .fetch_all(&s.writer)
+            .await
+            .map_err(db)?;
+        let mut out: Vec<OutboxEmail> = rows.iter().map(email).collect::<Result<_, _>>()?;
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
 
-pub(crate) async fn unread_for(
-    s: &SqliteStore,
-    chat: ChatId,
-    reader: &Actor,
-    from: MessageId,
-    limit: i64,
-) -> Result<Vec<Message>, StoreError> {
-    let rows = sqlx::query(
+    async fn unread_for(
+        &self,
+        chat: ChatId,
+        reader: &Actor,
+        from: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let s = self;
+        let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
          FROM tbl_chat_messages m WHERE m.chat_id = ?1 AND m.message_id >= ?4 AND m.sender_type <> 'system' \
          AND NOT (m.sender_type = ?2 AND m.sender_id = ?3) \
@@ -153,16 +175,17 @@ pub(crate) async fn unread_for(
     .fetch_all(&s.reader)
     .await
     .map_err(db)?;
-    rows.iter().map(rows::message).collect()
-}
+        rows.iter().map(rows::message).collect()
+    }
 
-pub(crate) async fn finish_email(
-    s: &SqliteStore,
-    id: i64,
-    outcome: &EmailOutcome,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let q = match outcome {
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let s = self;
+        let q = match outcome {
         EmailOutcome::Sent { last_message_id, idempotency_key } => sqlx::query(
             "UPDATE tbl_chat_email_outbox SET status = 'sent', last_message_id = ?2, idempotency_key = ?3, sent_at = ?4, \
              attempts = attempts + 1, last_error = NULL, updated_at = ?4 WHERE id = ?1",
@@ -198,23 +221,25 @@ pub(crate) async fn finish_email(
         .bind(error.as_str())
         .bind(ts(now)),
     };
-    q.execute(&s.writer).await.map_err(db)?;
-    Ok(())
-}
+        q.execute(&s.writer).await.map_err(db)?;
+        Ok(())
+    }
 
-pub(crate) async fn list_emails(
-    s: &SqliteStore,
-    status: Option<&str>,
-    limit: i64,
-) -> Result<Vec<OutboxEmail>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&s.reader)
-        .await
-        .map_err(db)?;
-    rows.iter().map(email).collect()
+    async fn list_emails(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let s = self;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(status)
+            .bind(limit)
+            .fetch_all(&s.reader)
+            .await
+            .map_err(db)?;
+        rows.iter().map(email).collect()
+    }
 }

@@ -3,6 +3,7 @@
 use super::Db;
 use crate::{MysqlOptions, outbox};
 use chat_core::model::*;
+use chat_core::prelude::*;
 use chat_core::{AccountRole, Actor, ChatId, MessageId, Store, UserId, WorkerId};
 use sqlx::Row;
 use std::collections::BTreeSet;

@@ -2,7 +2,8 @@
 
 use super::Db;
 use crate::{Accounts, HostAccounts, MysqlOptions, MysqlStore};
-use chat_core::{AccountRole, ChatError, Store, StoreError};
+use chat_core::prelude::*;
+use chat_core::{AccountRole, ChatError, StoreError};
 use sqlx::{Connection, Row};
 use time::OffsetDateTime;
 

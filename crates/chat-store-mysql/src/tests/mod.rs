@@ -9,7 +9,7 @@ mod schema;
 
 use crate::scratch::{ScratchDb, ScratchGuard};
 use crate::{MysqlOptions, MysqlStore};
-use chat_core::Store;
+use chat_core::prelude::*;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Executor};
 

@@ -3,7 +3,8 @@
 use super::Db;
 use crate::{Accounts, HostAccounts, MysqlOptions, MysqlStore, SchemaParams};
 use chat_core::model::NewAccount;
-use chat_core::{AccountRole, Store, StoreError};
+use chat_core::prelude::*;
+use chat_core::{AccountRole, StoreError};
 use sqlx::{Connection, Executor, Row};
 use time::macros::{datetime, offset};
 
