@@ -286,6 +286,54 @@ test('the admin filters the inbox by text, worker and status', T, async () => {
   noProblems(admin);
 });
 
+test('keyboard: the chat list is near the first Tab and moves with arrow keys; Esc gives focus back to the bell', T, async () => {
+  const k = await newSession(browser);
+  const p = k.page;
+  await signIn(p, srv.url, 'admin@nati.test');
+  await p.waitForFunction(() => document.querySelectorAll('.chat-item').length >= 2);
+  // From the top of the page, Tab until a chat row has focus.
+  await p.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  let tabs = 0;
+  for (; tabs < 20; tabs++) {
+    if (await p.evaluate(() => document.activeElement?.classList.contains('chat-item'))) break;
+    if (tabs === 1) {
+      // The first stop is "Skip to chats", shown when focused.
+      assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'Skip to chats');
+      await p.keyboard.press('Enter');
+      continue;
+    }
+    await p.keyboard.press('Tab');
+  }
+  assert.ok(tabs <= 3, `a chat row after ${tabs} key presses (was 16 Tabs)`);
+  const first = await p.evaluate(() => document.activeElement.dataset.chat);
+  // Only one row is a Tab stop; arrow keys move between rows.
+  assert.equal(await p.locator('.chat-item[tabindex="0"]').count(), 1);
+  await p.keyboard.press('ArrowDown');
+  const second = await p.evaluate(() => document.activeElement.dataset.chat);
+  assert.ok(second && second !== first, 'ArrowDown moved to the next row');
+  assert.equal(await p.locator('.chat-item[tabindex="0"]').getAttribute('data-chat'), second);
+  await p.keyboard.press('ArrowUp');
+  assert.equal(await p.evaluate(() => document.activeElement.dataset.chat), first);
+  await p.keyboard.press('End');
+  await p.keyboard.press('Enter');
+  await p.locator('.conv-head h2').waitFor();
+  // The bell's popover: open it, Esc closes it and the bell has focus again.
+  const bell = p.getByRole('button', { name: 'Unread messages' });
+  await bell.focus();
+  await p.keyboard.press('Enter');
+  await p.locator('.bell-pop').waitFor();
+  await p.keyboard.press('Escape');
+  await p.locator('.bell-pop').waitFor({ state: 'hidden' });
+  assert.match(await p.evaluate(() => document.activeElement?.getAttribute('aria-label')), /^Unread messages/);
+  // The same for the account menu.
+  await p.getByRole('button', { name: /Account:/ }).click();
+  await p.getByRole('menuitem', { name: 'Sign out' }).waitFor();
+  await p.keyboard.press('Escape');
+  assert.match(await p.evaluate(() => document.activeElement?.textContent), /Account:/);
+  noProblems(k);
+  await k.context.close();
+});
+
 test('a link to a chat (as in the notification emails) opens it, after signing in if needed', T, async () => {
   const w = worker.page;
   const id = await admin.page.locator('.chat-item', { hasText: 'Umar User' }).getAttribute('data-chat');

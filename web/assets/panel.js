@@ -129,7 +129,12 @@ export async function startPanel(cfg) {
   const convPane = el('section', { class: 'conv-pane' }, empty);
   const main = el('main', { class: 'main', 'data-view': 'list' }, listPane, convPane);
   const tabBox = el('div', { class: 'tab-box', hidden: true });
-  document.body.replaceChildren(el('div', { class: 'app' }, top, banner, main, tabBox));
+  // The first Tab stop: straight to the chat list (past the top bar and the filters).
+  const skip = el('a', {
+    class: 'skip', href: '#chats', text: 'Skip to chats',
+    onclick: (e) => { e.preventDefault(); (list.querySelector('.chat-item[tabindex="0"]') || search).focus(); },
+  });
+  document.body.replaceChildren(el('div', { class: 'app' }, skip, top, banner, main, tabBox));
 
   // ---- tabs (admin: accounts) --------------------------------------------------
   if (cfg.tabs) {
@@ -162,7 +167,13 @@ export async function startPanel(cfg) {
     if (show) p.querySelector('button')?.focus();
   }
   document.addEventListener('click', (e) => { if (!e.target.closest('.pop-wrap')) closePops(); });
-  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closePops(); });
+  // Esc closes an open popover and gives focus back to the button that opened it.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    const open = [[bellPop, bell], [menuPop, menuBtn]].find(([p]) => !p.hidden);
+    closePops();
+    if (open) open[1].focus();
+  });
 
   function toggleBell() {
     renderBell();
@@ -268,8 +279,26 @@ export async function startPanel(cfg) {
       list.insertBefore(n, cur);
     }
     while (cur) { const nx = cur.nextSibling; cur.remove(); cur = nx; }
+    rove();
     renderBadge();
   }
+  // The list is one Tab stop (the open chat, else the first); arrow keys move within it.
+  function rove(to) {
+    const items = [...list.querySelectorAll('.chat-item')];
+    const inList = items.find((b) => b === document.activeElement);
+    const stop = to || inList || items.find((b) => b.getAttribute('aria-current') === 'true') || items[0];
+    for (const b of items) b.tabIndex = b === stop ? 0 : -1;
+    return stop;
+  }
+  list.addEventListener('keydown', (e) => {
+    const items = [...list.querySelectorAll('.chat-item')];
+    const at = items.indexOf(document.activeElement);
+    if (at < 0) return;
+    const next = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[e.key];
+    if (next === undefined || !items[next]) return;
+    e.preventDefault();
+    rove(items[next]).focus();
+  });
   const heads = {};
   function groupHead(t) { return (heads[t] ||= el('li', { class: 'group-head', text: t })); }
   let emptyLi;
