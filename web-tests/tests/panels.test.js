@@ -234,11 +234,22 @@ test('older messages load on scroll; preferences save; the bell lists unread cha
   await a.getByRole('menuitem', { name: 'Notification preferences' }).click();
   await a.getByLabel('Play a sound for new messages').check();
   await a.getByLabel('Email me about', { exact: true }).selectOption('escalated');
+  // Quiet hours in the account's own time zone.
+  await a.getByLabel('Quiet from', { exact: true }).selectOption('22');
+  await a.getByLabel('until', { exact: true }).selectOption('7');
+  await a.getByLabel('Time zone', { exact: true }).selectOption('Europe/Berlin');
   await a.getByRole('button', { name: 'Save' }).click();
   await a.locator('.toast', { hasText: 'Preferences saved' }).waitFor();
   const prefs = await apiGet(srv.url, await apiToken(srv.url, 'admin@nati.test'), '/api/me/preferences');
   assert.equal(prefs.sound_enabled, true);
   assert.equal(prefs.admin_scope, 'escalated');
+  assert.equal(prefs.time_zone, 'Europe/Berlin');
+  assert.equal(prefs.quiet_start_hour, 22);
+  // Opened again, the form shows the saved zone.
+  await a.getByRole('button', { name: /Account:/ }).click();
+  await a.getByRole('menuitem', { name: 'Notification preferences' }).click();
+  assert.equal(await a.getByLabel('Time zone', { exact: true }).inputValue(), 'Europe/Berlin');
+  await a.keyboard.press('Escape');
   noProblems(admin);
 });
 

@@ -473,6 +473,10 @@ export async function startPanel(cfg) {
     if (!delays.some(([v]) => v === p.email_delay_secs)) delays.push([p.email_delay_secs, `${Math.round(p.email_delay_secs / 60)} minutes`]);
     const sel = (name, opts, value) => el('select', { name }, opts.map(([v, t]) => el('option', { value: String(v), text: t, selected: String(v) === String(value) })));
     const hours = [['', 'None'], ...Array.from({ length: 24 }, (_, h) => [h, `${String(h).padStart(2, '0')}:00`])];
+    // The saved zone; never set (UTC without quiet hours): this browser's own, as a suggestion.
+    const here = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    const zone = p.time_zone && (p.time_zone !== 'UTC' || p.quiet_start_hour != null) ? p.time_zone : here;
+    const zones = [...new Set(['UTC', zone, ...(Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : [])])].sort();
     const fields = [
       el('fieldset', {}, el('legend', { text: 'In this browser' }),
         chk('sound_enabled', 'Play a sound for new messages', p.sound_enabled),
@@ -482,8 +486,9 @@ export async function startPanel(cfg) {
         field('Send the email after', sel('email_delay_secs', delays, p.email_delay_secs)),
         me.role === 'admin' ? field('Email me about', sel('admin_scope', [['all', 'All chats'], ['unassigned', 'Chats without a worker'], ['escalated', 'Escalated chats'], ['none', 'No chats']], p.admin_scope)) : null,
         el('div', { class: 'row2' },
-          field('Quiet from (UTC)', sel('quiet_start_hour', hours, p.quiet_start_hour ?? '')),
-          field('until', sel('quiet_end_hour', hours, p.quiet_end_hour ?? '')))),
+          field('Quiet from', sel('quiet_start_hour', hours, p.quiet_start_hour ?? '')),
+          field('until', sel('quiet_end_hour', hours, p.quiet_end_hour ?? ''))),
+        field('Time zone', sel('time_zone', zones.map((z) => [z, z.replace(/_/g, ' ')]), zone), 'Quiet hours are in this time zone, summer time included.')),
     ];
     const v = await modal('Notification preferences', fields, 'Save');
     if (!v) return;
@@ -498,6 +503,7 @@ export async function startPanel(cfg) {
       browser_notifications: 'browser_notifications' in v,
       quiet_start_hour: qs,
       quiet_end_hour: qe,
+      time_zone: v.time_zone || p.time_zone || 'UTC',
     };
     if (next.browser_notifications && !(await askNotifications())) {
       next.browser_notifications = false;
