@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, newSession, signIn, shots, horizontalOverflow, apiToken, apiGet,
+  startServer, launchBrowser, newSession, signIn, shot, shots, horizontalOverflow, apiToken, apiGet,
 } from '../lib/harness.js';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -92,6 +92,10 @@ test('an admin and a customer talk live: typing, read ticks, text never HTML', T
   await u.locator('.typing.on').waitFor({ state: 'hidden' });
   // The customer has the chat open, so the admin's message is read.
   await a.locator('.msg.mine', { hasText: 'could you tell me' }).locator('.tick.read').waitFor();
+  // The admin's row names the topic and previews the admin's own answer as "You: …".
+  await item.locator('.tag', { hasText: 'Brake noise' }).waitFor();
+  await item.locator('.ci-preview', { hasText: 'You: Hi Umar, could you tell me the model?' }).waitFor();
+  await u.locator('.chat-item .ci-preview', { hasText: /^Hi Umar, could you tell me/ }).waitFor();
 
   await u.locator('.composer-input').pressSequentially('It is a Nati', { delay: 30 });
   await a.locator('.typing.on', { hasText: 'Umar User is typing' }).waitFor();
@@ -240,6 +244,13 @@ test('older messages load on scroll; preferences save; the bell lists unread cha
   await a.getByLabel('Time zone', { exact: true }).selectOption('Europe/Berlin');
   await a.getByRole('button', { name: 'Save' }).click();
   await a.locator('.toast', { hasText: 'Preferences saved' }).waitFor();
+  // The toast stays clear of the message box.
+  const toastBox = await a.locator('.toast', { hasText: 'Preferences saved' }).boundingBox();
+  const inputBox = await a.locator('.composer-input').boundingBox();
+  if (inputBox) {
+    assert.ok(toastBox.y + toastBox.height <= inputBox.y || toastBox.y >= inputBox.y + inputBox.height,
+      `the toast ${JSON.stringify(toastBox)} covers the message box ${JSON.stringify(inputBox)}`);
+  }
   const prefs = await apiGet(srv.url, await apiToken(srv.url, 'admin@nati.test'), '/api/me/preferences');
   assert.equal(prefs.sound_enabled, true);
   assert.equal(prefs.admin_scope, 'escalated');
@@ -354,6 +365,14 @@ test('a link to a chat (as in the notification emails) opens it, after signing i
   const fresh = await newSession(browser);
   await fresh.page.goto(`${srv.url}/worker?chat=${id}`);
   await fresh.page.waitForURL(/\/login\?next=/);
+  // A wrong password is said in words for a person, not as the API's text.
+  await fresh.page.getByLabel('Email', { exact: true }).fill('worker1@nati.test');
+  await fresh.page.getByLabel('Password', { exact: true }).fill('not-the-password');
+  await fresh.page.getByRole('button', { name: 'Sign in' }).click();
+  const err = fresh.page.getByRole('alert');
+  await err.waitFor();
+  assert.equal(await err.textContent(), "That email and password don't match an account. Check them and try again.");
+  await shot(fresh.page, 'login-error');
   await fresh.page.getByLabel('Email', { exact: true }).fill('worker1@nati.test');
   await fresh.page.getByLabel('Password', { exact: true }).fill('demo-password');
   await fresh.page.getByRole('button', { name: 'Sign in' }).click();
@@ -377,6 +396,13 @@ test('every panel at 390x844 and 1366x768, without horizontal scroll at 360 px',
     await p.locator('.conv-scroll .msg').first().waitFor();
   };
   await shots(a, 'admin-inbox', async (p, narrow) => (narrow ? listView(p, narrow) : chatView(p, narrow)));
+  // At phone width every tab of the admin's bar is in sight (none cut off or scrolled away).
+  await a.setViewportSize({ width: 390, height: 844 });
+  for (const name of ['Chats', 'Accounts', 'API keys', 'Webhooks']) {
+    const box = await a.getByRole('button', { name, exact: true }).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the ${name} tab is in sight at 390 px: ${JSON.stringify(box)}`);
+  }
+  await a.setViewportSize({ width: 1366, height: 768 });
   await shots(a, 'admin-chat', chatView);
   await a.getByRole('button', { name: 'Accounts' }).click();
   await shots(a, 'admin-accounts');

@@ -28,6 +28,17 @@ const submit = el('button', { class: 'btn primary wide', type: 'submit', text: '
 const form = el('form', { class: 'login-form', novalidate: false },
   field('Email', email), field('Password', password), roleField, error, submit);
 
+/** What went wrong, said for a person rather than as the API's text. */
+function loginError(err) {
+  if (err.code === 'rate_limited') return 'Too many attempts. Wait a minute and try again.';
+  if (err.status === 409) return 'This email has more than one account. Choose which one to sign in to.';
+  if (err.status === 401) return "That email and password don't match an account. Check them and try again.";
+  if (err.status === 403) return 'This account cannot sign in right now. Ask your administrator.';
+  if (err.status === 400 || err.status === 422) return 'Enter your email address and password.';
+  if (!err.status || err.status >= 500) return 'The chat server cannot be reached. Check your connection and try again.';
+  return 'Signing in did not work. Try again.';
+}
+
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   error.hidden = true;
@@ -44,7 +55,7 @@ form.addEventListener('submit', async (e) => {
       roleField.hidden = false;
       role.focus();
     }
-    error.textContent = err.code === 'rate_limited' ? 'Too many attempts. Wait a minute and try again.' : err.message;
+    error.textContent = loginError(err);
     error.hidden = false;
   }
   submit.disabled = false;

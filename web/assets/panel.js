@@ -120,7 +120,7 @@ export async function startPanel(cfg) {
     isVisible: () => main.dataset.view === 'chat' || matchMedia('(min-width: 900px)').matches,
     onMessage: (m) => {
       const s = chats.get(m.chat_id);
-      if (s) upsert({ ...s, last_message: m.message, updated_at: m.created_at, last_message_at: m.created_at });
+      if (s) upsert({ ...s, ...preview(m), updated_at: m.created_at, last_message_at: m.created_at });
     },
   });
   const empty = el('div', { class: 'empty' }, el('div', { class: 'empty-art' }, icon('chat')),
@@ -242,10 +242,15 @@ export async function startPanel(cfg) {
     chats.delete(id);
     renderList();
   }
+  // What a row previews: the newest message someone wrote (a system line changes nothing).
+  function preview(m) {
+    if (m.sender_type === 'system') return {};
+    return { last_message: m.message.slice(0, 200), last_message_mine: m.sender_type === me.role && m.sender_id === me.id };
+  }
   function item(s) {
     const n = unread.get(s.chat_id) || 0;
     const info = cfg.item(s);
-    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.worker_name, s.customer_name, s.topic, n, current === s.chat_id]);
+    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.last_message_mine, s.worker_name, s.customer_name, s.topic, n, current === s.chat_id]);
     const cached = itemNodes.get(s.chat_id);
     if (cached && cached._sig === sig) return cached;
     const li = el('li', { class: 'chat-li' }, el('button', {
@@ -255,7 +260,7 @@ export async function startPanel(cfg) {
     avatar(info.title),
     el('span', { class: 'ci-body' },
       el('span', { class: 'ci-top' }, el('span', { class: 'ci-name', text: info.title }), timeEl(s.last_message_at || s.updated_at)),
-      el('span', { class: 'ci-mid' }, el('span', { class: 'ci-preview', text: s.last_message || 'No messages yet' }),
+      el('span', { class: 'ci-mid' }, el('span', { class: 'ci-preview', text: s.last_message ? `${s.last_message_mine ? 'You: ' : ''}${s.last_message}` : 'No messages yet' }),
         n ? el('span', { class: 'badge', 'aria-label': `${n} unread`, text: String(n) }) : null),
       el('span', { class: 'ci-tags' }, info.tags))));
     li._sig = sig;
@@ -410,7 +415,7 @@ export async function startPanel(cfg) {
       case 'message.created': {
         const m = f.data;
         const s = chats.get(f.chat_id);
-        if (s) upsert({ ...s, last_message: m.message.slice(0, 200), updated_at: m.created_at, last_message_at: m.created_at });
+        if (s) upsert({ ...s, ...preview(m), updated_at: m.created_at, last_message_at: m.created_at });
         else refreshChat(f.chat_id);
         if (current === f.chat_id) view.handle(f);
         const mine = m.sender_type === me.role && m.sender_id === me.id;

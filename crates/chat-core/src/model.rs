@@ -63,8 +63,12 @@ pub struct ChatSummary {
     #[serde(default)]
     pub customer_host_id: Option<String>,
     pub worker_name: Option<String>,
-    /// The newest message's text (first 200 characters), for list previews.
+    /// The newest message's text (first 200 characters), for list previews: the newest
+    /// message someone wrote, not a system line.
     pub last_message: Option<String>,
+    /// Whether that message is the asker's own (a preview shows "You: ").
+    #[serde(default)]
+    pub last_message_mine: bool,
     /// Messages in this chat the asker has not read.
     pub unread: i64,
 }

@@ -50,8 +50,9 @@ fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64
 }
 
 /// The summary select: chat columns, names from the mode's account tables, the newest
-/// message and the reader's unread count. Parameters, in order: reader type and id (own
-/// messages), reader type and id (read position), then the scope (all, worker, user, guest).
+/// message and the reader's unread count. Parameters, in order: reader type and id (is the
+/// newest message theirs), reader type and id (own messages), reader type and id (read
+/// position), then the scope (all, worker, user, guest).
 fn summary_select(s: &MysqlStore) -> String {
     let t = s.tables;
     format!(
@@ -59,7 +60,9 @@ fn summary_select(s: &MysqlStore) -> String {
          c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
          COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, {subject} AS customer_host_id, \
          (SELECT SUBSTRING(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
-             ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+             AND m.sender_type <> 'system' ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+         COALESCE((SELECT m.sender_type = ? AND m.sender_id = ? FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
+             AND m.sender_type <> 'system' ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
          (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
              AND NOT (m.sender_type = ? AND m.sender_id = ?) \
              AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
@@ -78,6 +81,8 @@ fn bind_summary<'q>(q: Q<'q>, reader: &Actor, scope: ChatScope) -> Q<'q> {
     let (all, w, u, g) = scope_params(scope);
     let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
     q.bind(rt)
+        .bind(rid)
+        .bind(rt)
         .bind(rid)
         .bind(rt)
         .bind(rid)

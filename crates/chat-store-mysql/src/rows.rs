@@ -139,6 +139,7 @@ pub(crate) fn summary(row: &MySqlRow) -> Result<ChatSummary, StoreError> {
         customer_host_id: get(row, "customer_host_id")?,
         worker_name: get(row, "worker_name")?,
         last_message: get(row, "last_message")?,
+        last_message_mine: int(row, "last_message_mine")? != 0,
         unread: int(row, "unread")?,
         chat,
     })

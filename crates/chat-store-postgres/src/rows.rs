@@ -109,6 +109,7 @@ pub(crate) fn summary(row: &PgRow) -> Result<ChatSummary, StoreError> {
         customer_host_id: get(row, "customer_host_id")?,
         worker_name: get(row, "worker_name")?,
         last_message: get(row, "last_message")?,
+        last_message_mine: get(row, "last_message_mine")?,
         unread: get(row, "unread")?,
         chat,
     })

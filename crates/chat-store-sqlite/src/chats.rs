@@ -43,7 +43,10 @@ fn scope_params(scope: ChatScope) -> (i64, Option<i64>, Option<i64>, Option<i64>
 const SUMMARY_SELECT: &str = "SELECT c.chat_id, c.user_id, c.guest_id, c.admin_id, c.worker_id, c.assigned_by, c.status, c.topic, \
     c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
     COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, u.host_subject AS customer_host_id, \
-    (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+    (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
+        ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+    COALESCE((SELECT m.sender_type = ?1 AND m.sender_id = ?2 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
+        AND m.sender_type <> 'system' ORDER BY m.message_id DESC LIMIT 1), 0) AS last_message_mine, \
     (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
         AND NOT (m.sender_type = ?1 AND m.sender_id = ?2) \
         AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \

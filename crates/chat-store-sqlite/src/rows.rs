@@ -123,6 +123,7 @@ pub(crate) fn summary(row: &SqliteRow) -> Result<ChatSummary, StoreError> {
         customer_host_id: get(row, "customer_host_id")?,
         worker_name: get(row, "worker_name")?,
         last_message: get(row, "last_message")?,
+        last_message_mine: get::<i64>(row, "last_message_mine")? != 0,
         unread: get(row, "unread")?,
         chat,
     })
