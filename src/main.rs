@@ -79,6 +79,17 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyCommand,
     },
+    /// SQLite: copy the live database into FILE, consistently, while the server keeps
+    /// serving (PostgreSQL and MariaDB: see docs/operations.md for their dump commands).
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: std::path::PathBuf,
+    },
+    /// SQLite: put a backup made by `backup` in place, in an empty data directory.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
     /// Benchmark data only: add N messages over M new chats straight into the SQLite file,
     /// for `nati-bench history` (docs/BENCHMARKS.md). Run it with the server stopped.
     BenchSeed {
@@ -89,6 +100,18 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         chats: u64,
     },
+}
+
+/// The SQLite URL of these settings, or an error naming what to do for other databases.
+fn sqlite_only(settings: &Settings, what: &str) -> Result<String> {
+    let url = settings.database_url();
+    if !url.starts_with("sqlite:") {
+        bail!(
+            "`{what}` is for the embedded SQLite database; for {} use the database's own dump and restore (docs/operations.md)",
+            redact(&url)
+        );
+    }
+    Ok(url)
 }
 
 #[derive(Subcommand)]
@@ -151,6 +174,35 @@ async fn main() -> Result<()> {
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::ApiKey { action } => api_key(settings, action).await,
+        Command::Backup { file } => {
+            let url = sqlite_only(&settings, "backup")?;
+            let s = chat_store_sqlite::backup::backup(&url, &file)
+                .await
+                .with_context(|| format!("backing up into {}", file.display()))?;
+            println!(
+                "backed up {} chats and {} messages (up to message {}) into {} ({} bytes); checked",
+                s.chats,
+                s.messages,
+                s.last_message_id,
+                file.display(),
+                s.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let url = sqlite_only(&settings, "restore")?;
+            let s = chat_store_sqlite::backup::restore(&file, &url)
+                .await
+                .with_context(|| format!("restoring {}", file.display()))?;
+            println!(
+                "restored {} chats and {} messages (up to message {}) into {}; start the server with this data directory",
+                s.chats,
+                s.messages,
+                s.last_message_id,
+                redact(&url)
+            );
+            Ok(())
+        }
         Command::BenchSeed { messages, chats } => {
             let url = settings.database_url();
             if !url.starts_with("sqlite:") {
@@ -326,6 +378,18 @@ async fn serve(settings: Settings, demo: bool) -> Result<()> {
         for l in lines {
             println!("{l}");
         }
+    }
+    // A fresh install: nobody can sign in yet; say how to make the first admin.
+    if store
+        .list_accounts(Some(chat_core::AccountRole::Admin))
+        .await
+        .map(|a| a.is_empty())
+        .unwrap_or(false)
+    {
+        println!(
+            "No admin account yet. Create the first one (it asks for a password), then sign in:\n  {}",
+            nati_chat::http::FIRST_ADMIN_COMMAND
+        );
     }
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await

@@ -126,6 +126,33 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Whether this installation still needs its first admin.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Setup {
+    /// True only while no admin account exists (a fresh install): the login page then says
+    /// how to create one. False from the first admin on.
+    pub needs_admin: bool,
+}
+
+/// The command that creates the first admin, as `serve` prints it and the login page shows it.
+pub const FIRST_ADMIN_COMMAND: &str =
+    "nati-chat account create --role admin --email you@example.com --name \"Your Name\"";
+
+/// GET /api/setup — does this install still need its first admin? No credentials needed;
+/// says nothing else.
+#[utoipa::path(get, path = "/api/setup", tag = "health", responses((status = 200, body = Setup)))]
+async fn setup(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> crate::error::ApiResult<Json<Setup>> {
+    let admins = state
+        .store
+        .list_accounts(Some(chat_core::AccountRole::Admin))
+        .await?;
+    Ok(Json(Setup {
+        needs_admin: admins.is_empty(),
+    }))
+}
+
 /// GET /api/chat/presence — whether any staff member is online (for the guest widget,
 /// before it opens a socket). No credentials needed.
 #[utoipa::path(get, path = "/api/chat/presence", tag = "realtime",
@@ -140,6 +167,7 @@ async fn presence(
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(setup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))

@@ -3,6 +3,7 @@
 
 mod access;
 mod assets;
+mod backup;
 mod crash;
 mod dba;
 mod email;

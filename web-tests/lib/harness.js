@@ -18,9 +18,9 @@ export const SIZES = process.env.WIDGET_SIZES_FILE || join(REPO, 'target', 'widg
 export const PASSWORD = 'demo-password';
 
 /** Start the server; resolves once it prints `listening on http://127.0.0.1:PORT`. */
-export async function startServer({ env = {}, dataDir, port = 0 } = {}) {
+export async function startServer({ env = {}, dataDir, port = 0, demo = true } = {}) {
   const dir = dataDir || mkdtempSync(join(tmpdir(), 'nati-web-test-'));
-  const child = spawn(BIN, ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dir, '--demo'], {
+  const child = spawn(BIN, ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dir, ...(demo ? ['--demo'] : [])], {
     env: {
       ...process.env,
       NATI_LOGIN_RATE_PER_MINUTE: '100000',

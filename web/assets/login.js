@@ -25,6 +25,7 @@ const roleField = field('Sign in as', role, 'This email has more than one accoun
 roleField.hidden = true;
 const error = el('p', { class: 'form-error', role: 'alert', hidden: true });
 const submit = el('button', { class: 'btn primary wide', type: 'submit', text: 'Sign in' });
+const firstRun = el('div', { class: 'notice first-run', role: 'status', hidden: true });
 const form = el('form', { class: 'login-form', novalidate: false },
   field('Email', email), field('Password', password), roleField, error, submit);
 
@@ -68,6 +69,17 @@ document.body.replaceChildren(el('main', { class: 'login' },
       el('div', {}, el('strong', { text: 'Nati Automotive' }), el('span', { class: 'muted', text: 'Support chat' }))),
     el('h1', { text: 'Sign in' }),
     el('p', { class: 'muted', text: 'Customers, workshop staff and admins sign in here.' }),
+    firstRun,
     form,
     el('p', { class: 'login-foot muted' }, 'No account? ', el('a', { href: '/guest', text: 'Chat with us as a guest' })))));
 email.focus();
+
+// A fresh install has no admin yet: say how to create one (the server prints the same).
+api.get('/api/setup').then((s) => {
+  if (!s?.needs_admin) return;
+  firstRun.replaceChildren(
+    el('strong', { text: 'New installation: nobody can sign in yet.' }),
+    el('span', { text: ' On the server, create the first admin (it asks for a password), then sign in here:' }),
+    el('code', { text: 'nati-chat account create --role admin --email you@example.com --name "Your Name"' }));
+  firstRun.hidden = false;
+}).catch(() => {});

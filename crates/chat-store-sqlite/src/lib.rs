@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+pub mod backup;
 pub mod bench_seed;
 mod chats;
 mod host;
