@@ -86,6 +86,9 @@ pub struct Settings {
     /// (and learns theirs), in milliseconds; also right after a local change. A node not
     /// heard from for three rounds counts as gone.
     pub presence_sync_millis: u64,
+    /// `GET /metrics` (Prometheus) needs `Authorization: Bearer <this>`. Unset: /metrics
+    /// answers only requests from this machine that came through no proxy.
+    pub metrics_token: Option<String>,
     /// How often each node reads the event log without being woken, in milliseconds.
     /// Local writes and PostgreSQL's `NOTIFY` wake it at once, so this is a safety net
     /// there (default 500); on MariaDB/MySQL, which has no push channel, it is how events
@@ -300,6 +303,7 @@ impl Default for Settings {
             ws_idle_secs: 60,
             ws_session_check_millis: 1000,
             presence_sync_millis: 5000,
+            metrics_token: None,
             event_poll_millis: None,
             sqlite_synchronous_full: true,
             host_token_keys: BTreeMap::new(),

@@ -24,6 +24,7 @@ pub mod http;
 pub mod jobs;
 pub mod links;
 pub mod mail;
+pub mod metrics;
 pub mod migrations;
 pub mod ratelimit;
 pub mod realtime;

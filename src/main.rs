@@ -402,6 +402,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(database = %redact(&settings.database_url()), "Nati Chat started");
     let state = AppState::new(store, settings);
+    nati_chat::metrics::spawn_upkeep();
     nati_chat::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

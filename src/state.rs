@@ -60,6 +60,8 @@ impl AppState {
     /// The state for a server. Loads (or creates) the link-signing key; panics only if
     /// the data directory cannot be written, which `open_store` would already have hit.
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        // Installed before anything is recorded (one recorder per process).
+        crate::metrics::handle();
         let limits = Arc::new(RateLimits::new(&settings));
         let links = crate::links::LinkKey::load(&settings).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot store the link key; links will not survive a restart");

@@ -218,9 +218,11 @@ pub fn app(state: AppState) -> Router {
             async move { ([(header::CONTENT_TYPE, "application/json")], body) }
         }),
     )
+    .route("/metrics", get(crate::metrics::page))
     .merge(crate::web::routes())
     .fallback(|| async { ApiError::NoRoute })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+    .layer(axum::middleware::from_fn(crate::metrics::track))
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,

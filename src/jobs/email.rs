@@ -394,6 +394,13 @@ pub async fn send_due(
         if matches!(outcome, EmailOutcome::Sent { .. }) {
             sent += 1;
         }
+        let label = match &outcome {
+            EmailOutcome::Sent { .. } => "sent",
+            EmailOutcome::Retry { .. } => "retry",
+            EmailOutcome::Failed(_) => "failed",
+            _ => "other",
+        };
+        metrics::counter!("nati_emails_total", "outcome" => label).increment(1);
         state
             .store
             .finish_email(row.id, &outcome, OffsetDateTime::now_utc())

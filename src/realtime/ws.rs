@@ -276,6 +276,8 @@ enum Stop {
 async fn run(mut socket: WebSocket, state: AppState, who: Principal, after: Option<i64>) {
     let sub = state.hub.subscribe(who.actor, &who.token_hash);
     state.hub.staff_socket(who.actor, 1, 0);
+    let open = metrics::gauge!("nati_sockets_open", "role" => who.actor.role().as_str());
+    open.increment(1.0);
     let mut conn = Conn {
         who,
         state: state.clone(),
@@ -294,6 +296,7 @@ async fn run(mut socket: WebSocket, state: AppState, who: Principal, after: Opti
     state
         .hub
         .staff_socket(conn.who.actor, -1, if conn.away { -1 } else { 0 });
+    open.decrement(1.0);
     if let Stop::Close(code, reason) = stop {
         let frame = CloseFrame {
             code,

@@ -9,6 +9,7 @@ mod dba;
 mod email;
 mod host;
 mod input;
+mod metrics;
 mod nodes;
 mod realtime;
 mod sessions;

@@ -90,14 +90,18 @@ impl WriteQueue {
 
     /// Queue a command and wait for its outcome (after its batch committed).
     pub async fn submit(&self, cmd: WriteCommand) -> Result<WriteOutcome, StoreError> {
+        let queued = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((cmd, reply))
             .await
             .map_err(|_| StoreError::Database("the writer has stopped".to_owned()))?;
-        answer
+        let out = answer
             .await
-            .map_err(|_| StoreError::Database("the writer dropped a command".to_owned()))?
+            .map_err(|_| StoreError::Database("the writer dropped a command".to_owned()))?;
+        // Queued, batched, committed: what a client waits for its acknowledgement.
+        metrics::histogram!("nati_write_ack_seconds").record(queued.elapsed().as_secs_f64());
+        out
     }
 }
 
@@ -201,6 +205,18 @@ async fn run<E: BatchExecutor>(
         }
         let started = std::time::Instant::now();
         let outcomes = run_batch(&*exec, &cmds).await;
+        metrics::histogram!("nati_write_batch_size").record(cmds.len() as f64);
+        metrics::histogram!("nati_write_batch_seconds").record(started.elapsed().as_secs_f64());
+        let stored = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(WriteOutcome::Sent(SendOutcome::Created(_), _))))
+            .count();
+        metrics::counter!("nati_messages_stored_total").increment(stored as u64);
+        let failed = outcomes.iter().filter(|o| o.is_err()).count();
+        metrics::counter!("nati_write_commands_total", "result" => "ok")
+            .increment((outcomes.len() - failed) as u64);
+        metrics::counter!("nati_write_commands_total", "result" => "error")
+            .increment(failed as u64);
         tracing::debug!(
             target: "nati_chat::writer",
             batch = cmds.len(),

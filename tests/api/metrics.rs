@@ -1,0 +1,96 @@
+//! `GET /metrics`: Prometheus text with the write path, HTTP, sockets; open to this machine
+//! only, or to the holder of `metrics_token`.
+
+use crate::support::*;
+use crate::wsclient::Ws;
+use reqwest::{Method, StatusCode};
+
+/// The value of the first sample of `name` whose labels contain `labels` (0 when absent).
+fn sample(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(c: &Client, headers: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut rb = c.request(Method::GET, "/metrics");
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    let r = rb.send().await.expect("request");
+    let st = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = r.text().await.expect("body");
+    if st == StatusCode::OK {
+        assert!(ct.starts_with("text/plain"), "{ct}");
+    }
+    (st, body)
+}
+
+#[tokio::test]
+async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
+    let d = Desk::new().await;
+    let anon = d.server.anon();
+    let (st, before) = scrape(&anon, &[]).await;
+    assert_eq!(st, StatusCode::OK, "{before}");
+    let stored_before = sample(&before, "nati_messages_stored_total", "");
+    let mut ws = Ws::connect(&d.server.base, d.admin.token.as_deref().expect("token"), "").await;
+    for i in 0..3 {
+        let (st, _) = d.u1.send_message(d.chat_u1, &format!("m{i}")).await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+    while !ws.texts(d.chat_u1).contains(&"m2".to_owned()) {
+        ws.next().await;
+    }
+    let (st, after) = scrape(&anon, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        sample(&after, "nati_messages_stored_total", "") >= stored_before + 3.0,
+        "{after}"
+    );
+    assert!(sample(&after, "nati_write_batch_size_count", "") >= 3.0);
+    assert!(
+        after.contains("nati_write_ack_seconds_bucket{le=\"0.005\"}"),
+        "{after}"
+    );
+    assert!(
+        sample(
+            &after,
+            "nati_http_requests_total",
+            "route=\"/api/chat/send_message\",method=\"POST\",status=\"201\""
+        ) >= 3.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "nati_sockets_open", "role=\"admin\"") >= 1.0,
+        "{after}"
+    );
+    // Through a proxy, or with a token configured and not given: refused.
+    let (st, _) = scrape(&anon, &[("x-forwarded-for", "203.0.113.9")]).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    drop(ws);
+
+    let guarded =
+        TestServer::start_with(|s| s.metrics_token = Some("scrape-token-0123456789".into())).await;
+    let c = guarded.anon();
+    assert_eq!(scrape(&c, &[]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        scrape(&c, &[("authorization", "Bearer wrong")]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, text) = scrape(&c, &[("authorization", "Bearer scrape-token-0123456789")]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        text.contains("# TYPE nati_http_requests_total counter"),
+        "{text}"
+    );
+}
