@@ -17,6 +17,7 @@ pub mod auth;
 pub mod clientip;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod hashing;
 pub mod hostauth;
@@ -164,4 +165,15 @@ pub async fn serve(
     expiry.abort();
     pruning.abort();
     result
+}
+
+/// A database URL with its credentials hidden, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((head, tail)) if head.contains("://") => {
+            let scheme = head.split("://").next().unwrap_or("");
+            format!("{scheme}://***@{tail}")
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -53,6 +53,19 @@ impl Mailer {
         Ok(Mailer::Smtp(b.build()))
     }
 
+    /// Greet the SMTP server (connect, TLS as configured, EHLO, credentials if any) and send
+    /// no mail. The file mailer has nothing to check.
+    pub async fn check(&self) -> Result<(), MailError> {
+        match self {
+            Mailer::Smtp(t) => match t.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(MailError::Send("the server did not answer".into())),
+                Err(e) => Err(MailError::Send(e.to_string())),
+            },
+            Mailer::Files(..) => Ok(()),
+        }
+    }
+
     pub async fn send(&self, m: lettre::Message) -> Result<(), MailError> {
         match self {
             Mailer::Smtp(t) => t

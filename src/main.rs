@@ -79,6 +79,10 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyCommand,
     },
+    /// Check this setup and say what is wrong, in words (database and migrations, an admin,
+    /// SMTP, host sign-in and embedding, open-file limit, clock). Changes nothing; exits 1
+    /// when something needs fixing.
+    Doctor,
     /// SQLite: copy the live database into FILE, consistently, while the server keeps
     /// serving (PostgreSQL and MariaDB: see docs/operations.md for their dump commands).
     Backup {
@@ -174,6 +178,19 @@ async fn main() -> Result<()> {
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::ApiKey { action } => api_key(settings, action).await,
+        Command::Doctor => {
+            let findings = nati_chat::doctor::run(&settings).await;
+            for f in &findings {
+                println!("{f}");
+            }
+            let bad = findings.iter().filter(|f| !f.ok).count();
+            if bad > 0 {
+                println!("{bad} thing(s) to fix.");
+                std::process::exit(1);
+            }
+            println!("All good.");
+            Ok(())
+        }
         Command::Backup { file } => {
             let url = sqlite_only(&settings, "backup")?;
             let s = chat_store_sqlite::backup::backup(&url, &file)
@@ -356,13 +373,7 @@ async fn api_key(settings: Settings, action: ApiKeyCommand) -> Result<()> {
 }
 
 fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((head, tail)) if head.contains("://") => {
-            let scheme = head.split("://").next().unwrap_or("");
-            format!("{scheme}://***@{tail}")
-        }
-        _ => url.to_owned(),
-    }
+    nati_chat::redact(url)
 }
 
 async fn serve(settings: Settings, demo: bool) -> Result<()> {

@@ -6,6 +6,7 @@ mod assets;
 mod backup;
 mod crash;
 mod dba;
+mod doctor;
 mod email;
 mod host;
 mod input;
