@@ -76,6 +76,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people.
     pub message: String,
+    /// The request's id (also the `X-Request-Id` response header and in the server's log
+    /// lines for it): quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -134,6 +138,7 @@ impl IntoResponse for ApiError {
                 error: ErrorDetail {
                     code: code.to_owned(),
                     message,
+                    request_id: crate::http::request_id::current(),
                 },
             }),
         )

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod embed;
 pub mod hostapi;
 pub mod prefs;
+pub mod request_id;
 pub mod webhooks;
 
 use crate::error::{ApiError, Json};
@@ -223,6 +224,7 @@ pub fn app(state: AppState) -> Router {
     .fallback(|| async { ApiError::NoRoute })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
     .layer(axum::middleware::from_fn(crate::metrics::track))
+    .layer(axum::middleware::from_fn(request_id::layer))
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,

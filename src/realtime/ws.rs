@@ -141,7 +141,11 @@ pub async fn connect(State(state): State<AppState>, upgrade: Upgrade) -> ApiResu
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES);
-    Ok(ws.on_upgrade(move |socket| run(socket, state, who, after)))
+    // The socket lives on in the request's span: its log lines carry the request id.
+    let span = tracing::Span::current();
+    Ok(ws.on_upgrade(move |socket| {
+        tracing::Instrument::instrument(run(socket, state, who, after), span)
+    }))
 }
 
 /// The upgrade, its query and who is connecting; credentials are checked before upgrading.

@@ -1222,3 +1222,41 @@ async fn openapi_declares_the_limits_the_api_enforces() {
         assert_eq!(st, want, "email of {len}: {b}");
     }
 }
+
+/// Every answer carries a request id (`X-Request-Id`), every error body names it, and a
+/// proxy's own well-formed id is kept while a malformed one is replaced.
+#[tokio::test]
+async fn every_answer_has_a_request_id_and_errors_quote_it() {
+    let s = TestServer::start().await;
+    let c = s.anon();
+    let ok = send_full(c.request(Method::GET, "/healthz")).await;
+    let id = ok.header_all("x-request-id");
+    assert_eq!(id.len(), 1, "one id header");
+    assert!(
+        id[0].len() >= 8 && id[0].chars().all(|ch| ch.is_ascii_alphanumeric()),
+        "{id:?}"
+    );
+
+    let err = send_full(c.request(Method::GET, "/api/chat/details?chat_id=1")).await;
+    assert_eq!(err.status, StatusCode::UNAUTHORIZED);
+    let header = err.header_all("x-request-id");
+    let body: Value = serde_json::from_str(&err.raw).expect("json");
+    assert_eq!(body["error"]["request_id"], header[0].as_str(), "{body}");
+    assert_ne!(header[0], id[0], "each request its own");
+
+    let kept = send_full(
+        c.request(Method::GET, "/api/nope")
+            .header("x-request-id", "edge-7f3a.42"),
+    )
+    .await;
+    assert_eq!(kept.header_all("x-request-id"), ["edge-7f3a.42"]);
+    let body: Value = serde_json::from_str(&kept.raw).expect("json");
+    assert_eq!(body["error"]["request_id"], "edge-7f3a.42");
+    let replaced = send_full(
+        c.request(Method::GET, "/healthz")
+            .header("x-request-id", "bad id\twith <junk>"),
+    )
+    .await;
+    let got = replaced.header_all("x-request-id");
+    assert!(!got[0].contains(' ') && !got[0].contains('<'), "{got:?}");
+}

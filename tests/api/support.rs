@@ -576,3 +576,12 @@ impl Client {
         Self::send(self.request(Method::GET, path).query(query)).await
     }
 }
+
+/// An answer without its request id (each request has its own): for comparing two answers.
+pub fn without_request_id(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(e) = v.get_mut("error").and_then(Value::as_object_mut) {
+        e.remove("request_id");
+    }
+    v
+}
