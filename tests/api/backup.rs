@@ -133,3 +133,112 @@ async fn a_live_backup_restores_every_message_acknowledged_before_it() {
     assert_eq!(st, StatusCode::CREATED, "{b}");
     assert!(b["message"]["message_id"].as_i64().expect("id") > after);
 }
+
+/// Run a database client tool; panics with what it printed when it fails.
+fn tool(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The PostgreSQL and MariaDB commands of docs/operations.md: dump a serving database,
+/// restore it into a new one, serve that, and find every acknowledged message.
+#[tokio::test]
+async fn the_documented_dump_and_restore_keep_every_message() {
+    let Some(server) = std::env::var("NATI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| is_server_url(u))
+    else {
+        println!("dump and restore are for PostgreSQL and MariaDB; their legs run this");
+        return;
+    };
+    let from = ScratchDb::create(&server, "nati_it_").await.expect("db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start_in(dir.path(), Some(from.url()), &[]);
+    let (st, b) = Client::new(&node.base, None)
+        .post("/api/chat/start", json!({"message": "first"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let token = b["guest_token"].as_str().map(String::from);
+    let chat = b["chat"]["chat_id"].as_i64().expect("chat id");
+    let guest = Client::new(&node.base, token.clone());
+    let mut acked = BTreeSet::new();
+    for i in 0..20 {
+        let (st, b) = guest.send_message(chat, &format!("m{i}")).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        acked.insert(b["message"]["message_id"].as_i64().expect("id"));
+    }
+    let to = ScratchDb::create(&server, "nati_it_").await.expect("db");
+    let dump = dir.path().join("dump");
+    let u = reqwest::Url::parse(from.url()).expect("url");
+    let target = reqwest::Url::parse(to.url()).expect("url");
+    if chat_store_mysql::handles(&server) {
+        let args = |url: &reqwest::Url| {
+            let mut a = vec![
+                format!("-h{}", url.host_str().unwrap_or("127.0.0.1")),
+                format!("-P{}", url.port().unwrap_or(3306)),
+                format!("-u{}", url.username()),
+            ];
+            if let Some(p) = url.password() {
+                a.push(format!("-p{p}"));
+            }
+            a
+        };
+        let sql = tool(
+            Command::new("mysqldump")
+                .args(args(&u))
+                .args(["--single-transaction", "--routines", "--triggers"])
+                .arg(u.path().trim_start_matches('/')),
+        );
+        std::fs::write(&dump, &sql).expect("write dump");
+        tool(
+            Command::new("sh")
+                .arg("-c")
+                .arg("exec mariadb \"$@\" < \"$DUMP\"")
+                .arg("mariadb")
+                .args(args(&target))
+                .arg(target.path().trim_start_matches('/'))
+                .env("DUMP", &dump),
+        );
+    } else {
+        tool(
+            Command::new("pg_dump")
+                .arg("--format=custom")
+                .arg(format!("--file={}", dump.display()))
+                .arg(from.url()),
+        );
+        tool(
+            Command::new("pg_restore")
+                .arg("--no-owner")
+                .arg(format!("--dbname={}", to.url()))
+                .arg(&dump),
+        );
+    }
+    drop(node);
+    let restored_dir = tempfile::tempdir().expect("tempdir");
+    let restored = Node::start_in(restored_dir.path(), Some(to.url()), &[]);
+    let guest = Client::new(&restored.base, token);
+    let (st, page) = guest
+        .get(&format!("/api/chat/messages?chat_id={chat}&limit=100"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    let have: BTreeSet<i64> = page["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["message_id"].as_i64())
+        .collect();
+    assert!(
+        acked.is_subset(&have),
+        "restored: {have:?}, acknowledged: {acked:?}"
+    );
+    let (st, b) = guest.send_message(chat, "after the restore").await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    drop(restored);
+    from.drop_database().await.expect("drop");
+    to.drop_database().await.expect("drop");
+}
