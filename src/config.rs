@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, the request's span with
+    /// its id), for log collectors.
+    Json,
+}
+
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,6 +101,8 @@ pub struct Settings {
     /// `GET /metrics` (Prometheus) needs `Authorization: Bearer <this>`. Unset: /metrics
     /// answers only requests from this machine that came through no proxy.
     pub metrics_token: Option<String>,
+    /// `text` (default) or `json`: one JSON object per log line, for log collectors.
+    pub log_format: LogFormat,
     /// How often each node reads the event log without being woken, in milliseconds.
     /// Local writes and PostgreSQL's `NOTIFY` wake it at once, so this is a safety net
     /// there (default 500); on MariaDB/MySQL, which has no push channel, it is how events
@@ -304,6 +318,7 @@ impl Default for Settings {
             ws_session_check_millis: 1000,
             presence_sync_millis: 5000,
             metrics_token: None,
+            log_format: LogFormat::Text,
             event_poll_millis: None,
             sqlite_synchronous_full: true,
             host_token_keys: BTreeMap::new(),

@@ -716,3 +716,40 @@ async fn rate_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
         StatusCode::CREATED
     );
 }
+
+/// `log_format = "json"`: every log line is one JSON object a collector can read.
+#[test]
+fn json_log_lines_are_json_objects() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nati-chat"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("NATI_DATABASE_URL")
+        .env("NATI_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let err = child.stderr.take().expect("stderr");
+    let mut seen = None;
+    for line in BufReader::new(err).lines().map_while(Result::ok) {
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{v}");
+        if v["fields"]["message"] == "Nati Chat started" {
+            seen = Some(v);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let v = seen.expect("the start line");
+    assert_eq!(v["level"], "INFO");
+    assert!(
+        v["fields"]["database"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sqlite://"))
+    );
+}
