@@ -111,6 +111,17 @@ pub enum WriteCommand {
 }
 
 impl WriteCommand {
+    /// The command's name, for spans and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WriteCommand::Send { .. } => "send",
+            WriteCommand::Update { .. } => "update",
+            WriteCommand::Start { .. } => "start",
+            WriteCommand::Read { .. } => "read",
+            WriteCommand::ExpireGuest { .. } => "expire_guest",
+        }
+    }
+
     /// The chat this command locks, when it names one.
     pub fn chat_id(&self) -> Option<ChatId> {
         match self {

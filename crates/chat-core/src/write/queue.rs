@@ -88,7 +88,9 @@ impl WriteQueue {
         Ok(WriteQueue { tx })
     }
 
-    /// Queue a command and wait for its outcome (after its batch committed).
+    /// Queue a command and wait for its outcome (after its batch committed). Its span is a
+    /// child of the caller's (a request's, with its id).
+    #[tracing::instrument(level = "debug", name = "write", skip_all, fields(kind = cmd.kind()))]
     pub async fn submit(&self, cmd: WriteCommand) -> Result<WriteOutcome, StoreError> {
         let queued = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
@@ -232,6 +234,7 @@ async fn run<E: BatchExecutor>(
 }
 
 /// One batch, with retries; then, if it still fails, each command on its own.
+#[tracing::instrument(level = "debug", name = "write_batch", skip_all, fields(commands = cmds.len()))]
 async fn run_batch<E: BatchExecutor + ?Sized>(
     exec: &E,
     cmds: &[WriteCommand],
