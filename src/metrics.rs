@@ -10,7 +10,9 @@
 //!   (`chat_core::write::queue`);
 //! - `nati_emails_total{outcome}`: the email job;
 //! - `nati_webhook_deliveries{endpoint,status}`: the webhook outbox, read from the database at
-//!   each scrape (so several nodes report the same shared numbers).
+//!   each scrape (so several nodes report the same shared numbers);
+//! - `nati_event_log_lag_events`: events in the shared log this node's hub has not published
+//!   yet (written through other nodes, or not read yet), at each scrape.
 //!
 //! Who may read it: with `metrics_token` set, a request with `Authorization: Bearer <token>`;
 //! without one, only a client on this machine (a loopback peer, and no `X-Forwarded-For`:
@@ -140,6 +142,15 @@ pub async fn page(State(state): State<AppState>, req: Request) -> Response {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: webhook counts not read"),
+    }
+    // How far this node's hub is behind the shared event log: events committed (here or on
+    // another node) that its sockets have not been sent yet.
+    match state.store.last_event_id().await {
+        Ok(last) => {
+            metrics::gauge!("nati_event_log_lag_events")
+                .set((last - state.hub.published()).max(0) as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: event log not read"),
     }
     h.run_upkeep();
     let mut resp = h.render().into_response();

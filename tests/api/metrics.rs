@@ -74,6 +74,10 @@ async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
         sample(&after, "nati_sockets_open", "role=\"admin\"") >= 1.0,
         "{after}"
     );
+    assert!(
+        after.contains("nati_event_log_lag_events "),
+        "the hub's lag behind the event log: {after}"
+    );
     // Through a proxy, or with a token configured and not given: refused.
     let (st, _) = scrape(&anon, &[("x-forwarded-for", "203.0.113.9")]).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
