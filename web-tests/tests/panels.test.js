@@ -130,6 +130,25 @@ test('an admin and a customer talk live: typing, read ticks, text never HTML', T
     assert.equal(await links.textContent(), 'https://parts.example/brakes?id=7');
   }
 
+  // The testers' message, from staff to the customer: the address is a link without the full
+  // stop after it, and the markup after it stays text (no image element anywhere).
+  const TESTERS = 'see https://example.com/a?b=1. and <img src=x onerror=alert(1)>';
+  await a.locator('.composer-input').fill(TESTERS);
+  await a.locator('.composer-input').press('Enter');
+  for (const [p, side] of [[u, '.msg.in'], [a, '.msg.mine']]) {
+    const text = p.locator(`${side} .text`, { hasText: 'see https://example.com' });
+    await text.waitFor();
+    assert.equal(await text.textContent(), TESTERS, 'the text reads as sent');
+    assert.equal(await text.locator('a').count(), 1);
+    const link = text.locator('a');
+    assert.equal(await link.textContent(), 'https://example.com/a?b=1');
+    assert.equal(await link.evaluate((x) => x.href), 'https://example.com/a?b=1');
+    assert.equal(await link.getAttribute('target'), '_blank');
+    assert.equal(await link.getAttribute('rel'), 'noopener nofollow ugc');
+    assert.equal(await text.evaluate((x) => x.childElementCount), 1, 'one element (the link); the rest is text');
+    assert.equal(await p.locator('.msgs img').count(), 0);
+  }
+
   // Timestamps: relative text, exact time on hover.
   const t = a.locator('.msg.in time').last();
   assert.match(await t.textContent(), /now|min ago|\d/);

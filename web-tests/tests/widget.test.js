@@ -116,6 +116,25 @@ test('the guest widget: loader only until opened, offline notice, live chat, rel
   assert.equal(await sizes.locator('a').getAttribute('href'), 'https://tyres.example/winter');
   assert.equal(await sizes.locator('a').getAttribute('rel'), 'noopener nofollow ugc');
   assert.equal(await sizes.locator('a').getAttribute('target'), '_blank');
+  // The testers' message: the address is a link without the full stop after it; the markup
+  // after it stays text, in the widget and in the admin's panel.
+  const TESTERS = 'see https://example.com/a?b=1. and <img src=x onerror=alert(1)>';
+  await a.locator('.composer-input').fill(TESTERS);
+  await a.keyboard.press('Enter');
+  for (const [where, text] of [['widget', f.locator('.msg.in .text', { hasText: 'see https://example.com' })],
+    ['admin', a.locator('.msg.mine .text', { hasText: 'see https://example.com' })]]) {
+    await text.waitFor();
+    assert.equal(await text.textContent(), TESTERS, `${where}: the text reads as sent`);
+    const link = text.locator('a');
+    assert.equal(await link.count(), 1, where);
+    assert.equal(await link.textContent(), 'https://example.com/a?b=1', where);
+    assert.equal(await link.evaluate((x) => x.href), 'https://example.com/a?b=1', where);
+    assert.equal(await link.getAttribute('target'), '_blank', where);
+    assert.equal(await link.getAttribute('rel'), 'noopener nofollow ugc', where);
+    assert.equal(await text.evaluate((x) => x.childElementCount), 1, `${where}: the rest is text`);
+  }
+  assert.equal(await f.locator('.msgs img').count(), 0, 'no image element in the widget');
+  assert.equal(await a.locator('.msgs img').count(), 0, 'no image element in the panel');
   await shots(p, 'widget-open');
   await p.setViewportSize({ width: 1366, height: 768 });
 

@@ -36,6 +36,16 @@ function trimUrl(u) {
   }
 }
 
+/** Whether the browser reads `u` as an http: or https: address (the href is set only then). */
+function webUrl(u) {
+  try {
+    const p = new URL(u).protocol;
+    return p === 'http:' || p === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Message text as nodes: text, and an <a> (new tab, rel="noopener nofollow ugc") for each
  * http(s) URL. Nothing is parsed as HTML; other schemes (javascript:) stay text. The same
@@ -50,7 +60,7 @@ export function linkify(text) {
     const start = m.index + m[1].length;
     const url = trimUrl(m[2]);
     const host = url.slice(url.indexOf('://') + 3);
-    if (!host || host.startsWith('/')) continue;
+    if (!host || host.startsWith('/') || !webUrl(url)) continue;
     out.push(text.slice(last, start));
     out.push(el('a', { href: url, target: '_blank', rel: 'noopener nofollow ugc' }, url));
     last = start + url.length;
