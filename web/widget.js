@@ -24,7 +24,8 @@
     'iframe{display:block;width:100%;height:100%;border:0;color-scheme:light}' +
     ':host(.left) .launch,:host(.left) .panel{right:auto;left:20px}' +
     '@media (max-width:480px){.panel{inset:0;width:auto;height:auto;border-radius:0}:host(.open) .launch{display:none}}' +
-    '@media (prefers-reduced-motion:reduce){.panel,.launch{transition:none}}';
+    '@media (prefers-reduced-motion:reduce){.panel,.launch{transition:none}}' +
+    '@media (prefers-color-scheme:dark){.panel{background:#161c25}}';
 
   function svg(d) {
     var s = document.createElementNS(NS, 'svg');

@@ -4,19 +4,22 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, signIn, shots, watch } from '../lib/harness.js';
+import { startServer, launchBrowser, signIn, shots, watch, hostSite } from '../lib/harness.js';
 
 const T = { timeout: 180000 };
 let srv;
 let browser;
+let host;
 
 before(async () => {
   srv = await startServer();
   browser = await launchBrowser();
+  host = await hostSite(srv.url);
 });
 
 after(async () => {
   await browser?.close();
+  await host?.close();
   await srv?.dispose();
 });
 
@@ -64,4 +67,35 @@ test('dark mode: a guest starts a chat, an admin answers; both dark and readable
   assert.deepEqual(g.problems, []);
   await admin.context.close();
   await guest.context.close();
+});
+
+test('dark mode: the widget on another site\'s page, in its frame', T, async () => {
+  // Staff are online (the widget offers a live chat rather than a message form).
+  const admin = await darkPage();
+  await signIn(admin.page, srv.url, 'admin@nati.test');
+  const visitor = await darkPage();
+  const p = visitor.page;
+  await p.goto(host.url);
+  const launch = p.locator('[data-nati-chat] button.launch');
+  await launch.click();
+  const f = p.frameLocator('[data-nati-chat] iframe');
+  await f.locator('.gw-presence', { hasText: 'online' }).waitFor();
+  assert.ok(isDark(await f.locator('.gw').evaluate((e) => getComputedStyle(e).backgroundColor)), 'the widget is dark');
+  await shots(p, 'dark-widget-start', async (pg) => {
+    if (await pg.locator('[data-nati-chat] .panel.open').count() === 0) await launch.click();
+    await f.getByRole('heading', { name: 'Hi! How can we help?' }).waitFor();
+  });
+  await f.getByLabel('Your name', { exact: true }).fill('Nora Night');
+  await f.getByLabel('Message', { exact: true }).fill('Late question: is https://example.com/parts (the shop) open?');
+  await f.getByRole('button', { name: 'Start chat' }).click();
+  await f.locator('.msg.mine .text a', { hasText: 'https://example.com/parts' }).waitFor();
+  await admin.page.locator('.chat-item', { hasText: 'Nora Night' }).click();
+  await admin.page.locator('.composer-input').fill('Yes, until 22:00. Details: https://example.com/hours.');
+  await admin.page.locator('.composer-input').press('Enter');
+  await f.locator('.msg.in .text a', { hasText: 'https://example.com/hours' }).waitFor();
+  await shots(p, 'dark-widget-chat');
+  assert.deepEqual(p.problems, []);
+  assert.deepEqual(admin.page.problems, []);
+  await visitor.context.close();
+  await admin.context.close();
 });

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { startServer, launchBrowser, newSession, apiToken, shot, signIn } from '../lib/harness.js';
+import { startServer, launchBrowser, newSession, apiToken, shot, shots, signIn, watch } from '../lib/harness.js';
 import { natiChatToken } from '../../docs/examples/sign-token.mjs';
 
 const T = { timeout: 180000 };
@@ -184,6 +184,21 @@ test('the customer panel, embedded, takes the same token and reports the bell', 
   assert.equal(await f.getByLabel('Password', { exact: true }).count(), 0, 'no login form');
   await p.waitForFunction(() => window.natiEvents.some((m) => m.type === 'nati:unread' && m.count === 1));
   await shot(p, 'embed-customer-panel');
+});
+
+test('dark mode: the signed-in customer\'s chats in the widget are dark and readable', T, async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, colorScheme: 'dark' });
+  const p = watch(await context.newPage());
+  await p.goto(`${good.origin}/`);
+  const f = p.frameLocator('#chat');
+  await f.getByRole('heading', { name: 'Hi Hanna Host!' }).waitFor();
+  const row = f.getByRole('button', { name: /Brake noise/ });
+  await row.waitFor();
+  const bg = await row.evaluate((b) => getComputedStyle(b).backgroundColor);
+  assert.notEqual(bg, 'rgb(255, 255, 255)', 'a chat row is no white card in dark mode');
+  await shots(p, 'dark-embed-signed-in');
+  assert.deepEqual(p.problems.filter((x) => !x.includes('favicon')), []);
+  await context.close();
 });
 
 test('when the chat session runs out, the widget asks the page for a fresh token and carries on', T, async () => {
