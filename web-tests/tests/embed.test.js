@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { startServer, launchBrowser, newSession, apiToken, shot, shots, signIn, watch } from '../lib/harness.js';
+import { startServer, launchBrowser, newSession, apiToken, shots, signIn, watch } from '../lib/harness.js';
 import { natiChatToken } from '../../docs/examples/sign-token.mjs';
 
 const T = { timeout: 180000 };
@@ -111,7 +111,7 @@ test('a host page signs its customer into the embedded widget and hears the unre
   await p.waitForFunction(() => window.natiEvents.some((m) => m.type === 'nati:unread' && m.count === 2));
   assert.equal(await p.locator('#bell').textContent(), '2');
   assert.ok((await p.evaluate(() => window.natiEvents)).some((m) => m.type === 'nati:need-token'), 'the frame asked for the token');
-  await shot(p, 'embed-signed-in');
+  await shots(p, 'embed-signed-in');
 
   // The page opens the chat: the history is there, it is read, and the bell goes to 0.
   await p.evaluate((id) => window.openChat(id), chatId);
@@ -172,7 +172,7 @@ test('staff see who the site verified, and an admin makes an API key that works 
   const r = await fetch(`${srv.url}/api/host/v1/unread?role=user&host_id=${HANNA.id}`, { headers: { authorization: `Bearer ${key}` } });
   assert.equal(r.status, 200);
   assert.equal((await r.json()).total, 1);
-  await shot(p, 'admin-api-keys');
+  await shots(p, 'admin-api-keys');
 });
 
 test('the customer panel, embedded, takes the same token and reports the bell', T, async () => {
@@ -183,7 +183,7 @@ test('the customer panel, embedded, takes the same token and reports the bell', 
   await f.locator('.chat-list', { hasText: 'Winter tyres' }).waitFor();
   assert.equal(await f.getByLabel('Password', { exact: true }).count(), 0, 'no login form');
   await p.waitForFunction(() => window.natiEvents.some((m) => m.type === 'nati:unread' && m.count === 1));
-  await shot(p, 'embed-customer-panel');
+  await shots(p, 'embed-customer-panel');
 });
 
 test('dark mode: the signed-in customer\'s chats in the widget are dark and readable', T, async () => {

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startServer, launchBrowser, newSession, shot, BIN, PASSWORD } from '../lib/harness.js';
+import { startServer, launchBrowser, newSession, shots, BIN, PASSWORD } from '../lib/harness.js';
 
 const T = { timeout: 120000 };
 let srv;
@@ -28,7 +28,7 @@ test('a fresh install says how to create the first admin, then stops saying it',
   const note = s.page.locator('.first-run');
   await note.waitFor();
   assert.match(await note.textContent(), /New installation: nobody can sign in yet\..*nati-chat account create --role admin/);
-  await shot(s.page, 'login-first-run');
+  await shots(s.page, 'login-first-run');
 
   // The operator runs the printed command (with a real address), and signs in.
   execFileSync(BIN, ['account', 'create', '--role', 'admin', '--email', 'first@nati.test', '--name', 'First Admin', '--password', PASSWORD],

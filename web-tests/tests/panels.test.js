@@ -67,6 +67,8 @@ test('an admin and a customer talk live: typing, read ticks, text never HTML', T
   await u.getByRole('button', { name: 'New chat' }).click();
   await u.getByLabel('Topic', { exact: true }).fill('Brake noise');
   await u.getByLabel('Message', { exact: true }).fill('Hello, my brakes squeal when I stop.');
+  await shots(u, 'customer-new-chat');
+  await u.setViewportSize({ width: 1366, height: 768 });
   await u.getByRole('button', { name: 'Start chat' }).click();
   await u.locator('.msg.mine .text', { hasText: 'brakes squeal' }).waitFor();
 
@@ -279,6 +281,9 @@ test('older messages load on scroll; preferences save; the bell lists unread cha
   await a.getByRole('button', { name: /Account:/ }).click();
   await a.getByRole('menuitem', { name: 'Notification preferences' }).click();
   assert.equal(await a.getByLabel('Time zone', { exact: true }).inputValue(), 'Europe/Berlin');
+  await a.getByText('Quiet hours are in this time zone').waitFor();
+  await shots(a, 'admin-preferences');
+  await a.setViewportSize({ width: 1366, height: 768 });
   await a.keyboard.press('Escape');
   noProblems(admin);
 });
@@ -363,12 +368,16 @@ test('keyboard: the chat list is near the first Tab and moves with arrow keys; E
   await bell.focus();
   await p.keyboard.press('Enter');
   await p.locator('.bell-pop').waitFor();
+  await shots(p, 'admin-bell');
+  await p.setViewportSize({ width: 1366, height: 768 });
   await p.keyboard.press('Escape');
   await p.locator('.bell-pop').waitFor({ state: 'hidden' });
   assert.match(await p.evaluate(() => document.activeElement?.getAttribute('aria-label')), /^Unread messages/);
   // The same for the account menu.
   await p.getByRole('button', { name: /Account:/ }).click();
   await p.getByRole('menuitem', { name: 'Sign out' }).waitFor();
+  await shots(p, 'admin-account-menu');
+  await p.setViewportSize({ width: 1366, height: 768 });
   await p.keyboard.press('Escape');
   assert.match(await p.evaluate(() => document.activeElement?.textContent), /Account:/);
   noProblems(k);
@@ -391,7 +400,7 @@ test('a link to a chat (as in the notification emails) opens it, after signing i
   const err = fresh.page.getByRole('alert');
   await err.waitFor();
   assert.equal(await err.textContent(), "That email and password don't match an account. Check them and try again.");
-  await shot(fresh.page, 'login-error');
+  await shots(fresh.page, 'login-error');
   await fresh.page.getByLabel('Email', { exact: true }).fill('worker1@nati.test');
   await fresh.page.getByLabel('Password', { exact: true }).fill('demo-password');
   await fresh.page.getByRole('button', { name: 'Sign in' }).click();
