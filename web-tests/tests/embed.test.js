@@ -194,6 +194,9 @@ test('dark mode: the signed-in customer\'s chats in the widget are dark and read
   await f.getByRole('heading', { name: 'Hi Hanna Host!' }).waitFor();
   const row = f.getByRole('button', { name: /Brake noise/ });
   await row.waitFor();
+  // Her own last message reads "You: …", staff's as written.
+  await f.getByRole('button', { name: /Oil change/ }).getByText('You: When can I come in?', { exact: true }).waitFor();
+  await row.getByText('We can look at it tomorrow.', { exact: true }).waitFor();
   const bg = await row.evaluate((b) => getComputedStyle(b).backgroundColor);
   assert.notEqual(bg, 'rgb(255, 255, 255)', 'a chat row is no white card in dark mode');
   await shots(p, 'dark-embed-signed-in');

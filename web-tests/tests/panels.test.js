@@ -197,6 +197,14 @@ test('the admin assigns a worker, who sees the chat appear and answers; escalati
   await w.locator('.conv-note', { hasText: 'resolved' }).waitFor();
   await u.locator('.group-head', { hasText: 'Closed' }).waitFor();
   await u.locator('.conv-note', { hasText: 'Write a message to reopen it' }).waitFor();
+  // The rows still preview the last message someone wrote, not the system lines after it
+  // ("… asked for an admin", "… handed the chat back", "… closed the chat").
+  const row = a.locator('.chat-item', { hasText: 'Umar User' });
+  await row.locator('.pill', { hasText: 'Closed' }).waitFor();
+  assert.equal(await row.locator('.ci-preview').textContent(), 'Walt here from the workshop. Bring it in tomorrow at 9?');
+  await w.locator('.chat-item .pill', { hasText: 'Closed' }).waitFor();
+  assert.equal(await w.locator('.chat-item .ci-preview').textContent(), 'You: Walt here from the workshop. Bring it in tomorrow at 9?');
+  await u.locator('.chat-item .ci-preview', { hasText: /^Walt here from the workshop/ }).waitFor();
   noProblems(user, admin, worker);
 });
 
