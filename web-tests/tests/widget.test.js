@@ -116,6 +116,8 @@ test('the guest widget: loader only until opened, offline notice, live chat, rel
   assert.equal(await sizes.locator('a').getAttribute('href'), 'https://tyres.example/winter');
   assert.equal(await sizes.locator('a').getAttribute('rel'), 'noopener nofollow ugc');
   assert.equal(await sizes.locator('a').getAttribute('target'), '_blank');
+  await shots(p, 'widget-open');
+  await p.setViewportSize({ width: 1366, height: 768 });
   // The testers' message: the address is a link without the full stop after it; the markup
   // after it stays text, in the widget and in the admin's panel.
   const TESTERS = 'see https://example.com/a?b=1. and <img src=x onerror=alert(1)>';
@@ -135,8 +137,6 @@ test('the guest widget: loader only until opened, offline notice, live chat, rel
   }
   assert.equal(await f.locator('.msgs img').count(), 0, 'no image element in the widget');
   assert.equal(await a.locator('.msgs img').count(), 0, 'no image element in the panel');
-  await shots(p, 'widget-open');
-  await p.setViewportSize({ width: 1366, height: 768 });
 
   // The conversation survives a reload of the host page.
   fromChat.length = 0;
