@@ -60,7 +60,8 @@ test('admins read the webhook delivery log and retry a failed delivery', { timeo
     await page.waitForTimeout(250);
   }
   await log.getByText(/chat\.started · chat \d+/).waitFor();
-  await log.getByText(/Last error: gave up after \d+ attempts?: could not connect/).first().waitFor();
+  // The reason depends on what holds that port by then (closed, or another test's server): any one.
+  await log.getByText(/Last error: gave up after \d+ attempts?: \S/).first().waitFor();
   assert.ok(await log.getByRole('button', { name: 'Retry now' }).count() >= 1);
   await shots(page, 'admin-webhooks');
   await page.setViewportSize({ width: 390, height: 844 });
