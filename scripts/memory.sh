@@ -16,11 +16,28 @@ ulimit -n 20000
 NATI_LOGIN_RATE_PER_MINUTE=1000000 NATI_GUEST_START_RATE_PER_MINUTE=1000000 \
     "$BIN" serve --demo --bind "127.0.0.1:$PORT" --data-dir "$DIR" >"$DIR/server.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
+# Stop the server this script started (it may have exited already) and keep the script's
+# own exit status: a failed measurement still fails the script.
+cleanup() {
+    local rc=$?
+    if kill -0 "$PID" 2>/dev/null; then
+        kill "$PID"
+        wait "$PID" 2>/dev/null
+    fi
+    rm -rf "$DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+up=0
 for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then up=1; break; fi
     sleep 0.1
 done
+if [ "$up" -ne 1 ]; then
+    echo "error: the server did not start:" >&2
+    cat "$DIR/server.log" >&2
+    exit 1
+fi
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$PID/status"; }
 settle() { sleep "${SETTLE:-5}"; }
 settle
