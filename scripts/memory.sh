@@ -20,6 +20,7 @@ PID=$!
 # own exit status: a failed measurement still fails the script.
 cleanup() {
     local rc=$?
+    set +e # the server's own exit status (143 after the kill) is not the script's
     if kill -0 "$PID" 2>/dev/null; then
         kill "$PID"
         wait "$PID" 2>/dev/null
