@@ -219,10 +219,23 @@ pub fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Measures the CPU a server (and this process) spent over a span.
+/// Bytes a process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`: what reached the page cache for files, the WAL included).
+pub fn write_bytes(pid: u32) -> Option<u64> {
+    read(&format!("/proc/{pid}/io"))?
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Measures the CPU a server (and this process) spent over a span, and what the server
+/// wrote to storage.
 pub struct CpuSpan {
     pid: Option<u32>,
     server0: Option<f64>,
+    written0: Option<u64>,
     me0: Option<f64>,
     t0: std::time::Instant,
 }
@@ -232,12 +245,14 @@ impl CpuSpan {
         CpuSpan {
             pid: server_pid,
             server0: server_pid.and_then(|p| cpu_secs(Some(p))),
+            written0: server_pid.and_then(write_bytes),
             me0: cpu_secs(None),
             t0: std::time::Instant::now(),
         }
     }
 
-    /// `{"wall_s", "server_cpu_s", "server_cores", "coordinator_cpu_s"}`; workers add theirs.
+    /// `{"wall_s", "server_cpu_s", "server_cores_busy", "server_write_bytes",
+    /// "coordinator_cpu_s"}`; workers add theirs.
     pub fn finish(&self) -> Value {
         let wall = self.t0.elapsed().as_secs_f64();
         let server = match (self.pid, self.server0) {
@@ -248,9 +263,14 @@ impl CpuSpan {
             Some(a) => cpu_secs(None).map(|b| b - a),
             None => None,
         };
+        let written = match (self.pid, self.written0) {
+            (Some(p), Some(a)) => write_bytes(p).map(|b| b.saturating_sub(a)),
+            _ => None,
+        };
         json!({
             "wall_s": round3(wall),
             "server_cpu_s": server.map(round3),
+            "server_write_bytes": written,
             "server_cores_busy": server.map(|s| round3(s / wall.max(1e-9))),
             "coordinator_cpu_s": me.map(round3),
         })

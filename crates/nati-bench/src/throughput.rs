@@ -113,6 +113,24 @@ pub async fn run(c: &Common, a: &ThroughputArgs) -> Result<Outcome> {
                 .unwrap_or_else(|| "n/a (no --server-pid)".into()),
             "",
         ),
+        row(
+            "server CPU per 1,000 messages stored",
+            per_1000(
+                cpu["server_cpu_s"].as_f64().map(|s| s * 1000.0),
+                total,
+                "ms",
+            ),
+            "",
+        ),
+        row(
+            "server bytes written per message stored",
+            per_1000(
+                cpu["server_write_bytes"].as_f64().map(|b| b / 1000.0),
+                total,
+                "B",
+            ),
+            "",
+        ),
     ];
     Ok(Outcome {
         title: format!(
@@ -133,6 +151,14 @@ pub async fn run(c: &Common, a: &ThroughputArgs) -> Result<Outcome> {
             "bench_workers_cpu_s": stats::round3(worker_cpu),
         }),
     })
+}
+
+/// `amount` (measured over the run) per 1,000 of `count`, or "n/a".
+fn per_1000(amount: Option<f64>, count: u64, unit: &str) -> String {
+    match amount {
+        Some(a) if count > 0 => format!("{:.1} {unit}", a * 1000.0 / count as f64),
+        _ => "n/a (no --server-pid)".into(),
+    }
 }
 
 struct SockResult {
