@@ -365,6 +365,42 @@ impl WriteTx for SqliteWrite<'_> {
 pub(crate) struct SqliteExecutor {
     /// Taken out for the length of a batch (only the writer thread runs batches).
     conn: Mutex<Option<Connection>>,
+    /// Stops with the executor.
+    _checkpointer: Checkpointer,
+}
+
+/// How often the checkpointer copies committed WAL pages into the database file. A page
+/// the writer changes many times in that span is copied once.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs `PRAGMA wal_checkpoint(PASSIVE)` on its own connection and thread every
+/// [`CHECKPOINT_EVERY`]: a passive checkpoint takes no lock the writer or the readers
+/// need, so commits and reads go on while it writes and syncs the database file. Once
+/// the WAL is fully copied and no reader is still in it, the writer starts it again from
+/// the beginning, which keeps the file from growing.
+struct Checkpointer {
+    /// Dropped with the executor: the thread sees the channel close and ends.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("nati-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints instead");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { _stop: stop })
+    }
 }
 
 impl SqliteExecutor {
@@ -383,9 +419,15 @@ impl SqliteExecutor {
         // page cache) and read the file through a memory map instead of a `pread` per page.
         conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;")
             .map_err(db)?;
+        // Checkpoints (copying the WAL back into the database file, with an `fsync`) run
+        // on a thread of their own, so that a commit never waits for one. The writer
+        // checkpoints by itself only if that thread fell far behind (64 MiB of WAL).
+        conn.pragma_update(None, "wal_autocheckpoint", 16384)
+            .map_err(db)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteExecutor {
             conn: Mutex::new(Some(conn)),
+            _checkpointer: Checkpointer::start(path)?,
         })
     }
 
