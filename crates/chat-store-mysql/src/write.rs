@@ -7,6 +7,13 @@
 //! and message ids are handed out and committed in one order. Under that lock no other
 //! transaction inserts messages, so a multi-row insert's ids are the ones after
 //! `LAST_INSERT_ID()`, read back by id range (MySQL has no `INSERT ... RETURNING`).
+//!
+//! Statement shapes are few: lists are padded (a repeated id or key changes nothing) and
+//! inserts cut into pieces whose lengths are powers of two, so a batch of any size uses
+//! statements the connection has prepared already. A new shape for every batch size made
+//! the driver evict a prepared statement before preparing the next: its close and the next
+//! prepare then go out as two writes, and Nagle's algorithm held the second until the
+//! server's delayed ACK, up to 40 ms per batch (`docs/BENCHMARKS.md`, pass 7).
 
 use crate::chats::{CHAT_COLS, MESSAGE_COLS, begin_events_on};
 use crate::rows::{self, db, int, unique_violation};
@@ -18,6 +25,28 @@ use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreE
 use sqlx::{AssertSqlSafe, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use std::collections::HashMap;
 use time::OffsetDateTime;
+
+/// `items` lengthened to the next power of two by repeating the last one.
+fn padded<T: Copy>(items: &[T]) -> Vec<T> {
+    let mut out = items.to_vec();
+    if let Some(&last) = items.last() {
+        out.resize(items.len().next_power_of_two(), last);
+    }
+    out
+}
+
+/// `rows` cut into pieces whose lengths are powers of two, largest first.
+fn pieces<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let n = 1usize << rows.len().ilog2();
+        let (piece, rest) = rows.split_at(n);
+        rows = rest;
+        Some(piece)
+    })
+}
 
 /// The write primitives on an open transaction's connection (the event lock held).
 pub(crate) struct MysqlWrite<'c>(pub(crate) &'c mut MySqlConnection);
@@ -32,7 +61,7 @@ impl WriteTx for MysqlWrite<'_> {
             "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id IN ("
         ));
         let mut sep = q.separated(", ");
-        for id in ids {
+        for id in padded(ids) {
             sep.push_bind(id.0);
         }
         q.push(") ORDER BY chat_id FOR UPDATE");
@@ -44,7 +73,8 @@ impl WriteTx for MysqlWrite<'_> {
         let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
             "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE "
         ));
-        for (i, k) in keys.iter().enumerate() {
+        let keys: Vec<&ClientKey> = keys.iter().collect();
+        for (i, k) in padded(&keys).into_iter().enumerate() {
             if i > 0 {
                 q.push(" OR ");
             }
@@ -63,23 +93,31 @@ impl WriteTx for MysqlWrite<'_> {
     }
 
     async fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<Vec<MessageId>, StoreError> {
-        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-            "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) ",
-        );
-        q.push_values(rows, |mut b, m| {
-            b.push_bind(m.chat_id.0)
-                .push_bind(m.seq)
-                .push_bind(m.sender_type.as_str())
-                .push_bind(m.sender_id)
-                .push_bind(m.sender_name.as_str())
-                .push_bind(m.message.as_str())
-                .push_bind(m.is_read)
-                .push_bind(m.client_id.as_deref())
-                .push_bind(m.created_at);
-        });
-        let done = q.build().execute(&mut *self.0).await.map_err(db)?;
-        let first = i64::try_from(done.last_insert_id())
-            .map_err(|e| StoreError::Database(format!("message id: {e}")))?;
+        let mut first = None;
+        for piece in pieces(rows) {
+            let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+                "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, \
+                 client_id, created_at) ",
+            );
+            q.push_values(piece, |mut b, m| {
+                b.push_bind(m.chat_id.0)
+                    .push_bind(m.seq)
+                    .push_bind(m.sender_type.as_str())
+                    .push_bind(m.sender_id)
+                    .push_bind(m.sender_name.as_str())
+                    .push_bind(m.message.as_str())
+                    .push_bind(m.is_read)
+                    .push_bind(m.client_id.as_deref())
+                    .push_bind(m.created_at);
+            });
+            let done = q.build().execute(&mut *self.0).await.map_err(db)?;
+            first.get_or_insert(done.last_insert_id());
+        }
+        let Some(first) = first else {
+            return Ok(Vec::new());
+        };
+        let first =
+            i64::try_from(first).map_err(|e| StoreError::Database(format!("message id: {e}")))?;
         let got = sqlx::query(
             "SELECT message_id, chat_id, seq FROM tbl_chat_messages WHERE message_id >= ? ORDER BY message_id LIMIT ?",
         )
@@ -103,21 +141,24 @@ impl WriteTx for MysqlWrite<'_> {
     }
 
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
-        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-            "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at) ",
-        );
-        q.push_values(rows, |mut b, e| {
-            b.push_bind(e.chat_id.0)
-                .push_bind(e.seq)
-                .push_bind(e.kind.as_str())
-                .push_bind(e.payload.as_str())
-                .push_bind(e.visibility.worker_id.map(|w| w.0))
-                .push_bind(e.visibility.previous_worker_id.map(|w| w.0))
-                .push_bind(e.visibility.user_id.map(|u| u.0))
-                .push_bind(e.visibility.guest_id.map(|g| g.0))
-                .push_bind(e.created_at);
-        });
-        q.build().execute(&mut *self.0).await.map_err(db)?;
+        for piece in pieces(rows) {
+            let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+                "INSERT INTO tbl_chat_events (chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, \
+                 guest_id, created_at) ",
+            );
+            q.push_values(piece, |mut b, e| {
+                b.push_bind(e.chat_id.0)
+                    .push_bind(e.seq)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.payload.as_str())
+                    .push_bind(e.visibility.worker_id.map(|w| w.0))
+                    .push_bind(e.visibility.previous_worker_id.map(|w| w.0))
+                    .push_bind(e.visibility.user_id.map(|u| u.0))
+                    .push_bind(e.visibility.guest_id.map(|g| g.0))
+                    .push_bind(e.created_at);
+            });
+            q.build().execute(&mut *self.0).await.map_err(db)?;
+        }
         Ok(())
     }
 
@@ -144,11 +185,13 @@ impl WriteTx for MysqlWrite<'_> {
             return Ok(());
         }
         // One statement for many chats: each column is a CASE over the chat id.
+        let chats: Vec<&Chat> = chats.iter().collect();
+        let chats = padded(&chats);
         let mut q: QueryBuilder<MySql> = QueryBuilder::new("UPDATE tbl_chats SET ");
         macro_rules! column {
             ($name:literal, $value:expr, $last:expr) => {
                 q.push(concat!($name, " = CASE chat_id"));
-                for c in chats {
+                for &c in &chats {
                     q.push(" WHEN ").push_bind(c.chat_id.0).push(" THEN ");
                     q.push_bind($value(c));
                 }
@@ -164,7 +207,7 @@ impl WriteTx for MysqlWrite<'_> {
         column!("last_message_at", |c: &Chat| c.last_message_at, true);
         q.push(" WHERE chat_id IN (");
         let mut sep = q.separated(", ");
-        for c in chats {
+        for c in &chats {
             sep.push_bind(c.chat_id.0);
         }
         q.push(")");
