@@ -16,9 +16,12 @@
 
 use crate::mail::{self, Mailer, Summary};
 use crate::state::AppState;
-use chat_core::model::{EmailKind, EmailOutcome, NewEmail, OutboxEmail, Page, Preferences};
-use chat_core::{AccountRole, Actor, AdminId, GuestId, MessageId, SenderType, StoreError, notify};
+use chat_core::model::{Chat, EmailKind, EmailOutcome, NewEmail, OutboxEmail, Page, Preferences};
+use chat_core::{
+    AccountRole, Actor, AdminId, ChatId, GuestId, MessageId, SenderType, Store, StoreError, notify,
+};
 use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -66,7 +69,11 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         if events.is_empty() {
             break;
         }
-        let mut admins: Option<Vec<(AdminId, Preferences)>> = None;
+        // One look-up per chat and account for the whole batch, and one queued row per
+        // (recipient, chat): a burst's later messages would only find that row pending.
+        let mut cache = DueCache::default();
+        let mut emails: Vec<NewEmail> = Vec::new();
+        let mut planned: HashSet<(Actor, ChatId)> = HashSet::new();
         for e in &events {
             cursor = e.event_id;
             if e.kind == "chat.updated" {
@@ -79,28 +86,88 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
             let Some(message_id) = e.payload["message_id"].as_i64() else {
                 continue;
             };
-            let dues = missed_dues(state, e, notify::Channel::Email, &mut admins).await?;
+            let dues = missed_dues(state, e, notify::Channel::Email, &mut cache).await?;
             for d in dues {
-                let email = NewEmail {
-                    kind: EmailKind::Missed,
-                    recipient: d.recipient,
-                    chat_id: e.chat_id,
-                    first_message_id: MessageId(message_id),
-                    due_at: e.created_at + time::Duration::seconds(d.delay_secs),
-                };
-                if store
-                    .enqueue_email(&email, OffsetDateTime::now_utc())
-                    .await?
-                {
-                    queued += 1;
+                if planned.insert((d.recipient, e.chat_id)) {
+                    emails.push(NewEmail {
+                        kind: EmailKind::Missed,
+                        recipient: d.recipient,
+                        chat_id: e.chat_id,
+                        first_message_id: MessageId(message_id),
+                        due_at: e.created_at + time::Duration::seconds(d.delay_secs),
+                    });
                 }
             }
         }
+        queued += store
+            .enqueue_emails(&emails, OffsetDateTime::now_utc())
+            .await?;
         store
             .set_job_cursor(CURSOR, cursor, OffsetDateTime::now_utc())
             .await?;
     }
     Ok(queued)
+}
+
+/// What the planners look up about a batch of events, looked up once per batch: the
+/// chats (customer columns, which never change), account preferences, whether a guest
+/// gave an email address, and the active admins.
+#[derive(Default)]
+pub(crate) struct DueCache {
+    admins: Option<Vec<(AdminId, Preferences)>>,
+    chats: HashMap<ChatId, Option<Chat>>,
+    preferences: HashMap<(AccountRole, i64), Preferences>,
+    guest_has_email: HashMap<GuestId, bool>,
+}
+
+impl DueCache {
+    async fn chat(&mut self, store: &dyn Store, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        if let Some(c) = self.chats.get(&id) {
+            return Ok(c.clone());
+        }
+        let c = store.chat(id).await?;
+        self.chats.insert(id, c.clone());
+        Ok(c)
+    }
+
+    async fn preferences(
+        &mut self,
+        store: &dyn Store,
+        role: AccountRole,
+        id: i64,
+    ) -> Result<Preferences, StoreError> {
+        if let Some(p) = self.preferences.get(&(role, id)) {
+            return Ok(p.clone());
+        }
+        let p = store.preferences(role, id).await?;
+        self.preferences.insert((role, id), p.clone());
+        Ok(p)
+    }
+
+    async fn guest_has_email(&mut self, store: &dyn Store, g: GuestId) -> Result<bool, StoreError> {
+        if let Some(b) = self.guest_has_email.get(&g) {
+            return Ok(*b);
+        }
+        let b = store.guest(g).await?.and_then(|g| g.email).is_some();
+        self.guest_has_email.insert(g, b);
+        Ok(b)
+    }
+
+    async fn admins(&mut self, store: &dyn Store) -> Result<&[(AdminId, Preferences)], StoreError> {
+        if self.admins.is_none() {
+            let mut list = Vec::new();
+            for a in store.list_accounts(Some(AccountRole::Admin)).await? {
+                if a.active {
+                    list.push((
+                        AdminId(a.id),
+                        store.preferences(AccountRole::Admin, a.id).await?,
+                    ));
+                }
+            }
+            self.admins = Some(list);
+        }
+        Ok(self.admins.as_deref().unwrap_or(&[]))
+    }
 }
 
 /// Who is to hear, and after how long, that the message of a `message.created` event
@@ -111,9 +178,9 @@ pub(crate) async fn missed_dues(
     state: &AppState,
     e: &chat_core::model::StoredEvent,
     channel: notify::Channel,
-    admins: &mut Option<Vec<(AdminId, Preferences)>>,
+    cache: &mut DueCache,
 ) -> Result<Vec<notify::Due>, StoreError> {
-    let store = &state.store;
+    let store = state.store.as_ref();
     let p = &e.payload;
     let Some(sender) = p["sender_type"]
         .as_str()
@@ -122,35 +189,28 @@ pub(crate) async fn missed_dues(
     else {
         return Ok(Vec::new()); // system message
     };
-    let Some(mut chat) = store.chat(e.chat_id).await? else {
+    let Some(mut chat) = cache.chat(store, e.chat_id).await? else {
         return Ok(Vec::new());
     };
     // Who was assigned when the message was written.
     chat.worker_id = e.worker_id;
     let worker_prefs = match (sender.is_customer(), chat.worker_id) {
-        (true, Some(w)) => Some(store.preferences(AccountRole::Worker, w.0).await?),
+        (true, Some(w)) => Some(cache.preferences(store, AccountRole::Worker, w.0).await?),
         _ => None,
     };
     let user_prefs = match (sender.is_staff(), chat.user_id) {
-        (true, Some(u)) => Some(store.preferences(AccountRole::User, u.0).await?),
+        (true, Some(u)) => Some(cache.preferences(store, AccountRole::User, u.0).await?),
         _ => None,
     };
     let guest_has_email = match (sender.is_staff(), chat.guest_id) {
-        (true, Some(g)) => store.guest(g).await?.and_then(|g| g.email).is_some(),
+        (true, Some(g)) => cache.guest_has_email(store, g).await?,
         _ => false,
     };
-    if sender.is_customer() && admins.is_none() {
-        let mut list = Vec::new();
-        for a in store.list_accounts(Some(AccountRole::Admin)).await? {
-            if a.active {
-                list.push((
-                    AdminId(a.id),
-                    store.preferences(AccountRole::Admin, a.id).await?,
-                ));
-            }
-        }
-        *admins = Some(list);
-    }
+    let admins = if sender.is_customer() {
+        cache.admins(store).await?
+    } else {
+        &[]
+    };
     Ok(notify::recipients_on(
         channel,
         &chat,
@@ -159,7 +219,7 @@ pub(crate) async fn missed_dues(
         user_prefs.as_ref(),
         guest_has_email,
         state.settings.guest_email_delay_secs,
-        admins.as_deref().unwrap_or(&[]),
+        admins,
     ))
 }
 

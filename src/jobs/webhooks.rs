@@ -18,9 +18,9 @@
 use crate::config::WebhookEndpoint;
 use crate::state::AppState;
 use crate::webhook_http::{SendError, WebhookClient};
-use chat_core::model::{Chat, Preferences};
+use chat_core::model::Chat;
 use chat_core::webhook::{self, Delivery, DeliveryOutcome, EventType, NewDelivery};
-use chat_core::{AccountRole, AdminId, ChatId, GuestId, MessageId, StoreError, notify};
+use chat_core::{AccountRole, ChatId, GuestId, MessageId, StoreError, notify};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -76,7 +76,7 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         }
         let mut chats: HashMap<ChatId, Chat> = HashMap::new();
         let mut host_ids: HashMap<(AccountRole, i64), Option<String>> = HashMap::new();
-        let mut admins: Option<Vec<(AdminId, Preferences)>> = None;
+        let mut dues_cache = super::email::DueCache::default();
         let mut batch = Vec::new();
         for e in &events {
             cursor = e.event_id;
@@ -100,7 +100,7 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
                 && let Some(message_id) = e.payload["message_id"].as_i64()
             {
                 let dues =
-                    super::email::missed_dues(state, e, notify::Channel::Webhook, &mut admins)
+                    super::email::missed_dues(state, e, notify::Channel::Webhook, &mut dues_cache)
                         .await?;
                 for d in dues {
                     let due_at = e.created_at + time::Duration::seconds(d.delay_secs);

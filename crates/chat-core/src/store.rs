@@ -251,14 +251,26 @@ pub trait JobStore: Send + Sync {
         last_event_id: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// Queue an email, unless one of the same kind is already pending or being sent for
-    /// this recipient and chat (a burst becomes one email), or this very one was queued before (re-planning
-    /// after a restart is harmless). Returns whether a row was added.
+    /// Queue emails, in one transaction: each unless one of the same kind is already
+    /// pending or being sent for its recipient and chat (a burst becomes one email), or
+    /// this very one was queued before (re-planning after a restart is harmless). Planners
+    /// on several nodes take turns. Returns how many rows were added.
+    async fn enqueue_emails(
+        &self,
+        emails: &[NewEmail],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
+    /// [`JobStore::enqueue_emails`] for one email: whether its row was added.
     async fn enqueue_email(
         &self,
         email: &NewEmail,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .enqueue_emails(std::slice::from_ref(email), now)
+            .await?
+            == 1)
+    }
     /// Claim up to `limit` emails that are due: pending ones whose time has come, and ones
     /// left `sending` by a process that died (their lease ran out). Claimed rows are
     /// `sending` until `lease_until`.

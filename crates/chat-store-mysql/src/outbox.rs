@@ -60,33 +60,32 @@ pub(crate) async fn set_job_cursor(
     Ok(())
 }
 
-pub(crate) async fn enqueue_email(
+pub(crate) async fn enqueue_emails(
     s: &MysqlStore,
-    e: &NewEmail,
+    emails: &[NewEmail],
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+) -> Result<usize, StoreError> {
+    if emails.is_empty() {
+        return Ok(0);
+    }
     let mut conn = s.pool.acquire().await.map_err(db)?;
-    // Planners on several nodes take turns per chat, so "one open row per (kind, recipient,
-    // chat)" holds as it does behind SQLite's single writer. A named lock of the email
-    // planner's own, not the chat row: the chat's writer holds chat rows for a whole batch,
-    // and the planner must not queue behind it (or it behind the planner).
-    let name = format!("nati-email-{}", e.chat_id.0);
-    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 10)")
-        .bind(&name)
+    // Planners on several nodes take turns, so "one open row per (kind, recipient, chat)"
+    // holds as it does behind SQLite's single writer. A named lock of the email planner's
+    // own, not the chat rows: the chat's writer holds chat rows for a whole batch, and the
+    // planner must not queue behind it (or it behind the planner). Taken before the
+    // transaction begins, so its snapshot sees what the previous holder committed.
+    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('nati-email-plan', 10)")
         .fetch_one(&mut *conn)
         .await
         .map_err(db)?;
     if got != Some(1) {
-        return Err(StoreError::Database(format!(
-            "email planner: the lock for chat {} was not free within 10 s",
-            e.chat_id.0
-        )));
+        return Err(StoreError::Database(
+            "email planner: its lock was not free within 10 s".into(),
+        ));
     }
-    let done = enqueue_email_locked(&mut conn, e, rtype, rid, now).await;
+    let done = enqueue_emails_locked(&mut conn, emails, now).await;
     // Release whatever happened; a dropped connection releases it too.
-    let released = sqlx::query("DO RELEASE_LOCK(?)")
-        .bind(&name)
+    let released = sqlx::query("DO RELEASE_LOCK('nati-email-plan')")
         .execute(&mut *conn)
         .await;
     let done = done?;
@@ -94,62 +93,60 @@ pub(crate) async fn enqueue_email(
     Ok(done)
 }
 
-/// [`enqueue_email`] under the planner's lock for the chat.
-async fn enqueue_email_locked(
+/// [`enqueue_emails`] under the planners' lock, in one transaction.
+async fn enqueue_emails_locked(
     conn: &mut sqlx::MySqlConnection,
-    e: &NewEmail,
-    rtype: &str,
-    rid: i64,
+    emails: &[NewEmail],
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<usize, StoreError> {
     use sqlx::Connection;
     let mut tx = conn.begin().await.map_err(db)?;
-    let open = sqlx::query(
-        "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ? AND recipient_id = ? AND chat_id = ? \
-         AND kind = ? AND status IN ('pending', 'sending') LIMIT 1",
-    )
-    .bind(rtype)
-    .bind(rid)
-    .bind(e.chat_id.0)
-    .bind(e.kind.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    if open.is_some() {
-        tx.commit().await.map_err(db)?;
-        return Ok(false);
-    }
-    let done = sqlx::query(
-        "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, status, \
-         due_at, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-    )
-    .bind(e.kind.as_str())
-    .bind(rtype)
-    .bind(rid)
-    .bind(e.chat_id.0)
-    .bind(e.first_message_id.0)
-    .bind(e.due_at)
-    .bind(e.due_at)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match done {
-        Ok(_) => {
-            tx.commit().await.map_err(db)?;
-            Ok(true)
+    let mut added = 0;
+    for e in emails {
+        let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+        let open = sqlx::query(
+            "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ? AND recipient_id = ? \
+             AND chat_id = ? AND kind = ? AND status IN ('pending', 'sending') LIMIT 1",
+        )
+        .bind(rtype)
+        .bind(rid)
+        .bind(e.chat_id.0)
+        .bind(e.kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if open.is_some() {
+            continue;
         }
-        // This very email was queued before: re-planning is harmless.
-        Err(err) if unique_violation(&err) => {
-            tx.rollback().await.map_err(db)?;
-            Ok(false)
-        }
-        Err(err) => {
-            // Free the chat row now rather than when the connection is next used.
-            let _ = tx.rollback().await;
-            Err(db(err))
+        let done = sqlx::query(
+            "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, \
+             status, due_at, next_attempt_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        )
+        .bind(e.kind.as_str())
+        .bind(rtype)
+        .bind(rid)
+        .bind(e.chat_id.0)
+        .bind(e.first_message_id.0)
+        .bind(e.due_at)
+        .bind(e.due_at)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match done {
+            Ok(_) => added += 1,
+            // This very email was queued before: re-planning is harmless. InnoDB undoes
+            // only the failed statement; the transaction goes on.
+            Err(err) if unique_violation(&err) => {}
+            Err(err) => {
+                let _ = tx.rollback().await;
+                return Err(db(err));
+            }
         }
     }
+    tx.commit().await.map_err(db)?;
+    Ok(added)
 }
 
 /// A claim transaction, at READ COMMITTED whatever the server's default: under REPEATABLE
@@ -235,12 +232,12 @@ impl chat_core::store::JobStore for MysqlStore {
         crate::outbox::set_job_cursor(self, name, last_event_id, now).await
     }
 
-    async fn enqueue_email(
+    async fn enqueue_emails(
         &self,
-        email: &NewEmail,
+        emails: &[NewEmail],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        crate::outbox::enqueue_email(self, email, now).await
+    ) -> Result<usize, StoreError> {
+        crate::outbox::enqueue_emails(self, emails, now).await
     }
 
     async fn claim_due_emails(

@@ -33,56 +33,82 @@ pub(crate) async fn set_job_cursor(
 /// The key space of the email planner's per-chat advisory locks ("NEML").
 const EMAIL_PLAN_LOCK: i32 = 0x4E45_4D4C;
 
-pub(crate) async fn enqueue_email(
+pub(crate) async fn enqueue_emails(
     s: &PgStore,
-    e: &NewEmail,
+    emails: &[NewEmail],
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+) -> Result<usize, StoreError> {
+    if emails.is_empty() {
+        return Ok(0);
+    }
     let mut tx = s.pool.begin().await.map_err(db)?;
-    // Planners take turns per chat, so two cannot both find no open row for this
-    // recipient and chat and both add one (SQLite's single writer gives this for free). An
-    // advisory lock of the email planner's own, not the chat row: the chat's writer holds
-    // chat rows for a whole batch, and the planner must not queue behind it (or it behind
-    // the planner).
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+    // Planners take turns, so two cannot both find no open row for a recipient and chat
+    // and both add one (SQLite's single writer gives this for free). An advisory lock of
+    // the email planner's own, not the chat rows: the chat's writer holds chat rows for a
+    // whole batch, and the planner must not queue behind it (or it behind the planner).
+    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
         .bind(EMAIL_PLAN_LOCK)
-        .bind((e.chat_id.0 & 0x7fff_ffff) as i32)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = $1 AND recipient_id = $2 AND chat_id = $3 \
-         AND kind = $4 AND status IN ('pending', 'sending') LIMIT 1",
+    // Which of them already have an open row, in one statement; then the others in one
+    // insert. A burst inside `emails` counts once: the first of each (kind, recipient, chat).
+    let key = |e: &NewEmail| {
+        (
+            e.kind.as_str(),
+            e.recipient.sender_type().as_str(),
+            e.recipient.raw_id(),
+            e.chat_id.0,
+        )
+    };
+    let mut seen = std::collections::HashSet::new();
+    let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
+    let open: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM tbl_chat_email_outbox o \
+         JOIN UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS k(kind, recipient_type, recipient_id, chat_id) \
+         USING (kind, recipient_type, recipient_id, chat_id) WHERE o.status IN ('pending', 'sending')",
     )
-    .bind(rtype)
-    .bind(rid)
-    .bind(e.chat_id.0)
-    .bind(e.kind.as_str())
-    .fetch_optional(&mut *tx)
+    .bind(fresh.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|e| e.recipient.sender_type().as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|e| e.recipient.raw_id()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|e| e.chat_id.0).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
-    if open.is_some() {
-        tx.commit().await.map_err(db)?;
-        return Ok(false);
-    }
-    let done = sqlx::query(
-        "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, status, due_at, \
-         next_attempt_at, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $6, $7) \
-         ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
-    )
-    .bind(rtype)
-    .bind(rid)
-    .bind(e.chat_id.0)
-    .bind(e.first_message_id.0)
-    .bind(e.due_at)
-    .bind(now)
-    .bind(e.kind.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    let open: std::collections::HashSet<(&str, &str, i64, i64)> = open
+        .iter()
+        .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
+        .collect();
+    let todo: Vec<&NewEmail> = fresh
+        .into_iter()
+        .filter(|e| !open.contains(&key(e)))
+        .collect();
+    let added = if todo.is_empty() {
+        0
+    } else {
+        sqlx::query(
+            "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, status, \
+             due_at, next_attempt_at, created_at, updated_at) \
+             SELECT k.kind, k.recipient_type, k.recipient_id, k.chat_id, k.first_message_id, 'pending', k.due_at, \
+             k.due_at, $6, $6 \
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $7::timestamptz[]) \
+             AS k(kind, recipient_type, recipient_id, chat_id, first_message_id, due_at) \
+             ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+        )
+        .bind(todo.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+        .bind(todo.iter().map(|e| e.recipient.sender_type().as_str()).collect::<Vec<_>>())
+        .bind(todo.iter().map(|e| e.recipient.raw_id()).collect::<Vec<_>>())
+        .bind(todo.iter().map(|e| e.chat_id.0).collect::<Vec<_>>())
+        .bind(todo.iter().map(|e| e.first_message_id.0).collect::<Vec<_>>())
+        .bind(now)
+        .bind(todo.iter().map(|e| e.due_at).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected() as usize
+    };
     tx.commit().await.map_err(db)?;
-    Ok(done.rows_affected() == 1)
+    Ok(added)
 }
 
 #[async_trait::async_trait]
@@ -105,12 +131,12 @@ impl chat_core::store::JobStore for PgStore {
         crate::outbox::set_job_cursor(self, name, last_event_id, now).await
     }
 
-    async fn enqueue_email(
+    async fn enqueue_emails(
         &self,
-        email: &NewEmail,
+        emails: &[NewEmail],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        crate::outbox::enqueue_email(self, email, now).await
+    ) -> Result<usize, StoreError> {
+        crate::outbox::enqueue_emails(self, emails, now).await
     }
 
     async fn claim_due_emails(

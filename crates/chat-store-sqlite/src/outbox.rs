@@ -56,45 +56,53 @@ pub(crate) async fn set_job_cursor(
     Ok(())
 }
 
-pub(crate) async fn enqueue_email(
+pub(crate) async fn enqueue_emails(
     s: &SqliteStore,
-    e: &NewEmail,
+    emails: &[NewEmail],
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
-    let mut tx = s.begin_write().await?;
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ?1 AND recipient_id = ?2 AND chat_id = ?3 \
-         AND kind = ?4 AND status IN ('pending', 'sending') LIMIT 1",
-    )
-    .bind(rtype)
-    .bind(rid)
-    .bind(e.chat_id.0)
-    .bind(e.kind.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    if open.is_some() {
-        tx.commit().await.map_err(db)?;
-        return Ok(false);
+) -> Result<usize, StoreError> {
+    if emails.is_empty() {
+        return Ok(0);
     }
-    let done = sqlx::query(
-        "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, status, due_at, \
-         next_attempt_at, created_at, updated_at, kind) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?6, ?7) \
-         ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
-    )
-    .bind(rtype)
-    .bind(rid)
-    .bind(e.chat_id.0)
-    .bind(e.first_message_id.0)
-    .bind(ts(e.due_at))
-    .bind(ts(now))
-    .bind(e.kind.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    // One write transaction for the batch: the write lock once, not once per email.
+    let mut tx = s.begin_write().await?;
+    let mut added = 0;
+    for e in emails {
+        let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ?1 AND recipient_id = ?2 \
+             AND chat_id = ?3 AND kind = ?4 AND status IN ('pending', 'sending') LIMIT 1",
+        )
+        .bind(rtype)
+        .bind(rid)
+        .bind(e.chat_id.0)
+        .bind(e.kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if open.is_some() {
+            continue;
+        }
+        let done = sqlx::query(
+            "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, \
+             status, due_at, next_attempt_at, created_at, updated_at, kind) \
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?6, ?7) \
+             ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+        )
+        .bind(rtype)
+        .bind(rid)
+        .bind(e.chat_id.0)
+        .bind(e.first_message_id.0)
+        .bind(ts(e.due_at))
+        .bind(ts(now))
+        .bind(e.kind.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        added += done.rows_affected() as usize;
+    }
     tx.commit().await.map_err(db)?;
-    Ok(done.rows_affected() == 1)
+    Ok(added)
 }
 
 #[async_trait::async_trait]
@@ -119,12 +127,12 @@ impl chat_core::store::JobStore for SqliteStore {
         crate::outbox::set_job_cursor(self, name, last_event_id, now).await
     }
 
-    async fn enqueue_email(
+    async fn enqueue_emails(
         &self,
-        email: &NewEmail,
+        emails: &[NewEmail],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        crate::outbox::enqueue_email(self, email, now).await
+    ) -> Result<usize, StoreError> {
+        crate::outbox::enqueue_emails(self, emails, now).await
     }
 
     async fn claim_due_emails(
