@@ -56,52 +56,79 @@ pub(crate) async fn set_job_cursor(
     Ok(())
 }
 
+/// Emails queued per write transaction: the chat writer waits while one holds the lock.
+const ENQUEUE_CHUNK: usize = 64;
+
 pub(crate) async fn enqueue_emails(
     s: &SqliteStore,
     emails: &[NewEmail],
     now: OffsetDateTime,
 ) -> Result<usize, StoreError> {
-    if emails.is_empty() {
-        return Ok(0);
-    }
-    // One write transaction for the batch: the write lock once, not once per email.
-    let mut tx = s.begin_write().await?;
+    // A burst inside `emails` counts once: the first of each (kind, recipient, chat).
+    let key = |e: &NewEmail| {
+        (
+            e.kind.as_str(),
+            e.recipient.sender_type().as_str(),
+            e.recipient.raw_id(),
+            e.chat_id.0,
+        )
+    };
+    let mut seen = std::collections::HashSet::new();
+    let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
     let mut added = 0;
-    for e in emails {
-        let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
-        let open: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ?1 AND recipient_id = ?2 \
-             AND chat_id = ?3 AND kind = ?4 AND status IN ('pending', 'sending') LIMIT 1",
-        )
-        .bind(rtype)
-        .bind(rid)
-        .bind(e.chat_id.0)
-        .bind(e.kind.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if open.is_some() {
-            continue;
+    // Short write transactions of two statements each: which already have an open row,
+    // then the others in one insert.
+    for chunk in fresh.chunks(ENQUEUE_CHUNK) {
+        let mut tx = s.begin_write().await?;
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "WITH k (kind, recipient_type, recipient_id, chat_id) AS (",
+        );
+        q.push_values(chunk, |mut b, e| {
+            let (k, t, r, c) = key(e);
+            b.push_bind(k).push_bind(t).push_bind(r).push_bind(c);
+        });
+        q.push(
+            ") SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM k \
+             JOIN tbl_chat_email_outbox o ON o.kind = k.kind AND o.recipient_type = k.recipient_type \
+             AND o.recipient_id = k.recipient_id AND o.chat_id = k.chat_id \
+             WHERE o.status IN ('pending', 'sending')",
+        );
+        let open: Vec<(String, String, i64, i64)> =
+            q.build_query_as().fetch_all(&mut *tx).await.map_err(db)?;
+        let open: std::collections::HashSet<(&str, &str, i64, i64)> = open
+            .iter()
+            .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
+            .collect();
+        let todo: Vec<&&NewEmail> = chunk.iter().filter(|e| !open.contains(&key(e))).collect();
+        if !todo.is_empty() {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, \
+                 status, due_at, next_attempt_at, created_at, updated_at) ",
+            );
+            q.push_values(todo, |mut b, e| {
+                b.push_bind(e.kind.as_str())
+                    .push_bind(e.recipient.sender_type().as_str())
+                    .push_bind(e.recipient.raw_id())
+                    .push_bind(e.chat_id.0)
+                    .push_bind(e.first_message_id.0)
+                    .push_bind("pending")
+                    .push_bind(ts(e.due_at))
+                    .push_bind(ts(e.due_at))
+                    .push_bind(ts(now))
+                    .push_bind(ts(now));
+            });
+            q.push(
+                " ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+            );
+            added += q
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected() as usize;
         }
-        let done = sqlx::query(
-            "INSERT INTO tbl_chat_email_outbox (recipient_type, recipient_id, chat_id, first_message_id, \
-             status, due_at, next_attempt_at, created_at, updated_at, kind) \
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?6, ?7) \
-             ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
-        )
-        .bind(rtype)
-        .bind(rid)
-        .bind(e.chat_id.0)
-        .bind(e.first_message_id.0)
-        .bind(ts(e.due_at))
-        .bind(ts(now))
-        .bind(e.kind.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        added += done.rows_affected() as usize;
+        tx.commit().await.map_err(db)?;
     }
-    tx.commit().await.map_err(db)?;
     Ok(added)
 }
 
