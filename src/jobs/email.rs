@@ -72,6 +72,7 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         // One look-up per chat and account for the whole batch, and one queued row per
         // (recipient, chat): a burst's later messages would only find that row pending.
         let mut cache = DueCache::default();
+        cache.prefetch(store.as_ref(), &events).await?;
         let mut emails: Vec<NewEmail> = Vec::new();
         let mut planned: HashSet<(Actor, ChatId)> = HashSet::new();
         for e in &events {
@@ -121,6 +122,28 @@ pub(crate) struct DueCache {
 }
 
 impl DueCache {
+    /// Read the chats of these events' messages in one go.
+    pub(crate) async fn prefetch(
+        &mut self,
+        store: &dyn Store,
+        events: &[chat_core::model::StoredEvent],
+    ) -> Result<(), StoreError> {
+        let mut ids: Vec<ChatId> = events
+            .iter()
+            .filter(|e| e.kind == "message.created" && !self.chats.contains_key(&e.chat_id))
+            .map(|e| e.chat_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for c in store.chats(&ids).await? {
+            self.chats.insert(c.chat_id, Some(c));
+        }
+        Ok(())
+    }
+
     async fn chat(&mut self, store: &dyn Store, id: ChatId) -> Result<Option<Chat>, StoreError> {
         if let Some(c) = self.chats.get(&id) {
             return Ok(c.clone());

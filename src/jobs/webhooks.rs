@@ -77,6 +77,9 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         let mut chats: HashMap<ChatId, Chat> = HashMap::new();
         let mut host_ids: HashMap<(AccountRole, i64), Option<String>> = HashMap::new();
         let mut dues_cache = super::email::DueCache::default();
+        if wants_missed {
+            dues_cache.prefetch(store.as_ref(), &events).await?;
+        }
         let mut batch = Vec::new();
         for e in &events {
             cursor = e.event_id;

@@ -199,6 +199,14 @@ pub async fn run(store: &dyn Store) {
         refused,
         Err(StoreError::Rule(ChatError::NotFound(_)))
     ));
+    assert_eq!(
+        store
+            .chats(&[chat.chat_id, ChatId(i64::MAX)])
+            .await
+            .expect("chats"),
+        vec![before.clone()],
+        "several chats at once; an unknown id is left out"
+    );
     assert_eq!(store.chat(chat.chat_id).await.expect("chat"), Some(before));
     let missing = store
         .update_chat(
@@ -925,6 +933,32 @@ pub async fn run(store: &dyn Store) {
     assert!(
         kinds.contains(&EmailKind::Transcript) && kinds.contains(&EmailKind::Missed),
         "{kinds:?}"
+    );
+    // A planner's batch: an open one again, and a burst of two for someone else: one row
+    // is added.
+    let other = NewEmail {
+        recipient: crate::Actor::Admin(crate::AdminId(i64::from(i32::MAX))),
+        due_at: now() + Duration::days(10),
+        ..email.clone()
+    };
+    let other_burst = NewEmail {
+        first_message_id: MessageId(other.first_message_id.0 + 1),
+        ..other.clone()
+    };
+    assert_eq!(
+        store
+            .enqueue_emails(&[email.clone(), other.clone(), other_burst], now())
+            .await
+            .expect("batch"),
+        1,
+        "one row per recipient and chat in a batch, none where one is open"
+    );
+    assert_eq!(
+        store
+            .enqueue_emails(&[other], now())
+            .await
+            .expect("batch again"),
+        0
     );
 
     // Guests: a resume link rotates the token; the transcript wish is remembered.

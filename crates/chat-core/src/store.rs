@@ -193,6 +193,15 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait ChatReads: Send + Sync {
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
+    /// Several chats at once, in no particular order; unknown ids are left out. The
+    /// background planners read a whole batch of events' chats this way.
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            out.extend(self.chat(id).await?);
+        }
+        Ok(out)
+    }
     /// One chat with names and the reader's unread count.
     async fn chat_summary(
         &self,

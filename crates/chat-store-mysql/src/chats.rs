@@ -247,6 +247,25 @@ impl chat_core::store::ChatReads for MysqlStore {
         row.map(|r| rows::chat(&r)).transpose()
     }
 
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Lists of 64 (the last one padded with a repeated id): few statement shapes.
+        for part in ids.chunks(64) {
+            let mut q = sqlx::QueryBuilder::<sqlx::MySql>::new(format!(
+                "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id IN ("
+            ));
+            let mut sep = q.separated(", ");
+            for i in 0..part.len().next_power_of_two() {
+                sep.push_bind(part[i.min(part.len() - 1)].0);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await.map_err(db)? {
+                out.push(rows::chat(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn chat_summary(
         &self,
         id: ChatId,

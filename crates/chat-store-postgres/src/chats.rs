@@ -203,6 +203,19 @@ impl chat_core::store::ChatReads for PgStore {
         crate::chats::chat(&self.pool, id).await
     }
 
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        let rows = sqlx::query(
+            "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
+             created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(rows::chat).collect()
+    }
+
     async fn chat_summary(
         &self,
         id: ChatId,
