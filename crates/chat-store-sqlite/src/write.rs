@@ -384,8 +384,12 @@ pub(crate) struct SqliteExecutor {
 }
 
 /// How often the checkpointer copies committed WAL pages into the database file. A page
-/// the writer changes many times in that span is copied once.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// the writer changes many times in that span is copied once; and the WAL stays short,
+/// which is what keeps reads fast: a reader finds each page it needs through the WAL's
+/// index and reads it from the WAL file, so a longer WAL makes every read of the event
+/// log slower (`latency-10k` send->deliver p99: 38-45 ms at 1 s, 10-15 ms at 250 ms,
+/// 7 ms at 50 ms; `docs/BENCHMARKS.md`, pass 7).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs `PRAGMA wal_checkpoint(PASSIVE)` on its own connection and thread every
 /// [`CHECKPOINT_EVERY`]: a passive checkpoint takes no lock the writer or the readers
