@@ -25,6 +25,7 @@ pub mod ids;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod rows;
 pub mod secret;
 pub mod status;
 pub mod store;

@@ -5,12 +5,12 @@
 //! existing row of the host's table, and the profile is marked `host_verified`.
 
 use crate::MysqlStore;
-use crate::rows::{self, db, int};
+use crate::rows::{self, db};
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::{AccountRole, ChatError, StoreError};
+use sqlx::AssertSqlSafe;
 use sqlx::mysql::MySqlRow;
-use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 fn host_key(role: AccountRole, host_id: &str) -> Result<i64, StoreError> {
@@ -76,15 +76,7 @@ pub(crate) async fn upsert_host_account(
 }
 
 fn api_key(row: &MySqlRow) -> Result<ApiKey, StoreError> {
-    let scopes: String = row.try_get("scopes").map_err(db)?;
-    Ok(ApiKey {
-        id: int(row, "id")?,
-        name: row.try_get("name").map_err(db)?,
-        prefix: row.try_get("prefix").map_err(db)?,
-        scopes: scopes_from_text(&scopes),
-        created_at: rows::time_col(row, "created_at")?,
-        revoked_at: rows::opt_time_col(row, "revoked_at")?,
-    })
+    chat_core::rows::api_key(&rows::Cols(row))
 }
 
 async fn api_key_by_id(s: &MysqlStore, id: i64) -> Result<Option<ApiKey>, StoreError> {

@@ -9,35 +9,16 @@
 use crate::MysqlStore;
 use crate::rows::{self, db, int, unique_violation};
 use chat_core::model::*;
-use chat_core::{Actor, ChatId, MessageId, SenderType, StoreError};
+use chat_core::{Actor, ChatId, MessageId, StoreError};
 use sqlx::mysql::{MySqlConnection, MySqlRow};
-use sqlx::{AssertSqlSafe, Connection, Executor, MySql, Row, Transaction};
+use sqlx::{AssertSqlSafe, Connection, Executor, MySql, Transaction};
 use time::OffsetDateTime;
 
 const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
     last_error, idempotency_key, due_at, next_attempt_at, sent_at";
 
 fn email(row: &MySqlRow) -> Result<OutboxEmail, StoreError> {
-    let rt: String = row.try_get("recipient_type").map_err(db)?;
-    let kind: String = row.try_get("kind").map_err(db)?;
-    Ok(OutboxEmail {
-        id: int(row, "id")?,
-        kind: EmailKind::parse(&kind)
-            .ok_or_else(|| StoreError::Database(format!("bad kind {kind}")))?,
-        recipient_type: SenderType::parse(&rt)
-            .ok_or_else(|| StoreError::Database(format!("bad recipient_type {rt}")))?,
-        recipient_id: int(row, "recipient_id")?,
-        chat_id: ChatId(int(row, "chat_id")?),
-        first_message_id: MessageId(int(row, "first_message_id")?),
-        last_message_id: rows::opt_int(row, "last_message_id")?.map(MessageId),
-        status: row.try_get("status").map_err(db)?,
-        attempts: int(row, "attempts")?,
-        last_error: row.try_get("last_error").map_err(db)?,
-        idempotency_key: row.try_get("idempotency_key").map_err(db)?,
-        due_at: rows::time_col(row, "due_at")?,
-        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
-        sent_at: rows::opt_time_col(row, "sent_at")?,
-    })
+    chat_core::rows::email(&rows::Cols(row))
 }
 
 pub(crate) async fn set_job_cursor(

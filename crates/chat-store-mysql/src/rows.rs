@@ -6,8 +6,8 @@
 //! sqlx decodes only as unsigned: [`int`] takes either.
 
 use chat_core::model::*;
-use chat_core::{AccountRole, ChatId, ChatStatus, SenderType, StoreError};
-use chat_core::{AdminId, GuestId, MessageId, UserId, WorkerId};
+use chat_core::rows::{self, Columns};
+use chat_core::{AccountRole, StoreError};
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
 use time::OffsetDateTime;
@@ -64,136 +64,52 @@ pub(crate) fn time_col(row: &MySqlRow, col: &str) -> Result<OffsetDateTime, Stor
     get(row, col)
 }
 
-pub(crate) fn opt_time_col(
-    row: &MySqlRow,
-    col: &str,
-) -> Result<Option<OffsetDateTime>, StoreError> {
-    get(row, col)
+/// A row as `chat_core::rows` reads it: integers signed or unsigned, flags as `BOOLEAN`
+/// or as the integer a computed column gives.
+pub(crate) struct Cols<'r>(pub(crate) &'r MySqlRow);
+
+impl Columns for Cols<'_> {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        opt_int(self.0, col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self.0, col)
+    }
+    fn opt_flag(&self, col: &str) -> Result<Option<bool>, StoreError> {
+        match self.0.try_get::<Option<bool>, _>(col) {
+            Err(sqlx::Error::ColumnDecode { .. }) => Ok(opt_int(self.0, col)?.map(|v| v != 0)),
+            other => other.map_err(db),
+        }
+    }
+    fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        get(self.0, col)
+    }
 }
 
 pub(crate) fn account(row: &MySqlRow, role: AccountRole) -> Result<Account, StoreError> {
-    let host_id: Option<String> = get(row, "host_subject")?;
-    Ok(Account {
-        role,
-        id: int(row, "id")?,
-        email: get(row, "email")?,
-        name: get(row, "name")?,
-        avatar_url: get(row, "avatar_url")?,
-        active: get(row, "active")?,
-        created_at: time_col(row, "created_at")?,
-        source: AccountSource::of(&host_id),
-        host_id,
-    })
+    rows::account(&Cols(row), role)
 }
 
 pub(crate) fn guest(row: &MySqlRow) -> Result<Guest, StoreError> {
-    Ok(Guest {
-        guest_id: GuestId(int(row, "guest_id")?),
-        name: get(row, "name")?,
-        email: get(row, "email")?,
-        created_at: time_col(row, "created_at")?,
-        last_seen_at: time_col(row, "last_seen_at")?,
-        expired_at: opt_time_col(row, "expired_at")?,
-        wants_transcript: get(row, "wants_transcript")?,
-    })
+    rows::guest(&Cols(row))
 }
 
 pub(crate) fn chat(row: &MySqlRow) -> Result<Chat, StoreError> {
-    let status: String = get(row, "status")?;
-    Ok(Chat {
-        chat_id: ChatId(int(row, "chat_id")?),
-        user_id: opt_int(row, "user_id")?.map(UserId),
-        guest_id: opt_int(row, "guest_id")?.map(GuestId),
-        admin_id: opt_int(row, "admin_id")?.map(AdminId),
-        worker_id: opt_int(row, "worker_id")?.map(WorkerId),
-        assigned_by: opt_int(row, "assigned_by")?.map(AdminId),
-        status: status.parse::<ChatStatus>().map_err(StoreError::Database)?,
-        topic: get(row, "topic")?,
-        last_seq: int(row, "last_seq")?,
-        created_at: time_col(row, "created_at")?,
-        updated_at: time_col(row, "updated_at")?,
-        last_message_at: opt_time_col(row, "last_message_at")?,
-    })
+    rows::chat(&Cols(row))
 }
 
 pub(crate) fn summary(row: &MySqlRow) -> Result<ChatSummary, StoreError> {
-    let chat = chat(row)?;
-    let verified = chat.user_id.is_some();
-    let name: Option<String> = get(row, "customer_name")?;
-    let customer_name = match name {
-        Some(n) if !n.is_empty() => n,
-        _ => match chat.guest_id {
-            Some(g) => format!("Guest #{g}"),
-            None => String::new(),
-        },
-    };
-    Ok(ChatSummary {
-        customer_type: if verified {
-            SenderType::User
-        } else {
-            SenderType::Guest
-        },
-        customer_name,
-        customer_email: get(row, "customer_email")?,
-        customer_verified: verified,
-        customer_host_id: get(row, "customer_host_id")?,
-        worker_name: get(row, "worker_name")?,
-        last_message: get(row, "last_message")?,
-        last_message_mine: int(row, "last_message_mine")? != 0,
-        unread: int(row, "unread")?,
-        chat,
-    })
+    rows::summary(&Cols(row))
 }
 
 pub(crate) fn message(row: &MySqlRow) -> Result<Message, StoreError> {
-    let st: String = get(row, "sender_type")?;
-    Ok(Message {
-        message_id: MessageId(int(row, "message_id")?),
-        chat_id: ChatId(int(row, "chat_id")?),
-        seq: int(row, "seq")?,
-        sender_type: SenderType::parse(&st)
-            .ok_or_else(|| StoreError::Database(format!("bad sender_type {st}")))?,
-        sender_id: opt_int(row, "sender_id")?,
-        sender_name: get(row, "sender_name")?,
-        message: get(row, "message")?,
-        is_read: get(row, "is_read")?,
-        client_id: get(row, "client_id")?,
-        created_at: time_col(row, "created_at")?,
-    })
+    rows::message(&Cols(row))
 }
 
 pub(crate) fn preferences(row: &MySqlRow) -> Result<Preferences, StoreError> {
-    let scope: String = get(row, "admin_scope")?;
-    let hour = |col: &str| -> Result<Option<i32>, StoreError> {
-        opt_int(row, col)?
-            .map(|h| i32::try_from(h).map_err(|_| StoreError::Database(format!("{col}: {h}"))))
-            .transpose()
-    };
-    Ok(Preferences {
-        email_enabled: get(row, "email_enabled")?,
-        email_delay_secs: int(row, "email_delay_secs")?,
-        admin_scope: AdminEmailScope::parse(&scope)
-            .ok_or_else(|| StoreError::Database(format!("bad admin_scope {scope}")))?,
-        sound_enabled: get(row, "sound_enabled")?,
-        browser_notifications: get(row, "browser_notifications")?,
-        quiet_start_hour: hour("quiet_start_hour")?,
-        quiet_end_hour: hour("quiet_end_hour")?,
-        time_zone: get(row, "time_zone")?,
-    })
+    rows::preferences(&Cols(row))
 }
 
 pub(crate) fn event(row: &MySqlRow) -> Result<StoredEvent, StoreError> {
-    let payload: String = get(row, "payload")?;
-    Ok(StoredEvent {
-        event_id: int(row, "event_id")?,
-        chat_id: ChatId(int(row, "chat_id")?),
-        seq: int(row, "seq")?,
-        kind: get(row, "kind")?,
-        payload: serde_json::from_str(&payload).map_err(|e| StoreError::Database(e.to_string()))?,
-        worker_id: opt_int(row, "worker_id")?.map(WorkerId),
-        previous_worker_id: opt_int(row, "previous_worker_id")?.map(WorkerId),
-        user_id: opt_int(row, "user_id")?.map(UserId),
-        guest_id: opt_int(row, "guest_id")?.map(GuestId),
-        created_at: time_col(row, "created_at")?,
-    })
+    rows::event(&Cols(row))
 }

@@ -14,7 +14,7 @@ use crate::MysqlStore;
 use crate::outbox::begin_claim;
 use crate::rows::{self, db, int, unique_violation};
 use chat_core::model::Chat;
-use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, EventType, NewDelivery};
+use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{ChatId, StoreError};
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
@@ -27,24 +27,7 @@ const COLS: &str = "id, endpoint, event_type, webhook_id, chat_id, body, status,
     last_error, due_at, next_attempt_at, expires_at, delivered_at, created_at";
 
 fn delivery(row: &MySqlRow) -> Result<Delivery, StoreError> {
-    let t: String = row.try_get("event_type").map_err(db)?;
-    Ok(Delivery {
-        id: int(row, "id")?,
-        endpoint: row.try_get("endpoint").map_err(db)?,
-        event_type: EventType::parse(&t).map_err(|e| StoreError::Database(e.to_string()))?,
-        webhook_id: row.try_get("webhook_id").map_err(db)?,
-        chat_id: rows::opt_int(row, "chat_id")?.map(ChatId),
-        status: row.try_get("status").map_err(db)?,
-        attempts: int(row, "attempts")?,
-        last_status_code: rows::opt_int(row, "last_status_code")?,
-        last_error: row.try_get("last_error").map_err(db)?,
-        due_at: rows::time_col(row, "due_at")?,
-        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
-        expires_at: rows::time_col(row, "expires_at")?,
-        delivered_at: rows::opt_time_col(row, "delivered_at")?,
-        created_at: rows::time_col(row, "created_at")?,
-        body: row.try_get("body").map_err(db)?,
-    })
+    chat_core::rows::delivery(&rows::Cols(row))
 }
 
 /// Claim inside a claim transaction: the rows stay locked (and skipped by other claimers)

@@ -3,7 +3,7 @@
 use crate::PgStore;
 use crate::rows::{self, db, get};
 use chat_core::model::Chat;
-use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, EventType, NewDelivery};
+use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{ChatId, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -13,24 +13,7 @@ const COLS: &str = "id, endpoint, event_type, webhook_id, chat_id, body, status,
     last_error, due_at, next_attempt_at, expires_at, delivered_at, created_at";
 
 fn delivery(row: &PgRow) -> Result<Delivery, StoreError> {
-    let t: String = get(row, "event_type")?;
-    Ok(Delivery {
-        id: get(row, "id")?,
-        endpoint: get(row, "endpoint")?,
-        event_type: EventType::parse(&t).map_err(|e| StoreError::Database(e.to_string()))?,
-        webhook_id: get(row, "webhook_id")?,
-        chat_id: get::<Option<i64>>(row, "chat_id")?.map(ChatId),
-        status: get(row, "status")?,
-        attempts: get(row, "attempts")?,
-        last_status_code: get(row, "last_status_code")?,
-        last_error: get(row, "last_error")?,
-        due_at: rows::time_col(row, "due_at")?,
-        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
-        expires_at: rows::time_col(row, "expires_at")?,
-        delivered_at: rows::opt_time_col(row, "delivered_at")?,
-        created_at: rows::time_col(row, "created_at")?,
-        body: get(row, "body")?,
-    })
+    chat_core::rows::delivery(&rows::Cols(row))
 }
 
 #[async_trait::async_trait]

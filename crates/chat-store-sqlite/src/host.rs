@@ -5,7 +5,6 @@ use crate::rows::{self, db, ts};
 use chat_core::hosttoken::HostProfile;
 use chat_core::model::*;
 use chat_core::{AccountRole, StoreError};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
@@ -52,15 +51,7 @@ pub(crate) async fn upsert_host_account(
 }
 
 fn api_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
-    let scopes: String = row.try_get("scopes").map_err(db)?;
-    Ok(ApiKey {
-        id: row.try_get("id").map_err(db)?,
-        name: row.try_get("name").map_err(db)?,
-        prefix: row.try_get("prefix").map_err(db)?,
-        scopes: scopes_from_text(&scopes),
-        created_at: rows::time_col(row, "created_at")?,
-        revoked_at: rows::opt_time_col(row, "revoked_at")?,
-    })
+    chat_core::rows::api_key(&rows::Cols(row))
 }
 
 const KEY_COLS: &str = "id, name, prefix, scopes, created_at, revoked_at";

@@ -3,8 +3,7 @@
 use crate::SqliteStore;
 use crate::rows::{self, db, ts};
 use chat_core::model::*;
-use chat_core::{Actor, ChatId, MessageId, SenderType, StoreError};
-use sqlx::Row;
+use chat_core::{Actor, ChatId, MessageId, StoreError};
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
@@ -12,29 +11,7 @@ const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_messa
     last_error, idempotency_key, due_at, next_attempt_at, sent_at";
 
 fn email(row: &SqliteRow) -> Result<OutboxEmail, StoreError> {
-    let rt: String = row.try_get("recipient_type").map_err(db)?;
-    let kind: String = row.try_get("kind").map_err(db)?;
-    Ok(OutboxEmail {
-        id: row.try_get("id").map_err(db)?,
-        kind: EmailKind::parse(&kind)
-            .ok_or_else(|| StoreError::Database(format!("bad kind {kind}")))?,
-        recipient_type: SenderType::parse(&rt)
-            .ok_or_else(|| StoreError::Database(format!("bad recipient_type {rt}")))?,
-        recipient_id: row.try_get("recipient_id").map_err(db)?,
-        chat_id: ChatId(row.try_get("chat_id").map_err(db)?),
-        first_message_id: MessageId(row.try_get("first_message_id").map_err(db)?),
-        last_message_id: row
-            .try_get::<Option<i64>, _>("last_message_id")
-            .map_err(db)?
-            .map(MessageId),
-        status: row.try_get("status").map_err(db)?,
-        attempts: row.try_get("attempts").map_err(db)?,
-        last_error: row.try_get("last_error").map_err(db)?,
-        idempotency_key: row.try_get("idempotency_key").map_err(db)?,
-        due_at: rows::time_col(row, "due_at")?,
-        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
-        sent_at: rows::opt_time_col(row, "sent_at")?,
-    })
+    chat_core::rows::email(&rows::Cols(row))
 }
 
 pub(crate) async fn set_job_cursor(

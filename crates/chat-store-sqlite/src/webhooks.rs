@@ -3,7 +3,7 @@
 use crate::SqliteStore;
 use crate::rows::{self, db, ts};
 use chat_core::model::Chat;
-use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, EventType, NewDelivery};
+use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{ChatId, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -13,27 +13,7 @@ const COLS: &str = "id, endpoint, event_type, webhook_id, chat_id, body, status,
     last_error, due_at, next_attempt_at, expires_at, delivered_at, created_at";
 
 fn delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
-    let t: String = row.try_get("event_type").map_err(db)?;
-    Ok(Delivery {
-        id: row.try_get("id").map_err(db)?,
-        endpoint: row.try_get("endpoint").map_err(db)?,
-        event_type: EventType::parse(&t).map_err(|e| StoreError::Database(e.to_string()))?,
-        webhook_id: row.try_get("webhook_id").map_err(db)?,
-        chat_id: row
-            .try_get::<Option<i64>, _>("chat_id")
-            .map_err(db)?
-            .map(ChatId),
-        status: row.try_get("status").map_err(db)?,
-        attempts: row.try_get("attempts").map_err(db)?,
-        last_status_code: row.try_get("last_status_code").map_err(db)?,
-        last_error: row.try_get("last_error").map_err(db)?,
-        due_at: rows::time_col(row, "due_at")?,
-        next_attempt_at: rows::time_col(row, "next_attempt_at")?,
-        expires_at: rows::time_col(row, "expires_at")?,
-        delivered_at: rows::opt_time_col(row, "delivered_at")?,
-        created_at: rows::time_col(row, "created_at")?,
-        body: row.try_get("body").map_err(db)?,
-    })
+    chat_core::rows::delivery(&rows::Cols(row))
 }
 
 #[async_trait::async_trait]
