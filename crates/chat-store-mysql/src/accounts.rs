@@ -78,38 +78,6 @@ pub(crate) async fn insert_account(
         .ok_or_else(|| StoreError::Database("inserted account not found".into()))
 }
 
-pub(crate) async fn set_preferences(
-    s: &MysqlStore,
-    role: AccountRole,
-    id: i64,
-    p: &Preferences,
-    now: OffsetDateTime,
-) -> Result<Preferences, StoreError> {
-    sqlx::query(
-        "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
-         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON DUPLICATE KEY UPDATE email_enabled = VALUES(email_enabled), email_delay_secs = VALUES(email_delay_secs), \
-         admin_scope = VALUES(admin_scope), sound_enabled = VALUES(sound_enabled), \
-         browser_notifications = VALUES(browser_notifications), quiet_start_hour = VALUES(quiet_start_hour), \
-         quiet_end_hour = VALUES(quiet_end_hour), updated_at = VALUES(updated_at), time_zone = VALUES(time_zone)",
-    )
-    .bind(role.as_str())
-    .bind(id)
-    .bind(p.email_enabled)
-    .bind(p.email_delay_secs)
-    .bind(p.admin_scope.as_str())
-    .bind(p.sound_enabled)
-    .bind(p.browser_notifications)
-    .bind(p.quiet_start_hour)
-    .bind(p.quiet_end_hour)
-    .bind(now)
-    .bind(&p.time_zone)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    chat_core::store::AccountStore::preferences(s, role, id).await
-}
-
 #[async_trait::async_trait]
 impl chat_core::store::AccountStore for MysqlStore {
     async fn create_account(
@@ -117,8 +85,7 @@ impl chat_core::store::AccountStore for MysqlStore {
         new: &NewAccount,
         now: OffsetDateTime,
     ) -> Result<Account, StoreError> {
-        let s = self;
-        let host_id = match &s.host {
+        let host_id = match &self.host {
             None => None,
             Some(h) => {
                 let Some(email_col) = &h.email else {
@@ -135,7 +102,7 @@ impl chat_core::store::AccountStore for MysqlStore {
                 ));
                 let found = sqlx::query(sql)
                     .bind(&new.email)
-                    .fetch_all(&s.pool)
+                    .fetch_all(&self.pool)
                     .await
                     .map_err(db)?;
                 match found.as_slice() {
@@ -161,7 +128,7 @@ impl chat_core::store::AccountStore for MysqlStore {
             }
         };
         insert_account(
-            s,
+            self,
             new.role,
             host_id,
             &new.email,
@@ -177,18 +144,17 @@ impl chat_core::store::AccountStore for MysqlStore {
         role: AccountRole,
         email: &str,
     ) -> Result<Option<(Account, String)>, StoreError> {
-        let s = self;
         let sql = AssertSqlSafe(format!(
             "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject, password_hash \
          FROM {table} WHERE email = ? AND {password_only}",
-            id = s.tables.id,
-            subject = s.tables.subject(""),
-            password_only = s.tables.password_only(),
-            table = s.tables.of(role)
+            id = self.tables.id,
+            subject = self.tables.subject(""),
+            password_only = self.tables.password_only(),
+            table = self.tables.of(role)
         ));
         let row = sqlx::query(sql)
             .bind(email)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| {
@@ -199,23 +165,21 @@ impl chat_core::store::AccountStore for MysqlStore {
     }
 
     async fn account(&self, role: AccountRole, id: i64) -> Result<Option<Account>, StoreError> {
-        let s = self;
         let sql = AssertSqlSafe(format!(
             "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} WHERE {id} = ?",
-            id = s.tables.id,
-            subject = s.tables.subject(""),
-            table = s.tables.of(role)
+            id = self.tables.id,
+            subject = self.tables.subject(""),
+            table = self.tables.of(role)
         ));
         let row = sqlx::query(sql)
             .bind(id)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| rows::account(&r, role)).transpose()
     }
 
     async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
-        let s = self;
         let roles: Vec<AccountRole> = match role {
             Some(r) => vec![r],
             None => AccountRole::ALL.to_vec(),
@@ -224,11 +188,11 @@ impl chat_core::store::AccountStore for MysqlStore {
         for role in roles {
             let sql = AssertSqlSafe(format!(
                 "SELECT {id} AS id, email, name, avatar_url, active, created_at, {subject} AS host_subject FROM {table} ORDER BY {id} DESC",
-                id = s.tables.id,
-                subject = s.tables.subject(""),
-                table = s.tables.of(role)
+                id = self.tables.id,
+                subject = self.tables.subject(""),
+                table = self.tables.of(role)
             ));
-            for r in sqlx::query(sql).fetch_all(&s.pool).await.map_err(db)? {
+            for r in sqlx::query(sql).fetch_all(&self.pool).await.map_err(db)? {
                 out.push(rows::account(&r, role)?);
             }
         }
@@ -242,12 +206,11 @@ impl chat_core::store::AccountStore for MysqlStore {
         active: bool,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let sql = AssertSqlSafe(format!(
             "UPDATE {table} SET active = ?, updated_at = ? WHERE {id} = ?",
-            id = s.tables.id,
-            table = s.tables.of(role)
+            id = self.tables.id,
+            table = self.tables.of(role)
         ));
         // The connection reports rows matched (CLIENT_FOUND_ROWS), as SQLite does.
         let done = sqlx::query(sql)
@@ -270,7 +233,7 @@ impl chat_core::store::AccountStore for MysqlStore {
                 .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        chat_core::store::AccountStore::account(s, role, id).await
+        chat_core::store::AccountStore::account(self, role, id).await
     }
 
     async fn create_session(
@@ -281,7 +244,6 @@ impl chat_core::store::AccountStore for MysqlStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
         // Sweep this account's expired sessions while we are here: a statement of its own, so
         // that two logins of one account never hold gap locks against each other's insert.
         sqlx::query(
@@ -290,7 +252,7 @@ impl chat_core::store::AccountStore for MysqlStore {
         .bind(role.as_str())
         .bind(account_id)
         .bind(now)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         sqlx::query(
@@ -301,7 +263,7 @@ impl chat_core::store::AccountStore for MysqlStore {
     .bind(account_id)
     .bind(now)
     .bind(expires_at)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         Ok(())
@@ -312,29 +274,27 @@ impl chat_core::store::AccountStore for MysqlStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = ? AND expires_at > ?",
     )
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let role: String = row.try_get("role").map_err(db)?;
         let id = int(&row, "account_id")?;
         let role: AccountRole = role.parse().map_err(StoreError::Database)?;
-        Ok(chat_core::store::AccountStore::account(s, role, id)
+        Ok(chat_core::store::AccountStore::account(self, role, id)
             .await?
             .filter(|a| a.active))
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = ?")
             .bind(token_hash)
-            .execute(&s.pool)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         Ok(())
@@ -347,7 +307,6 @@ impl chat_core::store::AccountStore for MysqlStore {
         email: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Guest, StoreError> {
-        let s = self;
         let done = sqlx::query(
         "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -356,35 +315,33 @@ impl chat_core::store::AccountStore for MysqlStore {
     .bind(email)
     .bind(now)
     .bind(now)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         let id = i64::try_from(done.last_insert_id())
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        chat_core::store::AccountStore::guest(s, GuestId(id))
+        chat_core::store::AccountStore::guest(self, GuestId(id))
             .await?
             .ok_or_else(|| StoreError::Database("inserted guest not found".into()))
     }
 
     async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?",
     )
     .bind(token_hash)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         row.map(|r| rows::guest(&r)).transpose()
     }
 
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?",
     )
     .bind(id.0)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         row.map(|r| rows::guest(&r)).transpose()
@@ -397,7 +354,6 @@ impl chat_core::store::AccountStore for MysqlStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         // The connection reports rows matched, so an unchanged row still counts as found.
         let done = sqlx::query(
         "UPDATE tbl_guest_sessions SET session_token = ?, last_seen_at = ? WHERE guest_id = ? AND expired_at IS NULL",
@@ -405,32 +361,30 @@ impl chat_core::store::AccountStore for MysqlStore {
     .bind(token_hash)
     .bind(now)
     .bind(id.0)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ? WHERE guest_id = ?")
             .bind(wanted)
             .bind(id.0)
-            .execute(&s.pool)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         Ok(())
     }
 
     async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query(
         "UPDATE tbl_guest_sessions SET last_seen_at = ? WHERE guest_id = ? AND expired_at IS NULL AND last_seen_at < ?",
     )
     .bind(now)
     .bind(id.0)
     .bind(now)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         Ok(())
@@ -441,13 +395,12 @@ impl chat_core::store::AccountStore for MysqlStore {
         cutoff: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<GuestId>, StoreError> {
-        let s = self;
         let rows = sqlx::query(
         "SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < ? ORDER BY last_seen_at LIMIT ?",
     )
     .bind(cutoff)
     .bind(rows::limit(limit))
-    .fetch_all(&s.pool)
+    .fetch_all(&self.pool)
     .await
     .map_err(db)?;
         rows.iter()
@@ -456,14 +409,13 @@ impl chat_core::store::AccountStore for MysqlStore {
     }
 
     async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT email_enabled, email_delay_secs, admin_scope, sound_enabled, browser_notifications, \
          quiet_start_hour, quiet_end_hour, time_zone FROM tbl_chat_preferences WHERE role = ? AND account_id = ?",
     )
     .bind(role.as_str())
     .bind(id)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         match row {
@@ -476,10 +428,32 @@ impl chat_core::store::AccountStore for MysqlStore {
         &self,
         role: AccountRole,
         id: i64,
-        prefs: &Preferences,
+        p: &Preferences,
         now: OffsetDateTime,
     ) -> Result<Preferences, StoreError> {
-        crate::accounts::set_preferences(self, role, id, prefs, now).await
+        sqlx::query(
+            "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
+             browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE email_enabled = VALUES(email_enabled), email_delay_secs = VALUES(email_delay_secs), \
+             admin_scope = VALUES(admin_scope), sound_enabled = VALUES(sound_enabled), \
+             browser_notifications = VALUES(browser_notifications), quiet_start_hour = VALUES(quiet_start_hour), \
+             quiet_end_hour = VALUES(quiet_end_hour), updated_at = VALUES(updated_at), time_zone = VALUES(time_zone)",
+        )
+        .bind(role.as_str())
+        .bind(id)
+        .bind(p.email_enabled)
+        .bind(p.email_delay_secs)
+        .bind(p.admin_scope.as_str())
+        .bind(p.sound_enabled)
+        .bind(p.browser_notifications)
+        .bind(p.quiet_start_hour)
+        .bind(p.quiet_end_hour)
+        .bind(now)
+        .bind(&p.time_zone)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        chat_core::store::AccountStore::preferences(self, role, id).await
     }
 
     async fn create_ws_ticket(
@@ -490,11 +464,10 @@ impl chat_core::store::AccountStore for MysqlStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
         // The sweep is a statement of its own (see create_session).
         sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?")
             .bind(now)
-            .execute(&s.pool)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         sqlx::query(
@@ -504,7 +477,7 @@ impl chat_core::store::AccountStore for MysqlStore {
     .bind(kind)
     .bind(session_hash)
     .bind(expires_at)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         Ok(())
@@ -516,8 +489,7 @@ impl chat_core::store::AccountStore for MysqlStore {
         ticket_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let row = sqlx::query(
         "SELECT session_kind, session_hash, expires_at FROM tbl_chat_ws_tickets WHERE ticket_hash = ? FOR UPDATE",
     )

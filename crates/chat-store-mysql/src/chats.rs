@@ -107,55 +107,6 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-pub(crate) async fn list_chats(
-    s: &MysqlStore,
-    scope: ChatScope,
-    f: &ChatFilter,
-    reader: &Actor,
-) -> Result<Vec<ChatSummary>, StoreError> {
-    let sql = AssertSqlSafe(format!(
-        "{} \
-         AND (? IS NULL OR c.status = ?) AND (? IS NULL OR c.worker_id = ?) AND (NOT ? OR c.worker_id IS NULL) \
-         AND (? IS NULL OR c.user_id = ?) AND (? IS NULL OR c.guest_id = ?) \
-         AND (? IS NULL OR LOWER(COALESCE(u.name, g.name, '')) LIKE ? ESCAPE '!' \
-              OR LOWER(COALESCE(u.email, g.email, '')) LIKE ? ESCAPE '!' OR LOWER(c.topic) LIKE ? ESCAPE '!' \
-              OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND LOWER(m.message) LIKE ? ESCAPE '!')) \
-         AND (? IS NULL OR c.updated_at < ? OR (c.updated_at = ? AND c.chat_id < ?)) \
-         ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT ?",
-        summary_select(s)
-    ));
-    let status = f.status.map(ChatStatus::as_str);
-    let worker = f.worker_id.map(|w| w.0);
-    let user = f.user_id.map(|u| u.0);
-    let guest = f.guest_id.map(|g| g.0);
-    let pattern = f.query.as_deref().map(like_pattern);
-    let before_t = f.before_updated.map(|(t, _)| t);
-    let rows = bind_summary(sqlx::query(sql), reader, scope)
-        .bind(status)
-        .bind(status)
-        .bind(worker)
-        .bind(worker)
-        .bind(f.unassigned)
-        .bind(user)
-        .bind(user)
-        .bind(guest)
-        .bind(guest)
-        .bind(pattern.clone())
-        .bind(pattern.clone())
-        .bind(pattern.clone())
-        .bind(pattern.clone())
-        .bind(pattern)
-        .bind(before_t)
-        .bind(before_t)
-        .bind(before_t)
-        .bind(f.before_updated.map(|(_, c)| c.0))
-        .bind(rows::limit(f.limit))
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?;
-    rows.iter().map(rows::summary).collect()
-}
-
 const UNREAD_COUNTS: &str = "SELECT c.chat_id AS chat_id, COUNT(m.message_id) AS unread FROM tbl_chats c \
     LEFT JOIN tbl_chat_read_positions r ON r.chat_id = c.chat_id AND r.reader_type = ? AND r.reader_id = ? \
     JOIN tbl_chat_messages m ON m.chat_id = c.chat_id AND m.message_id > COALESCE(r.last_read_message_id, 0) \
@@ -208,40 +159,14 @@ pub(crate) async fn events_after(
 
 const LAST_EVENT_ID: &str = "SELECT COALESCE(MAX(event_id), 0) AS n FROM tbl_chat_events";
 
-pub(crate) async fn events_visible_after(
-    s: &MysqlStore,
-    scope: ChatScope,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let (all, w, u, g) = scope_params(scope);
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {EVENT_COLS} FROM tbl_chat_events WHERE event_id > ? \
-         AND (? OR worker_id = ? OR previous_worker_id = ? OR user_id = ? OR guest_id = ?) \
-         ORDER BY event_id LIMIT ?"
-    )))
-    .bind(after)
-    .bind(all)
-    .bind(w)
-    .bind(w)
-    .bind(u)
-    .bind(g)
-    .bind(rows::limit(limit))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    rows.iter().map(rows::event).collect()
-}
-
 #[async_trait::async_trait]
 impl chat_core::store::ChatReads for MysqlStore {
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
-        let s = self;
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CHAT_COLS} FROM tbl_chats WHERE chat_id = ?"
         )))
         .bind(id.0)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
         row.map(|r| rows::chat(&r)).transpose()
@@ -271,11 +196,10 @@ impl chat_core::store::ChatReads for MysqlStore {
         id: ChatId,
         reader: &Actor,
     ) -> Result<Option<ChatSummary>, StoreError> {
-        let s = self;
-        let sql = AssertSqlSafe(format!("{} AND c.chat_id = ?", summary_select(s)));
+        let sql = AssertSqlSafe(format!("{} AND c.chat_id = ?", summary_select(self)));
         let row = bind_summary(sqlx::query(sql), reader, ChatScope::All)
             .bind(id.0)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| rows::summary(&r)).transpose()
@@ -284,14 +208,53 @@ impl chat_core::store::ChatReads for MysqlStore {
     async fn list_chats(
         &self,
         scope: ChatScope,
-        filter: &ChatFilter,
+        f: &ChatFilter,
         reader: &Actor,
     ) -> Result<Vec<ChatSummary>, StoreError> {
-        crate::chats::list_chats(self, scope, filter, reader).await
+        let sql = AssertSqlSafe(format!(
+            "{} \
+             AND (? IS NULL OR c.status = ?) AND (? IS NULL OR c.worker_id = ?) AND (NOT ? OR c.worker_id IS NULL) \
+             AND (? IS NULL OR c.user_id = ?) AND (? IS NULL OR c.guest_id = ?) \
+             AND (? IS NULL OR LOWER(COALESCE(u.name, g.name, '')) LIKE ? ESCAPE '!' \
+                  OR LOWER(COALESCE(u.email, g.email, '')) LIKE ? ESCAPE '!' OR LOWER(c.topic) LIKE ? ESCAPE '!' \
+                  OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND LOWER(m.message) LIKE ? ESCAPE '!')) \
+             AND (? IS NULL OR c.updated_at < ? OR (c.updated_at = ? AND c.chat_id < ?)) \
+             ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT ?",
+            summary_select(self)
+        ));
+        let status = f.status.map(ChatStatus::as_str);
+        let worker = f.worker_id.map(|w| w.0);
+        let user = f.user_id.map(|u| u.0);
+        let guest = f.guest_id.map(|g| g.0);
+        let pattern = f.query.as_deref().map(like_pattern);
+        let before_t = f.before_updated.map(|(t, _)| t);
+        let rows = bind_summary(sqlx::query(sql), reader, scope)
+            .bind(status)
+            .bind(status)
+            .bind(worker)
+            .bind(worker)
+            .bind(f.unassigned)
+            .bind(user)
+            .bind(user)
+            .bind(guest)
+            .bind(guest)
+            .bind(pattern.clone())
+            .bind(pattern.clone())
+            .bind(pattern.clone())
+            .bind(pattern.clone())
+            .bind(pattern)
+            .bind(before_t)
+            .bind(before_t)
+            .bind(before_t)
+            .bind(f.before_updated.map(|(_, c)| c.0))
+            .bind(rows::limit(f.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(rows::summary).collect()
     }
 
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
-        let s = self;
         let rows = match (page.after, page.before) {
             (Some(after), before) => sqlx::query(AssertSqlSafe(format!(
                 "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id > ? \
@@ -301,7 +264,7 @@ impl chat_core::store::ChatReads for MysqlStore {
             .bind(after.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
             .bind(rows::limit(page.limit))
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?,
             (None, before) => {
@@ -312,7 +275,7 @@ impl chat_core::store::ChatReads for MysqlStore {
             .bind(chat.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
             .bind(rows::limit(page.limit))
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
                 rows.reverse();
@@ -327,8 +290,7 @@ impl chat_core::store::ChatReads for MysqlStore {
         scope: ChatScope,
         reader: &Actor,
     ) -> Result<Vec<(ChatId, i64)>, StoreError> {
-        let s = self;
-        unread_counts_on(&s.pool, scope, reader).await
+        unread_counts_on(&self.pool, scope, reader).await
     }
 
     async fn events_after(
@@ -342,10 +304,26 @@ impl chat_core::store::ChatReads for MysqlStore {
     async fn events_visible_after(
         &self,
         scope: ChatScope,
-        after_event_id: i64,
+        after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        crate::chats::events_visible_after(self, scope, after_event_id, limit).await
+        let (all, w, u, g) = scope_params(scope);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {EVENT_COLS} FROM tbl_chat_events WHERE event_id > ? \
+             AND (? OR worker_id = ? OR previous_worker_id = ? OR user_id = ? OR guest_id = ?) \
+             ORDER BY event_id LIMIT ?"
+        )))
+        .bind(after)
+        .bind(all)
+        .bind(w)
+        .bind(w)
+        .bind(u)
+        .bind(g)
+        .bind(rows::limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(rows::event).collect()
     }
 
     async fn unread_snapshot(
@@ -353,9 +331,8 @@ impl chat_core::store::ChatReads for MysqlStore {
         scope: ChatScope,
         reader: &Actor,
     ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
-        let s = self;
         // One consistent snapshot for both reads, whatever the server's default isolation.
-        let mut conn = s.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .await
             .map_err(db)?;
@@ -374,9 +351,8 @@ impl chat_core::store::ChatReads for MysqlStore {
     }
 
     async fn last_event_id(&self) -> Result<i64, StoreError> {
-        let s = self;
         let row = sqlx::query(LAST_EVENT_ID)
-            .fetch_one(&s.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(db)?;
         int(&row, "n")

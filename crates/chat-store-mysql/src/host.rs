@@ -107,9 +107,8 @@ impl chat_core::store::HostStore for MysqlStore {
         role: AccountRole,
         host_id: &str,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
-        let t = s.tables;
-        let (filter, key): (&str, String) = if s.host.is_some() {
+        let t = self.tables;
+        let (filter, key): (&str, String) = if self.host.is_some() {
             match host_id.parse::<i64>() {
                 Ok(k) => ("host_id = ? AND host_verified", k.to_string()),
                 Err(_) => return Ok(None),
@@ -126,7 +125,7 @@ impl chat_core::store::HostStore for MysqlStore {
         ));
         let row = sqlx::query(sql)
             .bind(key)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| rows::account(&r, role)).transpose()
@@ -138,10 +137,9 @@ impl chat_core::store::HostStore for MysqlStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?")
             .bind(now)
-            .execute(&s.pool)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         let done = sqlx::query(
@@ -149,7 +147,7 @@ impl chat_core::store::HostStore for MysqlStore {
         )
         .bind(jti)
         .bind(expires_at)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(done.rows_affected() == 1)
@@ -160,7 +158,6 @@ impl chat_core::store::HostStore for MysqlStore {
         new: &NewApiKey,
         now: OffsetDateTime,
     ) -> Result<ApiKey, StoreError> {
-        let s = self;
         let done = sqlx::query(
         "INSERT INTO tbl_chat_api_keys (name, key_hash, prefix, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -169,34 +166,32 @@ impl chat_core::store::HostStore for MysqlStore {
     .bind(&new.prefix)
     .bind(scopes_to_text(&new.scopes))
     .bind(now)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         let id = i64::try_from(done.last_insert_id())
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        api_key_by_id(s, id)
+        api_key_by_id(self, id)
             .await?
             .ok_or_else(|| StoreError::Database("inserted API key not found".into()))
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys WHERE key_hash = ?",
     )
     .bind(key_hash)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         row.map(|r| api_key(&r)).transpose()
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let s = self;
         sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys ORDER BY id DESC",
     )
-    .fetch_all(&s.pool)
+    .fetch_all(&self.pool)
     .await
     .map_err(db)?
     .iter()
@@ -209,15 +204,14 @@ impl chat_core::store::HostStore for MysqlStore {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<Option<ApiKey>, StoreError> {
-        let s = self;
         sqlx::query(
             "UPDATE tbl_chat_api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
         )
         .bind(now)
         .bind(id)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
-        api_key_by_id(s, id).await
+        api_key_by_id(self, id).await
     }
 }

@@ -14,8 +14,7 @@ impl chat_core::store::NodeStore for MysqlStore {
         online: &[Actor],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = ? OR updated_at < ?")
             .bind(node)
             .bind(now - chat_core::store::PRESENCE_KEEP)
@@ -44,14 +43,13 @@ impl chat_core::store::NodeStore for MysqlStore {
         node: &str,
         since: OffsetDateTime,
     ) -> Result<Vec<Actor>, StoreError> {
-        let s = self;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT DISTINCT CAST(staff_role AS CHAR(8)), staff_id FROM tbl_chat_presence \
          WHERE node_id <> ? AND updated_at >= ?",
         )
         .bind(node)
         .bind(since)
-        .fetch_all(&s.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
         Ok(rows

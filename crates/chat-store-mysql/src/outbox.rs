@@ -41,39 +41,6 @@ pub(crate) async fn set_job_cursor(
     Ok(())
 }
 
-pub(crate) async fn enqueue_emails(
-    s: &MysqlStore,
-    emails: &[NewEmail],
-    now: OffsetDateTime,
-) -> Result<usize, StoreError> {
-    if emails.is_empty() {
-        return Ok(0);
-    }
-    let mut conn = s.pool.acquire().await.map_err(db)?;
-    // Planners on several nodes take turns, so "one open row per (kind, recipient, chat)"
-    // holds as it does behind SQLite's single writer. A named lock of the email planner's
-    // own, not the chat rows: the chat's writer holds chat rows for a whole batch, and the
-    // planner must not queue behind it (or it behind the planner). Taken before the
-    // transaction begins, so its snapshot sees what the previous holder committed.
-    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('nati-email-plan', 10)")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-    if got != Some(1) {
-        return Err(StoreError::Database(
-            "email planner: its lock was not free within 10 s".into(),
-        ));
-    }
-    let done = enqueue_emails_locked(&mut conn, emails, now).await;
-    // Release whatever happened; a dropped connection releases it too.
-    let released = sqlx::query("DO RELEASE_LOCK('nati-email-plan')")
-        .execute(&mut *conn)
-        .await;
-    let done = done?;
-    released.map_err(db)?;
-    Ok(done)
-}
-
 /// [`enqueue_emails`] under the planners' lock, in one transaction.
 async fn enqueue_emails_locked(
     conn: &mut sqlx::MySqlConnection,
@@ -195,10 +162,9 @@ pub(crate) async fn claim_in(
 #[async_trait::async_trait]
 impl chat_core::store::JobStore for MysqlStore {
     async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let s = self;
         let row = sqlx::query("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?")
             .bind(name)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| int(&r, "last_event_id")).transpose()
@@ -218,7 +184,32 @@ impl chat_core::store::JobStore for MysqlStore {
         emails: &[NewEmail],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        crate::outbox::enqueue_emails(self, emails, now).await
+        if emails.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        // Planners on several nodes take turns, so "one open row per (kind, recipient, chat)"
+        // holds as it does behind SQLite's single writer. A named lock of the email planner's
+        // own, not the chat rows: the chat's writer holds chat rows for a whole batch, and the
+        // planner must not queue behind it (or it behind the planner). Taken before the
+        // transaction begins, so its snapshot sees what the previous holder committed.
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('nati-email-plan', 10)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+        if got != Some(1) {
+            return Err(StoreError::Database(
+                "email planner: its lock was not free within 10 s".into(),
+            ));
+        }
+        let done = enqueue_emails_locked(&mut conn, emails, now).await;
+        // Release whatever happened; a dropped connection releases it too.
+        let released = sqlx::query("DO RELEASE_LOCK('nati-email-plan')")
+            .execute(&mut *conn)
+            .await;
+        let done = done?;
+        released.map_err(db)?;
+        Ok(done)
     }
 
     async fn claim_due_emails(
@@ -227,8 +218,7 @@ impl chat_core::store::JobStore for MysqlStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        let s = self;
-        let mut conn = s.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
         let mut tx = begin_claim(&mut conn).await?;
         let out = claim_in(&mut tx, now, lease_until, limit).await?;
         tx.commit().await.map_err(db)?;
@@ -242,7 +232,6 @@ impl chat_core::store::JobStore for MysqlStore {
         from: MessageId,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let s = self;
         let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
         let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, \
@@ -259,7 +248,7 @@ impl chat_core::store::JobStore for MysqlStore {
     .bind(rt)
     .bind(rid)
     .bind(rows::limit(limit))
-    .fetch_all(&s.pool)
+    .fetch_all(&self.pool)
     .await
     .map_err(db)?;
         rows.iter().map(rows::message).collect()
@@ -271,7 +260,6 @@ impl chat_core::store::JobStore for MysqlStore {
         outcome: &EmailOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
         let q = match outcome {
         EmailOutcome::Sent {
             last_message_id,
@@ -313,7 +301,7 @@ impl chat_core::store::JobStore for MysqlStore {
         .bind(now)
         .bind(id),
     };
-        q.execute(&s.pool).await.map_err(db)?;
+        q.execute(&self.pool).await.map_err(db)?;
         Ok(())
     }
 
@@ -322,14 +310,13 @@ impl chat_core::store::JobStore for MysqlStore {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        let s = self;
         let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?"
     )))
     .bind(status)
     .bind(status)
     .bind(rows::limit(limit))
-    .fetch_all(&s.pool)
+    .fetch_all(&self.pool)
     .await
     .map_err(db)?;
         rows.iter().map(email).collect()

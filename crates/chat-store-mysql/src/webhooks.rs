@@ -128,14 +128,13 @@ pub(crate) async fn claim_in(
 #[async_trait::async_trait]
 impl chat_core::store::WebhookStore for MysqlStore {
     async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError> {
-        let s = self;
         let row = sqlx::query(
             "SELECT payload FROM tbl_chat_events WHERE chat_id = ? AND seq < ? \
          AND kind IN ('chat.created', 'chat.updated') ORDER BY seq DESC LIMIT 1",
         )
         .bind(chat.0)
         .bind(seq)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
         row.map(|r| {
@@ -150,11 +149,10 @@ impl chat_core::store::WebhookStore for MysqlStore {
         deliveries: &[NewDelivery],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        let s = self;
         if deliveries.is_empty() {
             return Ok(0);
         }
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let mut added = 0;
         for d in deliveries {
             let done = sqlx::query(
@@ -198,8 +196,7 @@ impl chat_core::store::WebhookStore for MysqlStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let s = self;
-        let mut conn = s.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
         let mut tx = begin_claim(&mut conn).await?;
         let out = claim_in(&mut tx, node, now, lease_until, limit).await?;
         tx.commit().await.map_err(db)?;
@@ -212,7 +209,6 @@ impl chat_core::store::WebhookStore for MysqlStore {
         node: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let s = self;
         let done = sqlx::query(
             "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?, \
          claimed_by = NULL, updated_at = ? WHERE status = 'sending' AND claimed_by = ?",
@@ -220,7 +216,7 @@ impl chat_core::store::WebhookStore for MysqlStore {
         .bind(now)
         .bind(now)
         .bind(node)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
@@ -235,8 +231,7 @@ impl chat_core::store::WebhookStore for MysqlStore {
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let held: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_webhook_deliveries WHERE id = ? AND status = 'sending' AND next_attempt_at = ? FOR UPDATE",
     )
@@ -303,7 +298,6 @@ impl chat_core::store::WebhookStore for MysqlStore {
         endpoint: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let s = self;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLS} FROM tbl_chat_webhook_deliveries WHERE (? IS NULL OR status = ?) \
          AND (? IS NULL OR endpoint = ?) ORDER BY id DESC LIMIT ?"
@@ -313,19 +307,18 @@ impl chat_core::store::WebhookStore for MysqlStore {
         .bind(endpoint)
         .bind(endpoint)
         .bind(rows::limit(limit))
-        .fetch_all(&s.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
         rows.iter().map(delivery).collect()
     }
 
     async fn webhook_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
-        let s = self;
         let rows = sqlx::query(
             "SELECT endpoint, status, COUNT(*) AS n FROM tbl_chat_webhook_deliveries \
          GROUP BY endpoint, status ORDER BY endpoint, status",
         )
-        .fetch_all(&s.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
         rows.iter()
@@ -345,7 +338,6 @@ impl chat_core::store::WebhookStore for MysqlStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         let done = sqlx::query(
         "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?, expires_at = ?, \
          updated_at = ? WHERE id = ? AND status = 'failed'",
@@ -354,7 +346,7 @@ impl chat_core::store::WebhookStore for MysqlStore {
     .bind(expires_at)
     .bind(now)
     .bind(id)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         Ok(done.rows_affected() == 1)

@@ -419,3 +419,33 @@ impl BatchExecutor for MysqlExecutor {
         }
     }
 }
+
+#[cfg(test)]
+mod shapes {
+    use super::{padded, pieces};
+
+    #[test]
+    fn lists_are_padded_to_a_power_of_two_with_the_last_item() {
+        assert_eq!(padded::<i64>(&[]), Vec::<i64>::new());
+        assert_eq!(padded(&[7]), vec![7]);
+        assert_eq!(padded(&[1, 2, 3]), vec![1, 2, 3, 3]);
+        assert_eq!(padded(&[1, 2, 3, 4]), vec![1, 2, 3, 4]);
+        let five: Vec<i64> = (1..=5).collect();
+        assert_eq!(padded(&five), vec![1, 2, 3, 4, 5, 5, 5, 5]);
+    }
+
+    #[test]
+    fn any_batch_is_cut_into_few_power_of_two_pieces_in_order() {
+        for n in 0..=512usize {
+            let rows: Vec<usize> = (0..n).collect();
+            let cut: Vec<&[usize]> = pieces(&rows).collect();
+            assert!(cut.iter().all(|p| p.len().is_power_of_two()), "{n}");
+            assert!(
+                cut.windows(2).all(|w| w[0].len() > w[1].len()),
+                "{n}: largest first"
+            );
+            assert_eq!(cut.len(), n.count_ones() as usize, "{n}");
+            assert_eq!(cut.concat(), rows, "{n}: every row once, in order");
+        }
+    }
+}

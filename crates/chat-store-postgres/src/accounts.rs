@@ -36,39 +36,6 @@ pub(crate) async fn account(
     row.map(|r| rows::account(&r, role)).transpose()
 }
 
-pub(crate) async fn set_preferences(
-    s: &PgStore,
-    role: AccountRole,
-    id: i64,
-    p: &Preferences,
-    now: OffsetDateTime,
-) -> Result<Preferences, StoreError> {
-    sqlx::query(
-        "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
-         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (role, account_id) DO UPDATE SET email_enabled = excluded.email_enabled, \
-         email_delay_secs = excluded.email_delay_secs, admin_scope = excluded.admin_scope, \
-         sound_enabled = excluded.sound_enabled, browser_notifications = excluded.browser_notifications, \
-         quiet_start_hour = excluded.quiet_start_hour, quiet_end_hour = excluded.quiet_end_hour, updated_at = excluded.updated_at, \
-         time_zone = excluded.time_zone",
-    )
-    .bind(role.as_str())
-    .bind(id)
-    .bind(p.email_enabled)
-    .bind(p.email_delay_secs)
-    .bind(p.admin_scope.as_str())
-    .bind(p.sound_enabled)
-    .bind(p.browser_notifications)
-    .bind(p.quiet_start_hour)
-    .bind(p.quiet_end_hour)
-    .bind(now)
-    .bind(&p.time_zone)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    chat_core::store::AccountStore::preferences(s, role, id).await
-}
-
 #[async_trait::async_trait]
 impl chat_core::store::AccountStore for PgStore {
     async fn create_account(
@@ -76,7 +43,6 @@ impl chat_core::store::AccountStore for PgStore {
         new: &NewAccount,
         now: OffsetDateTime,
     ) -> Result<Account, StoreError> {
-        let s = self;
         let sql = per_role!(
             new.role,
             "INSERT INTO ",
@@ -88,7 +54,7 @@ impl chat_core::store::AccountStore for PgStore {
             .bind(&new.name)
             .bind(&new.password_hash)
             .bind(now)
-            .fetch_one(&s.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| {
                 if unique_violation(&e) {
@@ -105,7 +71,6 @@ impl chat_core::store::AccountStore for PgStore {
         role: AccountRole,
         email: &str,
     ) -> Result<Option<(Account, String)>, StoreError> {
-        let s = self;
         let sql = per_role!(
             role,
             "SELECT id, email, name, avatar_url, active, created_at, host_subject, password_hash FROM ",
@@ -113,7 +78,7 @@ impl chat_core::store::AccountStore for PgStore {
         );
         let row = sqlx::query(sql)
             .bind(email)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| {
@@ -128,7 +93,6 @@ impl chat_core::store::AccountStore for PgStore {
     }
 
     async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
-        let s = self;
         let roles: Vec<AccountRole> = match role {
             Some(r) => vec![r],
             None => AccountRole::ALL.to_vec(),
@@ -140,7 +104,7 @@ impl chat_core::store::AccountStore for PgStore {
                 "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
                 " ORDER BY id DESC"
             );
-            for r in sqlx::query(sql).fetch_all(&s.pool).await.map_err(db)? {
+            for r in sqlx::query(sql).fetch_all(&self.pool).await.map_err(db)? {
                 out.push(rows::account(&r, role)?);
             }
         }
@@ -154,8 +118,7 @@ impl chat_core::store::AccountStore for PgStore {
         active: bool,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let sql = per_role!(
             role,
             "UPDATE ",
@@ -180,7 +143,7 @@ impl chat_core::store::AccountStore for PgStore {
                 .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        account(&s.pool, role, id).await
+        account(&self.pool, role, id).await
     }
 
     async fn create_session(
@@ -191,8 +154,7 @@ impl chat_core::store::AccountStore for PgStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         // Sweep this account's expired sessions while we are here.
         sqlx::query(
         "DELETE FROM tbl_chat_sessions WHERE role = $1 AND account_id = $2 AND expires_at <= $3",
@@ -223,27 +185,25 @@ impl chat_core::store::AccountStore for PgStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let role: String = rows::get(&row, "role")?;
         let id: i64 = rows::get(&row, "account_id")?;
         let role: AccountRole = role.parse().map_err(StoreError::Database)?;
-        Ok(account(&s.pool, role, id).await?.filter(|a| a.active))
+        Ok(account(&self.pool, role, id).await?.filter(|a| a.active))
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&s.pool)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         Ok(())
@@ -256,7 +216,6 @@ impl chat_core::store::AccountStore for PgStore {
         email: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Guest, StoreError> {
-        let s = self;
         let row = sqlx::query(
             "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) \
          VALUES ($1, $2, $3, $4, $4) \
@@ -266,33 +225,31 @@ impl chat_core::store::AccountStore for PgStore {
         .bind(name)
         .bind(email)
         .bind(now)
-        .fetch_one(&s.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(db)?;
         rows::guest(&row)
     }
 
     async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
-        let s = self;
         let row = sqlx::query(
             "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript \
          FROM tbl_guest_sessions WHERE session_token = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
         row.map(|r| rows::guest(&r)).transpose()
     }
 
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
-        let s = self;
         let row = sqlx::query(
             "SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript \
          FROM tbl_guest_sessions WHERE guest_id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
         row.map(|r| rows::guest(&r)).transpose()
@@ -304,7 +261,6 @@ impl chat_core::store::AccountStore for PgStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         let done = sqlx::query(
             "UPDATE tbl_guest_sessions SET session_token = $1, last_seen_at = $2 \
          WHERE guest_id = $3 AND expired_at IS NULL",
@@ -312,32 +268,30 @@ impl chat_core::store::AccountStore for PgStore {
         .bind(token_hash)
         .bind(now)
         .bind(id.0)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = $1 WHERE guest_id = $2")
             .bind(wanted)
             .bind(id.0)
-            .execute(&s.pool)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         Ok(())
     }
 
     async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query(
             "UPDATE tbl_guest_sessions SET last_seen_at = $1 \
          WHERE guest_id = $2 AND expired_at IS NULL AND last_seen_at < $1",
         )
         .bind(now)
         .bind(id.0)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(())
@@ -348,28 +302,26 @@ impl chat_core::store::AccountStore for PgStore {
         cutoff: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<GuestId>, StoreError> {
-        let s = self;
         let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < $1 \
          ORDER BY last_seen_at LIMIT $2",
     )
     .bind(cutoff)
     .bind(limit)
-    .fetch_all(&s.pool)
+    .fetch_all(&self.pool)
     .await
     .map_err(db)?;
         Ok(ids.into_iter().map(GuestId).collect())
     }
 
     async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT email_enabled, email_delay_secs, admin_scope, sound_enabled, browser_notifications, \
          quiet_start_hour, quiet_end_hour, time_zone FROM tbl_chat_preferences WHERE role = $1 AND account_id = $2",
     )
     .bind(role.as_str())
     .bind(id)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&self.pool)
     .await
     .map_err(db)?;
         match row {
@@ -382,10 +334,33 @@ impl chat_core::store::AccountStore for PgStore {
         &self,
         role: AccountRole,
         id: i64,
-        prefs: &Preferences,
+        p: &Preferences,
         now: OffsetDateTime,
     ) -> Result<Preferences, StoreError> {
-        crate::accounts::set_preferences(self, role, id, prefs, now).await
+        sqlx::query(
+            "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
+             browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (role, account_id) DO UPDATE SET email_enabled = excluded.email_enabled, \
+             email_delay_secs = excluded.email_delay_secs, admin_scope = excluded.admin_scope, \
+             sound_enabled = excluded.sound_enabled, browser_notifications = excluded.browser_notifications, \
+             quiet_start_hour = excluded.quiet_start_hour, quiet_end_hour = excluded.quiet_end_hour, updated_at = excluded.updated_at, \
+             time_zone = excluded.time_zone",
+        )
+        .bind(role.as_str())
+        .bind(id)
+        .bind(p.email_enabled)
+        .bind(p.email_delay_secs)
+        .bind(p.admin_scope.as_str())
+        .bind(p.sound_enabled)
+        .bind(p.browser_notifications)
+        .bind(p.quiet_start_hour)
+        .bind(p.quiet_end_hour)
+        .bind(now)
+        .bind(&p.time_zone)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        chat_core::store::AccountStore::preferences(self, role, id).await
     }
 
     async fn create_ws_ticket(
@@ -396,8 +371,7 @@ impl chat_core::store::AccountStore for PgStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= $1")
             .bind(now)
             .execute(&mut *tx)
@@ -422,13 +396,12 @@ impl chat_core::store::AccountStore for PgStore {
         ticket_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let s = self;
         let row = sqlx::query(
             "DELETE FROM tbl_chat_ws_tickets WHERE ticket_hash = $1 \
          RETURNING session_kind, session_hash, expires_at",
         )
         .bind(ticket_hash)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
         let Some(row) = row else { return Ok(None) };

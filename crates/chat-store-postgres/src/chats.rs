@@ -85,46 +85,6 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-pub(crate) async fn list_chats(
-    s: &PgStore,
-    scope: ChatScope,
-    f: &ChatFilter,
-    reader: &Actor,
-) -> Result<Vec<ChatSummary>, StoreError> {
-    let (all, w, u, g) = scope_params(scope);
-    let sql = sqlx::AssertSqlSafe(format!(
-        "{SUMMARY_SELECT} \
-         AND ($7::TEXT IS NULL OR c.status = $7) AND ($8::BIGINT IS NULL OR c.worker_id = $8) \
-         AND (NOT $9 OR c.worker_id IS NULL) \
-         AND ($10::BIGINT IS NULL OR c.user_id = $10) AND ($11::BIGINT IS NULL OR c.guest_id = $11) \
-         AND ($12::TEXT IS NULL OR lower(COALESCE(u.name, g.name, '')) LIKE $12 ESCAPE '\\' \
-              OR lower(COALESCE(u.email, g.email, '')) LIKE $12 ESCAPE '\\' OR lower(c.topic) LIKE $12 ESCAPE '\\' \
-              OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND lower(m.message) LIKE $12 ESCAPE '\\')) \
-         AND ($13::TIMESTAMPTZ IS NULL OR c.updated_at < $13 OR (c.updated_at = $13 AND c.chat_id < $14)) \
-         ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT $15"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(reader.sender_type().as_str())
-        .bind(reader.raw_id())
-        .bind(all)
-        .bind(w)
-        .bind(u)
-        .bind(g)
-        .bind(f.status.map(ChatStatus::as_str))
-        .bind(f.worker_id.map(|w| w.0))
-        .bind(f.unassigned)
-        .bind(f.user_id.map(|u| u.0))
-        .bind(f.guest_id.map(|g| g.0))
-        .bind(f.query.as_deref().map(like_pattern))
-        .bind(f.before_updated.map(|(t, _)| t))
-        .bind(f.before_updated.map(|(_, c)| c.0))
-        .bind(f.limit)
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?;
-    rows.iter().map(rows::summary).collect()
-}
-
 async fn unread_counts_on(
     conn: &mut PgConnection,
     scope: ChatScope,
@@ -172,31 +132,6 @@ pub(crate) async fn events_after(
     rows.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn events_visible_after(
-    s: &PgStore,
-    scope: ChatScope,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let (all, w, u, g) = scope_params(scope);
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {EVENT_COLS} FROM tbl_chat_events WHERE event_id > $1 \
-         AND ($2 OR worker_id = $3 OR previous_worker_id = $3 OR user_id = $4 OR guest_id = $5) \
-         ORDER BY event_id LIMIT $6"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(after)
-        .bind(all)
-        .bind(w)
-        .bind(u)
-        .bind(g)
-        .bind(limit)
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?;
-    rows.iter().map(rows::event).collect()
-}
-
 #[async_trait::async_trait]
 impl chat_core::store::ChatReads for PgStore {
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
@@ -221,7 +156,6 @@ impl chat_core::store::ChatReads for PgStore {
         id: ChatId,
         reader: &Actor,
     ) -> Result<Option<ChatSummary>, StoreError> {
-        let s = self;
         let (all, w, u, g) = scope_params(ChatScope::All);
         let sql = sqlx::AssertSqlSafe(format!("{SUMMARY_SELECT} AND c.chat_id = $7"));
         let row = sqlx::query(sql)
@@ -232,7 +166,7 @@ impl chat_core::store::ChatReads for PgStore {
             .bind(u)
             .bind(g)
             .bind(id.0)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         row.map(|r| rows::summary(&r)).transpose()
@@ -241,14 +175,44 @@ impl chat_core::store::ChatReads for PgStore {
     async fn list_chats(
         &self,
         scope: ChatScope,
-        filter: &ChatFilter,
+        f: &ChatFilter,
         reader: &Actor,
     ) -> Result<Vec<ChatSummary>, StoreError> {
-        crate::chats::list_chats(self, scope, filter, reader).await
+        let (all, w, u, g) = scope_params(scope);
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{SUMMARY_SELECT} \
+             AND ($7::TEXT IS NULL OR c.status = $7) AND ($8::BIGINT IS NULL OR c.worker_id = $8) \
+             AND (NOT $9 OR c.worker_id IS NULL) \
+             AND ($10::BIGINT IS NULL OR c.user_id = $10) AND ($11::BIGINT IS NULL OR c.guest_id = $11) \
+             AND ($12::TEXT IS NULL OR lower(COALESCE(u.name, g.name, '')) LIKE $12 ESCAPE '\\' \
+                  OR lower(COALESCE(u.email, g.email, '')) LIKE $12 ESCAPE '\\' OR lower(c.topic) LIKE $12 ESCAPE '\\' \
+                  OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND lower(m.message) LIKE $12 ESCAPE '\\')) \
+             AND ($13::TIMESTAMPTZ IS NULL OR c.updated_at < $13 OR (c.updated_at = $13 AND c.chat_id < $14)) \
+             ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT $15"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(reader.sender_type().as_str())
+            .bind(reader.raw_id())
+            .bind(all)
+            .bind(w)
+            .bind(u)
+            .bind(g)
+            .bind(f.status.map(ChatStatus::as_str))
+            .bind(f.worker_id.map(|w| w.0))
+            .bind(f.unassigned)
+            .bind(f.user_id.map(|u| u.0))
+            .bind(f.guest_id.map(|g| g.0))
+            .bind(f.query.as_deref().map(like_pattern))
+            .bind(f.before_updated.map(|(t, _)| t))
+            .bind(f.before_updated.map(|(_, c)| c.0))
+            .bind(f.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(rows::summary).collect()
     }
 
     async fn messages(&self, chat: ChatId, page: Page) -> Result<Vec<Message>, StoreError> {
-        let s = self;
         let rows = match (page.after, page.before) {
         (Some(after), before) => sqlx::query(
             "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at \
@@ -259,7 +223,7 @@ impl chat_core::store::ChatReads for PgStore {
         .bind(after.0)
         .bind(before.map_or(i64::MAX, |b| b.0))
         .bind(page.limit)
-        .fetch_all(&s.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?,
         (None, before) => {
@@ -271,7 +235,7 @@ impl chat_core::store::ChatReads for PgStore {
             .bind(chat.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
             .bind(page.limit)
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
             rows.reverse();
@@ -286,8 +250,7 @@ impl chat_core::store::ChatReads for PgStore {
         scope: ChatScope,
         reader: &Actor,
     ) -> Result<Vec<(ChatId, i64)>, StoreError> {
-        let s = self;
-        let mut conn = s.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
         unread_counts_on(&mut conn, scope, reader).await
     }
 
@@ -302,10 +265,26 @@ impl chat_core::store::ChatReads for PgStore {
     async fn events_visible_after(
         &self,
         scope: ChatScope,
-        after_event_id: i64,
+        after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        crate::chats::events_visible_after(self, scope, after_event_id, limit).await
+        let (all, w, u, g) = scope_params(scope);
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLS} FROM tbl_chat_events WHERE event_id > $1 \
+             AND ($2 OR worker_id = $3 OR previous_worker_id = $3 OR user_id = $4 OR guest_id = $5) \
+             ORDER BY event_id LIMIT $6"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(after)
+            .bind(all)
+            .bind(w)
+            .bind(u)
+            .bind(g)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(rows::event).collect()
     }
 
     async fn unread_snapshot(
@@ -313,9 +292,8 @@ impl chat_core::store::ChatReads for PgStore {
         scope: ChatScope,
         reader: &Actor,
     ) -> Result<(i64, Vec<(ChatId, i64)>), StoreError> {
-        let s = self;
         // One REPEATABLE READ transaction: both queries read the same snapshot.
-        let mut tx = s
+        let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -331,9 +309,8 @@ impl chat_core::store::ChatReads for PgStore {
     }
 
     async fn last_event_id(&self) -> Result<i64, StoreError> {
-        let s = self;
         sqlx::query_scalar("SELECT COALESCE(MAX(event_id), 0) FROM tbl_chat_events")
-            .fetch_one(&s.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(db)
     }

@@ -35,11 +35,10 @@ impl Node {
 #[async_trait::async_trait]
 impl chat_core::store::NodeStore for PgStore {
     async fn announce_events(&self) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(EVENTS_CHANNEL)
-            .bind(&s.node.id)
-            .execute(&s.pool)
+            .bind(&self.node.id)
+            .execute(&self.pool)
             .await
             .map_err(db)?;
         Ok(())
@@ -48,10 +47,9 @@ impl chat_core::store::NodeStore for PgStore {
     /// Resolves when another node announced events, when listening (re)started (anything may
     /// have been committed meanwhile), or with an error (the caller retries).
     async fn remote_events(&self) -> Result<(), StoreError> {
-        let s = self;
-        let mut guard = s.node.listener.lock().await;
+        let mut guard = self.node.listener.lock().await;
         let Some(listener) = guard.as_mut() else {
-            let mut listener = PgListener::connect_with(&s.pool).await.map_err(db)?;
+            let mut listener = PgListener::connect_with(&self.pool).await.map_err(db)?;
             listener.listen(EVENTS_CHANNEL).await.map_err(db)?;
             *guard = Some(listener);
             return Ok(());
@@ -59,7 +57,7 @@ impl chat_core::store::NodeStore for PgStore {
         loop {
             match listener.try_recv().await {
                 // Our own announcement: this node's hub already knows.
-                Ok(Some(n)) if n.payload() == s.node.id => continue,
+                Ok(Some(n)) if n.payload() == self.node.id => continue,
                 Ok(Some(_)) => return Ok(()),
                 // The connection was lost and is being remade: notifications may be lost.
                 Ok(None) => return Ok(()),
@@ -77,8 +75,7 @@ impl chat_core::store::NodeStore for PgStore {
         online: &[Actor],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("DELETE FROM tbl_chat_presence WHERE node_id = $1 OR updated_at < $2")
             .bind(node)
             .bind(now - chat_core::store::PRESENCE_KEEP)
@@ -113,14 +110,13 @@ impl chat_core::store::NodeStore for PgStore {
         node: &str,
         since: OffsetDateTime,
     ) -> Result<Vec<Actor>, StoreError> {
-        let s = self;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT DISTINCT staff_role, staff_id FROM tbl_chat_presence \
          WHERE node_id <> $1 AND updated_at >= $2",
         )
         .bind(node)
         .bind(since)
-        .fetch_all(&s.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
         Ok(rows

@@ -9,115 +9,15 @@ use time::OffsetDateTime;
 const COLS: &str = "id, kind, recipient_type, recipient_id, chat_id, first_message_id, last_message_id, status, attempts, \
     last_error, idempotency_key, due_at, next_attempt_at, sent_at";
 
-pub(crate) async fn set_job_cursor(
-    s: &PgStore,
-    name: &str,
-    last: i64,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (name) DO UPDATE SET \
-         last_event_id = GREATEST(tbl_chat_job_cursors.last_event_id, excluded.last_event_id), \
-         updated_at = excluded.updated_at",
-    )
-    .bind(name)
-    .bind(last)
-    .bind(now)
-    .execute(&s.pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// The key space of the email planner's per-chat advisory locks ("NEML").
+/// The key space of the email planners' advisory lock ("NEML").
 const EMAIL_PLAN_LOCK: i32 = 0x4E45_4D4C;
-
-pub(crate) async fn enqueue_emails(
-    s: &PgStore,
-    emails: &[NewEmail],
-    now: OffsetDateTime,
-) -> Result<usize, StoreError> {
-    if emails.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = s.pool.begin().await.map_err(db)?;
-    // Planners take turns, so two cannot both find no open row for a recipient and chat
-    // and both add one (SQLite's single writer gives this for free). An advisory lock of
-    // the email planner's own, not the chat rows: the chat's writer holds chat rows for a
-    // whole batch, and the planner must not queue behind it (or it behind the planner).
-    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
-        .bind(EMAIL_PLAN_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    // Which of them already have an open row, in one statement; then the others in one
-    // insert. A burst inside `emails` counts once: the first of each (kind, recipient, chat).
-    let key = |e: &NewEmail| {
-        (
-            e.kind.as_str(),
-            e.recipient.sender_type().as_str(),
-            e.recipient.raw_id(),
-            e.chat_id.0,
-        )
-    };
-    let mut seen = std::collections::HashSet::new();
-    let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
-    let open: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM tbl_chat_email_outbox o \
-         JOIN UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS k(kind, recipient_type, recipient_id, chat_id) \
-         USING (kind, recipient_type, recipient_id, chat_id) WHERE o.status IN ('pending', 'sending')",
-    )
-    .bind(fresh.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|e| e.recipient.sender_type().as_str()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|e| e.recipient.raw_id()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|e| e.chat_id.0).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    let open: std::collections::HashSet<(&str, &str, i64, i64)> = open
-        .iter()
-        .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
-        .collect();
-    let todo: Vec<&NewEmail> = fresh
-        .into_iter()
-        .filter(|e| !open.contains(&key(e)))
-        .collect();
-    let added = if todo.is_empty() {
-        0
-    } else {
-        sqlx::query(
-            "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, status, \
-             due_at, next_attempt_at, created_at, updated_at) \
-             SELECT k.kind, k.recipient_type, k.recipient_id, k.chat_id, k.first_message_id, 'pending', k.due_at, \
-             k.due_at, $6, $6 \
-             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $7::timestamptz[]) \
-             AS k(kind, recipient_type, recipient_id, chat_id, first_message_id, due_at) \
-             ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
-        )
-        .bind(todo.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-        .bind(todo.iter().map(|e| e.recipient.sender_type().as_str()).collect::<Vec<_>>())
-        .bind(todo.iter().map(|e| e.recipient.raw_id()).collect::<Vec<_>>())
-        .bind(todo.iter().map(|e| e.chat_id.0).collect::<Vec<_>>())
-        .bind(todo.iter().map(|e| e.first_message_id.0).collect::<Vec<_>>())
-        .bind(now)
-        .bind(todo.iter().map(|e| e.due_at).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected() as usize
-    };
-    tx.commit().await.map_err(db)?;
-    Ok(added)
-}
 
 #[async_trait::async_trait]
 impl chat_core::store::JobStore for PgStore {
     async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let s = self;
         sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = $1")
             .bind(name)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)
     }
@@ -125,10 +25,22 @@ impl chat_core::store::JobStore for PgStore {
     async fn set_job_cursor(
         &self,
         name: &str,
-        last_event_id: i64,
+        last: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        crate::outbox::set_job_cursor(self, name, last_event_id, now).await
+        sqlx::query(
+            "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET \
+             last_event_id = GREATEST(tbl_chat_job_cursors.last_event_id, excluded.last_event_id), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(last)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn enqueue_emails(
@@ -136,7 +48,77 @@ impl chat_core::store::JobStore for PgStore {
         emails: &[NewEmail],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        crate::outbox::enqueue_emails(self, emails, now).await
+        if emails.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Planners take turns, so two cannot both find no open row for a recipient and chat
+        // and both add one (SQLite's single writer gives this for free). An advisory lock of
+        // the email planner's own, not the chat rows: the chat's writer holds chat rows for a
+        // whole batch, and the planner must not queue behind it (or it behind the planner).
+        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+            .bind(EMAIL_PLAN_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // Which of them already have an open row, in one statement; then the others in one
+        // insert. A burst inside `emails` counts once: the first of each (kind, recipient, chat).
+        let key = |e: &NewEmail| {
+            (
+                e.kind.as_str(),
+                e.recipient.sender_type().as_str(),
+                e.recipient.raw_id(),
+                e.chat_id.0,
+            )
+        };
+        let mut seen = std::collections::HashSet::new();
+        let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
+        let open: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM tbl_chat_email_outbox o \
+             JOIN UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS k(kind, recipient_type, recipient_id, chat_id) \
+             USING (kind, recipient_type, recipient_id, chat_id) WHERE o.status IN ('pending', 'sending')",
+        )
+        .bind(fresh.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|e| e.recipient.sender_type().as_str()).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|e| e.recipient.raw_id()).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|e| e.chat_id.0).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let open: std::collections::HashSet<(&str, &str, i64, i64)> = open
+            .iter()
+            .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
+            .collect();
+        let todo: Vec<&NewEmail> = fresh
+            .into_iter()
+            .filter(|e| !open.contains(&key(e)))
+            .collect();
+        let added = if todo.is_empty() {
+            0
+        } else {
+            sqlx::query(
+                "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, status, \
+                 due_at, next_attempt_at, created_at, updated_at) \
+                 SELECT k.kind, k.recipient_type, k.recipient_id, k.chat_id, k.first_message_id, 'pending', k.due_at, \
+                 k.due_at, $6, $6 \
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $7::timestamptz[]) \
+                 AS k(kind, recipient_type, recipient_id, chat_id, first_message_id, due_at) \
+                 ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+            )
+            .bind(todo.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+            .bind(todo.iter().map(|e| e.recipient.sender_type().as_str()).collect::<Vec<_>>())
+            .bind(todo.iter().map(|e| e.recipient.raw_id()).collect::<Vec<_>>())
+            .bind(todo.iter().map(|e| e.chat_id.0).collect::<Vec<_>>())
+            .bind(todo.iter().map(|e| e.first_message_id.0).collect::<Vec<_>>())
+            .bind(now)
+            .bind(todo.iter().map(|e| e.due_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected() as usize
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(added)
     }
 
     async fn claim_due_emails(
@@ -145,7 +127,6 @@ impl chat_core::store::JobStore for PgStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        let s = self;
         // SKIP LOCKED: two claimers never take the same row, nor wait for each other.
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
@@ -156,7 +137,7 @@ impl chat_core::store::JobStore for PgStore {
             .bind(lease_until)
             .bind(now)
             .bind(limit)
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         let mut out: Vec<OutboxEmail> = rows.iter().map(rows::email).collect::<Result<_, _>>()?;
@@ -171,7 +152,6 @@ impl chat_core::store::JobStore for PgStore {
         from: MessageId,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let s = self;
         let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
          FROM tbl_chat_messages m WHERE m.chat_id = $1 AND m.message_id >= $4 AND m.sender_type <> 'system' \
@@ -185,7 +165,7 @@ impl chat_core::store::JobStore for PgStore {
     .bind(reader.raw_id())
     .bind(from.0)
     .bind(limit)
-    .fetch_all(&s.pool)
+    .fetch_all(&self.pool)
     .await
     .map_err(db)?;
         rows.iter().map(rows::message).collect()
@@ -197,7 +177,6 @@ impl chat_core::store::JobStore for PgStore {
         outcome: &EmailOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
         let q = match outcome {
         EmailOutcome::Sent {
             last_message_id,
@@ -238,7 +217,7 @@ impl chat_core::store::JobStore for PgStore {
         .bind(error.as_str())
         .bind(now),
     };
-        q.execute(&s.pool).await.map_err(db)?;
+        q.execute(&self.pool).await.map_err(db)?;
         Ok(())
     }
 
@@ -247,14 +226,13 @@ impl chat_core::store::JobStore for PgStore {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        let s = self;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM tbl_chat_email_outbox WHERE ($1::TEXT IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
         ));
         let rows = sqlx::query(sql)
             .bind(status)
             .bind(limit)
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         rows.iter().map(rows::email).collect()

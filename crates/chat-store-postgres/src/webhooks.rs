@@ -19,14 +19,13 @@ fn delivery(row: &PgRow) -> Result<Delivery, StoreError> {
 #[async_trait::async_trait]
 impl chat_core::store::WebhookStore for PgStore {
     async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError> {
-        let s = self;
         let payload: Option<Json<serde_json::Value>> = sqlx::query_scalar(
             "SELECT payload FROM tbl_chat_events WHERE chat_id = $1 AND seq < $2 \
          AND kind IN ('chat.created', 'chat.updated') ORDER BY seq DESC LIMIT 1",
         )
         .bind(chat.0)
         .bind(seq)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
         payload
@@ -41,11 +40,10 @@ impl chat_core::store::WebhookStore for PgStore {
         deliveries: &[NewDelivery],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        let s = self;
         if deliveries.is_empty() {
             return Ok(0);
         }
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let mut added = 0;
         for d in deliveries {
             let done = sqlx::query(
@@ -80,7 +78,6 @@ impl chat_core::store::WebhookStore for PgStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let s = self;
         // SKIP LOCKED: two claimers never take the same row, nor wait for each other. A row
         // another claimer holds is still pending in this snapshot, so it keeps blocking the
         // rows after it in its chat.
@@ -100,7 +97,7 @@ impl chat_core::store::WebhookStore for PgStore {
             .bind(now)
             .bind(limit)
             .bind(node)
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         let mut out: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
@@ -114,14 +111,13 @@ impl chat_core::store::WebhookStore for PgStore {
         node: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let s = self;
         let done = sqlx::query(
             "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = $1, \
          claimed_by = NULL, updated_at = $1 WHERE status = 'sending' AND claimed_by = $2",
         )
         .bind(now)
         .bind(node)
-        .execute(&s.pool)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
@@ -136,8 +132,7 @@ impl chat_core::store::WebhookStore for PgStore {
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let held: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_webhook_deliveries WHERE id = $1 AND status = 'sending' AND next_attempt_at = $2 FOR UPDATE",
     )
@@ -203,7 +198,6 @@ impl chat_core::store::WebhookStore for PgStore {
         endpoint: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let s = self;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM tbl_chat_webhook_deliveries WHERE ($1::TEXT IS NULL OR status = $1) \
          AND ($2::TEXT IS NULL OR endpoint = $2) ORDER BY id DESC LIMIT $3"
@@ -212,19 +206,18 @@ impl chat_core::store::WebhookStore for PgStore {
             .bind(status)
             .bind(endpoint)
             .bind(limit)
-            .fetch_all(&s.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         rows.iter().map(delivery).collect()
     }
 
     async fn webhook_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
-        let s = self;
         let rows = sqlx::query(
             "SELECT endpoint, status, COUNT(*) AS n FROM tbl_chat_webhook_deliveries \
          GROUP BY endpoint, status ORDER BY endpoint, status",
         )
-        .fetch_all(&s.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
         rows.iter()
@@ -244,7 +237,6 @@ impl chat_core::store::WebhookStore for PgStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         let done = sqlx::query(
         "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = $2, expires_at = $3, \
          updated_at = $2 WHERE id = $1 AND status = 'failed'",
@@ -252,7 +244,7 @@ impl chat_core::store::WebhookStore for PgStore {
     .bind(id)
     .bind(now)
     .bind(expires_at)
-    .execute(&s.pool)
+    .execute(&self.pool)
     .await
     .map_err(db)?;
         Ok(done.rows_affected() == 1)

@@ -45,39 +45,6 @@ pub(crate) async fn account(
 const GUEST_COLS: &str =
     "guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript";
 
-pub(crate) async fn set_preferences(
-    s: &SqliteStore,
-    role: AccountRole,
-    id: i64,
-    p: &Preferences,
-    now: OffsetDateTime,
-) -> Result<Preferences, StoreError> {
-    sqlx::query(
-        "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
-         browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (role, account_id) DO UPDATE SET email_enabled = excluded.email_enabled, \
-         email_delay_secs = excluded.email_delay_secs, admin_scope = excluded.admin_scope, \
-         sound_enabled = excluded.sound_enabled, browser_notifications = excluded.browser_notifications, \
-         quiet_start_hour = excluded.quiet_start_hour, quiet_end_hour = excluded.quiet_end_hour, updated_at = excluded.updated_at, \
-         time_zone = excluded.time_zone",
-    )
-    .bind(role.as_str())
-    .bind(id)
-    .bind(p.email_enabled as i64)
-    .bind(p.email_delay_secs)
-    .bind(p.admin_scope.as_str())
-    .bind(p.sound_enabled as i64)
-    .bind(p.browser_notifications as i64)
-    .bind(p.quiet_start_hour.map(i64::from))
-    .bind(p.quiet_end_hour.map(i64::from))
-    .bind(ts(now))
-    .bind(&p.time_zone)
-    .execute(&s.writer)
-    .await
-    .map_err(db)?;
-    chat_core::store::AccountStore::preferences(s, role, id).await
-}
-
 #[async_trait::async_trait]
 impl chat_core::store::AccountStore for SqliteStore {
     async fn create_account(
@@ -85,7 +52,6 @@ impl chat_core::store::AccountStore for SqliteStore {
         new: &NewAccount,
         now: OffsetDateTime,
     ) -> Result<Account, StoreError> {
-        let s = self;
         let sql = per_role!(
             new.role,
             "INSERT INTO ",
@@ -97,7 +63,7 @@ impl chat_core::store::AccountStore for SqliteStore {
             .bind(&new.name)
             .bind(&new.password_hash)
             .bind(ts(now))
-            .fetch_one(&s.writer)
+            .fetch_one(&self.writer)
             .await
             .map_err(|e| {
                 if unique_violation(&e) {
@@ -114,7 +80,6 @@ impl chat_core::store::AccountStore for SqliteStore {
         role: AccountRole,
         email: &str,
     ) -> Result<Option<(Account, String)>, StoreError> {
-        let s = self;
         let sql = per_role!(
             role,
             "SELECT id, email, name, avatar_url, active, created_at, host_subject, password_hash FROM ",
@@ -122,7 +87,7 @@ impl chat_core::store::AccountStore for SqliteStore {
         );
         let row = sqlx::query(sql)
             .bind(email)
-            .fetch_optional(&s.reader)
+            .fetch_optional(&self.reader)
             .await
             .map_err(db)?;
         row.map(|r| {
@@ -137,7 +102,6 @@ impl chat_core::store::AccountStore for SqliteStore {
     }
 
     async fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<Account>, StoreError> {
-        let s = self;
         let roles: Vec<AccountRole> = match role {
             Some(r) => vec![r],
             None => AccountRole::ALL.to_vec(),
@@ -149,7 +113,7 @@ impl chat_core::store::AccountStore for SqliteStore {
                 "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
                 " ORDER BY id DESC"
             );
-            for r in sqlx::query(sql).fetch_all(&s.reader).await.map_err(db)? {
+            for r in sqlx::query(sql).fetch_all(&self.reader).await.map_err(db)? {
                 out.push(rows::account(&r, role)?);
             }
         }
@@ -164,8 +128,7 @@ impl chat_core::store::AccountStore for SqliteStore {
         active: bool,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
-        let mut tx = s.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let sql = per_role!(
             role,
             "UPDATE ",
@@ -190,7 +153,7 @@ impl chat_core::store::AccountStore for SqliteStore {
                 .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        account(&s.writer, role, id).await
+        account(&self.writer, role, id).await
     }
 
     async fn create_session(
@@ -201,8 +164,7 @@ impl chat_core::store::AccountStore for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         // Sweep this account's expired sessions while we are here.
         sqlx::query(
         "DELETE FROM tbl_chat_sessions WHERE role = ?1 AND account_id = ?2 AND expires_at <= ?3",
@@ -230,27 +192,25 @@ impl chat_core::store::AccountStore for SqliteStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT role, account_id FROM tbl_chat_sessions WHERE token_hash = ?1 AND expires_at > ?2",
     )
     .bind(token_hash)
     .bind(ts(now))
-    .fetch_optional(&s.reader)
+    .fetch_optional(&self.reader)
     .await
     .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let role: String = sqlx::Row::try_get(&row, "role").map_err(db)?;
         let id: i64 = sqlx::Row::try_get(&row, "account_id").map_err(db)?;
         let role: AccountRole = role.parse().map_err(StoreError::Database)?;
-        Ok(account(&s.reader, role, id).await?.filter(|a| a.active))
+        Ok(account(&self.reader, role, id).await?.filter(|a| a.active))
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("DELETE FROM tbl_chat_sessions WHERE token_hash = ?1")
             .bind(token_hash)
-            .execute(&s.writer)
+            .execute(&self.writer)
             .await
             .map_err(db)?;
         Ok(())
@@ -263,7 +223,6 @@ impl chat_core::store::AccountStore for SqliteStore {
         email: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Guest, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "INSERT INTO tbl_guest_sessions (session_token, name, email, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4) \
          RETURNING guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript",
@@ -272,17 +231,16 @@ impl chat_core::store::AccountStore for SqliteStore {
     .bind(name)
     .bind(email)
     .bind(ts(now))
-    .fetch_one(&s.writer)
+    .fetch_one(&self.writer)
     .await
     .map_err(db)?;
         rows::guest(&row)
     }
 
     async fn guest_by_token(&self, token_hash: &str) -> Result<Option<Guest>, StoreError> {
-        let s = self;
         let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE session_token = ?1")
         .bind(token_hash)
-        .fetch_optional(&s.reader)
+        .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
         let _ = GUEST_COLS;
@@ -290,10 +248,9 @@ impl chat_core::store::AccountStore for SqliteStore {
     }
 
     async fn guest(&self, id: GuestId) -> Result<Option<Guest>, StoreError> {
-        let s = self;
         let row = sqlx::query("SELECT guest_id, name, email, created_at, last_seen_at, expired_at, wants_transcript FROM tbl_guest_sessions WHERE guest_id = ?1")
         .bind(id.0)
-        .fetch_optional(&s.reader)
+        .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
         row.map(|r| rows::guest(&r)).transpose()
@@ -305,36 +262,33 @@ impl chat_core::store::AccountStore for SqliteStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         let done = sqlx::query(
         "UPDATE tbl_guest_sessions SET session_token = ?1, last_seen_at = ?2 WHERE guest_id = ?3 AND expired_at IS NULL",
     )
     .bind(token_hash)
     .bind(ts(now))
     .bind(id.0)
-    .execute(&s.writer)
+    .execute(&self.writer)
     .await
     .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn set_guest_transcript(&self, id: GuestId, wanted: bool) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("UPDATE tbl_guest_sessions SET wants_transcript = ?1 WHERE guest_id = ?2")
             .bind(wanted as i64)
             .bind(id.0)
-            .execute(&s.writer)
+            .execute(&self.writer)
             .await
             .map_err(db)?;
         Ok(())
     }
 
     async fn touch_guest(&self, id: GuestId, now: OffsetDateTime) -> Result<(), StoreError> {
-        let s = self;
         sqlx::query("UPDATE tbl_guest_sessions SET last_seen_at = ?1 WHERE guest_id = ?2 AND expired_at IS NULL AND last_seen_at < ?1")
         .bind(ts(now))
         .bind(id.0)
-        .execute(&s.writer)
+        .execute(&self.writer)
         .await
         .map_err(db)?;
         Ok(())
@@ -345,11 +299,10 @@ impl chat_core::store::AccountStore for SqliteStore {
         cutoff: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<GuestId>, StoreError> {
-        let s = self;
         let rows = sqlx::query("SELECT guest_id FROM tbl_guest_sessions WHERE expired_at IS NULL AND last_seen_at < ?1 ORDER BY last_seen_at LIMIT ?2")
         .bind(ts(cutoff))
         .bind(limit)
-        .fetch_all(&s.reader)
+        .fetch_all(&self.reader)
         .await
         .map_err(db)?;
         rows.iter()
@@ -362,12 +315,11 @@ impl chat_core::store::AccountStore for SqliteStore {
     }
 
     async fn preferences(&self, role: AccountRole, id: i64) -> Result<Preferences, StoreError> {
-        let s = self;
         let row =
             sqlx::query("SELECT * FROM tbl_chat_preferences WHERE role = ?1 AND account_id = ?2")
                 .bind(role.as_str())
                 .bind(id)
-                .fetch_optional(&s.reader)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(db)?;
         match row {
@@ -380,10 +332,33 @@ impl chat_core::store::AccountStore for SqliteStore {
         &self,
         role: AccountRole,
         id: i64,
-        prefs: &Preferences,
+        p: &Preferences,
         now: OffsetDateTime,
     ) -> Result<Preferences, StoreError> {
-        crate::accounts::set_preferences(self, role, id, prefs, now).await
+        sqlx::query(
+            "INSERT INTO tbl_chat_preferences (role, account_id, email_enabled, email_delay_secs, admin_scope, sound_enabled, \
+             browser_notifications, quiet_start_hour, quiet_end_hour, updated_at, time_zone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (role, account_id) DO UPDATE SET email_enabled = excluded.email_enabled, \
+             email_delay_secs = excluded.email_delay_secs, admin_scope = excluded.admin_scope, \
+             sound_enabled = excluded.sound_enabled, browser_notifications = excluded.browser_notifications, \
+             quiet_start_hour = excluded.quiet_start_hour, quiet_end_hour = excluded.quiet_end_hour, updated_at = excluded.updated_at, \
+             time_zone = excluded.time_zone",
+        )
+        .bind(role.as_str())
+        .bind(id)
+        .bind(p.email_enabled as i64)
+        .bind(p.email_delay_secs)
+        .bind(p.admin_scope.as_str())
+        .bind(p.sound_enabled as i64)
+        .bind(p.browser_notifications as i64)
+        .bind(p.quiet_start_hour.map(i64::from))
+        .bind(p.quiet_end_hour.map(i64::from))
+        .bind(ts(now))
+        .bind(&p.time_zone)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        chat_core::store::AccountStore::preferences(self, role, id).await
     }
 
     async fn create_ws_ticket(
@@ -394,8 +369,7 @@ impl chat_core::store::AccountStore for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM tbl_chat_ws_tickets WHERE expires_at <= ?1")
             .bind(ts(now))
             .execute(&mut *tx)
@@ -419,12 +393,11 @@ impl chat_core::store::AccountStore for SqliteStore {
         ticket_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "DELETE FROM tbl_chat_ws_tickets WHERE ticket_hash = ?1 RETURNING session_kind, session_hash, expires_at",
     )
     .bind(ticket_hash)
-    .fetch_optional(&s.writer)
+    .fetch_optional(&self.writer)
     .await
     .map_err(db)?;
         let Some(row) = row else { return Ok(None) };

@@ -19,37 +19,6 @@ macro_rules! per_role {
     };
 }
 
-pub(crate) async fn upsert_host_account(
-    s: &SqliteStore,
-    role: AccountRole,
-    host_id: &str,
-    p: &HostProfile,
-    now: OffsetDateTime,
-) -> Result<Account, StoreError> {
-    // No password: an empty hash never verifies. The conflict target is the partial unique
-    // index on host_subject, so a same-email password account is never touched.
-    let sql = per_role!(
-        role,
-        "INSERT INTO ",
-        " (email, name, password_hash, avatar_url, active, created_at, updated_at, host_subject) \
-         VALUES (?1, ?2, '', ?3, 1, ?4, ?4, ?5) \
-         ON CONFLICT (host_subject) WHERE host_subject IS NOT NULL DO UPDATE SET \
-         email = excluded.email, name = excluded.name, avatar_url = excluded.avatar_url, \
-         updated_at = excluded.updated_at \
-         RETURNING id, email, name, avatar_url, active, created_at, host_subject"
-    );
-    let row = sqlx::query(sql)
-        .bind(&p.email)
-        .bind(&p.name)
-        .bind(&p.avatar_url)
-        .bind(ts(now))
-        .bind(host_id)
-        .fetch_one(&s.writer)
-        .await
-        .map_err(db)?;
-    rows::account(&row, role)
-}
-
 fn api_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
     chat_core::rows::api_key(&rows::Cols(row))
 }
@@ -62,10 +31,31 @@ impl chat_core::store::HostStore for SqliteStore {
         &self,
         role: AccountRole,
         host_id: &str,
-        profile: &HostProfile,
+        p: &HostProfile,
         now: OffsetDateTime,
     ) -> Result<Account, StoreError> {
-        crate::host::upsert_host_account(self, role, host_id, profile, now).await
+        // No password: an empty hash never verifies. The conflict target is the partial unique
+        // index on host_subject, so a same-email password account is never touched.
+        let sql = per_role!(
+            role,
+            "INSERT INTO ",
+            " (email, name, password_hash, avatar_url, active, created_at, updated_at, host_subject) \
+             VALUES (?1, ?2, '', ?3, 1, ?4, ?4, ?5) \
+             ON CONFLICT (host_subject) WHERE host_subject IS NOT NULL DO UPDATE SET \
+             email = excluded.email, name = excluded.name, avatar_url = excluded.avatar_url, \
+             updated_at = excluded.updated_at \
+             RETURNING id, email, name, avatar_url, active, created_at, host_subject"
+        );
+        let row = sqlx::query(sql)
+            .bind(&p.email)
+            .bind(&p.name)
+            .bind(&p.avatar_url)
+            .bind(ts(now))
+            .bind(host_id)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(db)?;
+        rows::account(&row, role)
     }
 
     async fn account_by_host_id(
@@ -73,7 +63,6 @@ impl chat_core::store::HostStore for SqliteStore {
         role: AccountRole,
         host_id: &str,
     ) -> Result<Option<Account>, StoreError> {
-        let s = self;
         let sql = per_role!(
             role,
             "SELECT id, email, name, avatar_url, active, created_at, host_subject FROM ",
@@ -81,7 +70,7 @@ impl chat_core::store::HostStore for SqliteStore {
         );
         let row = sqlx::query(sql)
             .bind(host_id)
-            .fetch_optional(&s.writer)
+            .fetch_optional(&self.writer)
             .await
             .map_err(db)?;
         row.map(|r| rows::account(&r, role)).transpose()
@@ -93,8 +82,7 @@ impl chat_core::store::HostStore for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
-        let mut tx = s.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM tbl_chat_host_token_ids WHERE expires_at <= ?1")
             .bind(ts(now))
             .execute(&mut *tx)
@@ -117,7 +105,6 @@ impl chat_core::store::HostStore for SqliteStore {
         new: &NewApiKey,
         now: OffsetDateTime,
     ) -> Result<ApiKey, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "INSERT INTO tbl_chat_api_keys (name, key_hash, prefix, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
          RETURNING id, name, prefix, scopes, created_at, revoked_at",
@@ -127,19 +114,18 @@ impl chat_core::store::HostStore for SqliteStore {
     .bind(&new.prefix)
     .bind(scopes_to_text(&new.scopes))
     .bind(ts(now))
-    .fetch_one(&s.writer)
+    .fetch_one(&self.writer)
     .await
     .map_err(db)?;
         api_key(&row)
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let s = self;
         let row = sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys WHERE key_hash = ?1",
     )
     .bind(key_hash)
-    .fetch_optional(&s.reader)
+    .fetch_optional(&self.reader)
     .await
     .map_err(db)?;
         let _ = KEY_COLS;
@@ -147,11 +133,10 @@ impl chat_core::store::HostStore for SqliteStore {
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let s = self;
         sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys ORDER BY id DESC",
     )
-    .fetch_all(&s.reader)
+    .fetch_all(&self.reader)
     .await
     .map_err(db)?
     .iter()
@@ -164,20 +149,19 @@ impl chat_core::store::HostStore for SqliteStore {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<Option<ApiKey>, StoreError> {
-        let s = self;
         sqlx::query(
             "UPDATE tbl_chat_api_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
         )
         .bind(ts(now))
         .bind(id)
-        .execute(&s.writer)
+        .execute(&self.writer)
         .await
         .map_err(db)?;
         let row = sqlx::query(
         "SELECT id, name, prefix, scopes, created_at, revoked_at FROM tbl_chat_api_keys WHERE id = ?1",
     )
     .bind(id)
-    .fetch_optional(&s.writer)
+    .fetch_optional(&self.writer)
     .await
     .map_err(db)?;
         row.map(|r| api_key(&r)).transpose()

@@ -14,109 +14,16 @@ fn email(row: &SqliteRow) -> Result<OutboxEmail, StoreError> {
     chat_core::rows::email(&rows::Cols(row))
 }
 
-pub(crate) async fn set_job_cursor(
-    s: &SqliteStore,
-    name: &str,
-    last: i64,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (name) DO UPDATE SET last_event_id = MAX(last_event_id, excluded.last_event_id), updated_at = excluded.updated_at",
-    )
-    .bind(name)
-    .bind(last)
-    .bind(ts(now))
-    .execute(&s.writer)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
 /// Emails queued per write transaction: the chat writer waits while one holds the lock.
 const ENQUEUE_CHUNK: usize = 64;
-
-pub(crate) async fn enqueue_emails(
-    s: &SqliteStore,
-    emails: &[NewEmail],
-    now: OffsetDateTime,
-) -> Result<usize, StoreError> {
-    // A burst inside `emails` counts once: the first of each (kind, recipient, chat).
-    let key = |e: &NewEmail| {
-        (
-            e.kind.as_str(),
-            e.recipient.sender_type().as_str(),
-            e.recipient.raw_id(),
-            e.chat_id.0,
-        )
-    };
-    let mut seen = std::collections::HashSet::new();
-    let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
-    let mut added = 0;
-    // Short write transactions of two statements each: which already have an open row,
-    // then the others in one insert.
-    for chunk in fresh.chunks(ENQUEUE_CHUNK) {
-        let mut tx = s.begin_write().await?;
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "WITH k (kind, recipient_type, recipient_id, chat_id) AS (",
-        );
-        q.push_values(chunk, |mut b, e| {
-            let (k, t, r, c) = key(e);
-            b.push_bind(k).push_bind(t).push_bind(r).push_bind(c);
-        });
-        q.push(
-            ") SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM k \
-             JOIN tbl_chat_email_outbox o ON o.kind = k.kind AND o.recipient_type = k.recipient_type \
-             AND o.recipient_id = k.recipient_id AND o.chat_id = k.chat_id \
-             WHERE o.status IN ('pending', 'sending')",
-        );
-        let open: Vec<(String, String, i64, i64)> =
-            q.build_query_as().fetch_all(&mut *tx).await.map_err(db)?;
-        let open: std::collections::HashSet<(&str, &str, i64, i64)> = open
-            .iter()
-            .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
-            .collect();
-        let todo: Vec<&&NewEmail> = chunk.iter().filter(|e| !open.contains(&key(e))).collect();
-        if !todo.is_empty() {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, \
-                 status, due_at, next_attempt_at, created_at, updated_at) ",
-            );
-            q.push_values(todo, |mut b, e| {
-                b.push_bind(e.kind.as_str())
-                    .push_bind(e.recipient.sender_type().as_str())
-                    .push_bind(e.recipient.raw_id())
-                    .push_bind(e.chat_id.0)
-                    .push_bind(e.first_message_id.0)
-                    .push_bind("pending")
-                    .push_bind(ts(e.due_at))
-                    .push_bind(ts(e.due_at))
-                    .push_bind(ts(now))
-                    .push_bind(ts(now));
-            });
-            q.push(
-                " ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
-            );
-            added += q
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected() as usize;
-        }
-        tx.commit().await.map_err(db)?;
-    }
-    Ok(added)
-}
 
 #[async_trait::async_trait]
 impl chat_core::store::JobStore for SqliteStore {
     async fn job_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let s = self;
         let v: Option<i64> =
             sqlx::query_scalar("SELECT last_event_id FROM tbl_chat_job_cursors WHERE name = ?1")
                 .bind(name)
-                .fetch_optional(&s.reader)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(db)?;
         Ok(v)
@@ -125,10 +32,20 @@ impl chat_core::store::JobStore for SqliteStore {
     async fn set_job_cursor(
         &self,
         name: &str,
-        last_event_id: i64,
+        last: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        crate::outbox::set_job_cursor(self, name, last_event_id, now).await
+        sqlx::query(
+            "INSERT INTO tbl_chat_job_cursors (name, last_event_id, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET last_event_id = MAX(last_event_id, excluded.last_event_id), updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(last)
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn enqueue_emails(
@@ -136,7 +53,72 @@ impl chat_core::store::JobStore for SqliteStore {
         emails: &[NewEmail],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        crate::outbox::enqueue_emails(self, emails, now).await
+        // A burst inside `emails` counts once: the first of each (kind, recipient, chat).
+        let key = |e: &NewEmail| {
+            (
+                e.kind.as_str(),
+                e.recipient.sender_type().as_str(),
+                e.recipient.raw_id(),
+                e.chat_id.0,
+            )
+        };
+        let mut seen = std::collections::HashSet::new();
+        let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
+        let mut added = 0;
+        // Short write transactions of two statements each: which already have an open row,
+        // then the others in one insert.
+        for chunk in fresh.chunks(ENQUEUE_CHUNK) {
+            let mut tx = self.begin_write().await?;
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "WITH k (kind, recipient_type, recipient_id, chat_id) AS (",
+            );
+            q.push_values(chunk, |mut b, e| {
+                let (k, t, r, c) = key(e);
+                b.push_bind(k).push_bind(t).push_bind(r).push_bind(c);
+            });
+            q.push(
+                ") SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM k \
+                 JOIN tbl_chat_email_outbox o ON o.kind = k.kind AND o.recipient_type = k.recipient_type \
+                 AND o.recipient_id = k.recipient_id AND o.chat_id = k.chat_id \
+                 WHERE o.status IN ('pending', 'sending')",
+            );
+            let open: Vec<(String, String, i64, i64)> =
+                q.build_query_as().fetch_all(&mut *tx).await.map_err(db)?;
+            let open: std::collections::HashSet<(&str, &str, i64, i64)> = open
+                .iter()
+                .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
+                .collect();
+            let todo: Vec<&&NewEmail> = chunk.iter().filter(|e| !open.contains(&key(e))).collect();
+            if !todo.is_empty() {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, \
+                     status, due_at, next_attempt_at, created_at, updated_at) ",
+                );
+                q.push_values(todo, |mut b, e| {
+                    b.push_bind(e.kind.as_str())
+                        .push_bind(e.recipient.sender_type().as_str())
+                        .push_bind(e.recipient.raw_id())
+                        .push_bind(e.chat_id.0)
+                        .push_bind(e.first_message_id.0)
+                        .push_bind("pending")
+                        .push_bind(ts(e.due_at))
+                        .push_bind(ts(e.due_at))
+                        .push_bind(ts(now))
+                        .push_bind(ts(now));
+                });
+                q.push(
+                    " ON CONFLICT (kind, recipient_type, recipient_id, chat_id, first_message_id) DO NOTHING",
+                );
+                added += q
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected() as usize;
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(added)
     }
 
     async fn claim_due_emails(
@@ -145,7 +127,6 @@ impl chat_core::store::JobStore for SqliteStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        let s = self;
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE tbl_chat_email_outbox SET status = 'sending', next_attempt_at = ?1, updated_at = ?2 \
          WHERE id IN (SELECT id FROM tbl_chat_email_outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= ?2 \
@@ -155,7 +136,7 @@ impl chat_core::store::JobStore for SqliteStore {
             .bind(ts(lease_until))
             .bind(ts(now))
             .bind(limit)
-            .fetch_all(&s.writer)
+            .fetch_all(&self.writer)
             .await
             .map_err(db)?;
         let mut out: Vec<OutboxEmail> = rows.iter().map(email).collect::<Result<_, _>>()?;
@@ -170,7 +151,6 @@ impl chat_core::store::JobStore for SqliteStore {
         from: MessageId,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let s = self;
         let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
          FROM tbl_chat_messages m WHERE m.chat_id = ?1 AND m.message_id >= ?4 AND m.sender_type <> 'system' \
@@ -184,7 +164,7 @@ impl chat_core::store::JobStore for SqliteStore {
     .bind(reader.raw_id())
     .bind(from.0)
     .bind(limit)
-    .fetch_all(&s.reader)
+    .fetch_all(&self.reader)
     .await
     .map_err(db)?;
         rows.iter().map(rows::message).collect()
@@ -196,7 +176,6 @@ impl chat_core::store::JobStore for SqliteStore {
         outcome: &EmailOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
         let q = match outcome {
         EmailOutcome::Sent { last_message_id, idempotency_key } => sqlx::query(
             "UPDATE tbl_chat_email_outbox SET status = 'sent', last_message_id = ?2, idempotency_key = ?3, sent_at = ?4, \
@@ -233,7 +212,7 @@ impl chat_core::store::JobStore for SqliteStore {
         .bind(error.as_str())
         .bind(ts(now)),
     };
-        q.execute(&s.writer).await.map_err(db)?;
+        q.execute(&self.writer).await.map_err(db)?;
         Ok(())
     }
 
@@ -242,14 +221,13 @@ impl chat_core::store::JobStore for SqliteStore {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        let s = self;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM tbl_chat_email_outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
         ));
         let rows = sqlx::query(sql)
             .bind(status)
             .bind(limit)
-            .fetch_all(&s.reader)
+            .fetch_all(&self.reader)
             .await
             .map_err(db)?;
         rows.iter().map(email).collect()

@@ -19,14 +19,13 @@ fn delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
 #[async_trait::async_trait]
 impl chat_core::store::WebhookStore for SqliteStore {
     async fn chat_state_before(&self, chat: ChatId, seq: i64) -> Result<Option<Chat>, StoreError> {
-        let s = self;
         let payload: Option<String> = sqlx::query_scalar(
             "SELECT payload FROM tbl_chat_events WHERE chat_id = ?1 AND seq < ?2 \
          AND kind IN ('chat.created', 'chat.updated') ORDER BY seq DESC LIMIT 1",
         )
         .bind(chat.0)
         .bind(seq)
-        .fetch_optional(&s.reader)
+        .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
         payload
@@ -39,11 +38,10 @@ impl chat_core::store::WebhookStore for SqliteStore {
         deliveries: &[NewDelivery],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        let s = self;
         if deliveries.is_empty() {
             return Ok(0);
         }
-        let mut tx = s.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut added = 0;
         for d in deliveries {
             let done = sqlx::query(
@@ -78,7 +76,6 @@ impl chat_core::store::WebhookStore for SqliteStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let s = self;
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE tbl_chat_webhook_deliveries SET status = 'sending', next_attempt_at = ?1, updated_at = ?2, claimed_by = ?4 \
          WHERE id IN (SELECT d.id FROM tbl_chat_webhook_deliveries d \
@@ -95,7 +92,7 @@ impl chat_core::store::WebhookStore for SqliteStore {
             .bind(ts(now))
             .bind(limit)
             .bind(node)
-            .fetch_all(&s.writer)
+            .fetch_all(&self.writer)
             .await
             .map_err(db)?;
         let mut out: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
@@ -109,14 +106,13 @@ impl chat_core::store::WebhookStore for SqliteStore {
         node: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let s = self;
         let done = sqlx::query(
             "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?1, \
          claimed_by = NULL, updated_at = ?1 WHERE status = 'sending' AND claimed_by = ?2",
         )
         .bind(ts(now))
         .bind(node)
-        .execute(&s.writer)
+        .execute(&self.writer)
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
@@ -131,8 +127,7 @@ impl chat_core::store::WebhookStore for SqliteStore {
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let s = self;
-        let mut tx = s.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let held: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM tbl_chat_webhook_deliveries WHERE id = ?1 AND status = 'sending' AND next_attempt_at = ?2",
     )
@@ -198,7 +193,6 @@ impl chat_core::store::WebhookStore for SqliteStore {
         endpoint: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let s = self;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM tbl_chat_webhook_deliveries WHERE (?1 IS NULL OR status = ?1) \
          AND (?2 IS NULL OR endpoint = ?2) ORDER BY id DESC LIMIT ?3"
@@ -207,19 +201,18 @@ impl chat_core::store::WebhookStore for SqliteStore {
             .bind(status)
             .bind(endpoint)
             .bind(limit)
-            .fetch_all(&s.reader)
+            .fetch_all(&self.reader)
             .await
             .map_err(db)?;
         rows.iter().map(delivery).collect()
     }
 
     async fn webhook_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
-        let s = self;
         let rows = sqlx::query(
             "SELECT endpoint, status, COUNT(*) AS n FROM tbl_chat_webhook_deliveries \
          GROUP BY endpoint, status ORDER BY endpoint, status",
         )
-        .fetch_all(&s.reader)
+        .fetch_all(&self.reader)
         .await
         .map_err(db)?;
         rows.iter()
@@ -239,7 +232,6 @@ impl chat_core::store::WebhookStore for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let s = self;
         let done = sqlx::query(
         "UPDATE tbl_chat_webhook_deliveries SET status = 'pending', next_attempt_at = ?2, expires_at = ?3, \
          updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
@@ -247,7 +239,7 @@ impl chat_core::store::WebhookStore for SqliteStore {
     .bind(id)
     .bind(ts(now))
     .bind(ts(expires_at))
-    .execute(&s.writer)
+    .execute(&self.writer)
     .await
     .map_err(db)?;
         Ok(done.rows_affected() == 1)

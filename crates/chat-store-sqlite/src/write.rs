@@ -500,3 +500,50 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod checkpoints {
+    use super::{CHECKPOINT_EVERY, Checkpointer};
+    use rusqlite::Connection;
+
+    /// Rows written with the writer's own checkpoints off reach the database file only
+    /// through the checkpoint thread, within a few of its periods; and the thread ends with
+    /// its owner.
+    #[test]
+    fn the_checkpoint_thread_copies_the_wal_into_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+             CREATE TABLE t (x TEXT);",
+        )
+        .expect("setup");
+        let before = std::fs::metadata(&path).expect("size").len();
+        for _ in 0..200 {
+            conn.execute("INSERT INTO t (x) VALUES (?1)", ["x".repeat(1000)])
+                .expect("insert");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY * 4);
+        assert_eq!(
+            std::fs::metadata(&path).expect("size").len(),
+            before,
+            "nothing copies the WAL yet"
+        );
+        let checkpointer = Checkpointer::start(&path).expect("start");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::metadata(&path).expect("size").len() < before + 200 * 1000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpoint thread did not copy the WAL into the file"
+            );
+            std::thread::sleep(CHECKPOINT_EVERY);
+        }
+        drop(checkpointer);
+        let n: i64 = Connection::open(&path)
+            .expect("reopen")
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 200);
+    }
+}
