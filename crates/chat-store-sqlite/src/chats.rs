@@ -129,6 +129,22 @@ impl chat_core::store::ChatReads for SqliteStore {
         crate::chats::chat(&self.reader, id).await
     }
 
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        // The ids as one JSON array: one statement, one trip to the reader's thread.
+        let ids = serde_json::to_string(&ids.iter().map(|c| c.0).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let rows = sqlx::query(
+            "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
+             created_at, updated_at, last_message_at FROM tbl_chats \
+             WHERE chat_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(ids)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter().map(rows::chat).collect()
+    }
+
     async fn chat_summary(
         &self,
         id: ChatId,
