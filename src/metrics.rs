@@ -143,6 +143,14 @@ pub async fn page(State(state): State<AppState>, req: Request) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: webhook counts not read"),
     }
+    // The database connection pools: open, idle (so busy = open - idle) and the most allowed.
+    for p in state.store.pool_stats() {
+        metrics::gauge!("nati_db_pool_connections", "pool" => p.name, "state" => "idle")
+            .set(f64::from(p.idle));
+        metrics::gauge!("nati_db_pool_connections", "pool" => p.name, "state" => "busy")
+            .set(f64::from(p.open.saturating_sub(p.idle)));
+        metrics::gauge!("nati_db_pool_max_connections", "pool" => p.name).set(f64::from(p.max));
+    }
     // How far this node's hub is behind the shared event log: events committed (here or on
     // another node) that its sockets have not been sent yet.
     match state.store.last_event_id().await {

@@ -78,6 +78,31 @@ async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
         after.contains("nati_event_log_lag_events "),
         "the hub's lag behind the event log: {after}"
     );
+    // The connection pools, whichever the backend has (SQLite: writer and reader).
+    let pools: Vec<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("nati_db_pool_max_connections{"))
+        .collect();
+    assert!(!pools.is_empty(), "pool gauges: {after}");
+    for line in pools {
+        let max: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(max >= 1.0, "{line}");
+        let pool = line
+            .strip_prefix("nati_db_pool_max_connections")
+            .and_then(|l| l.split_once(' '))
+            .map_or("", |(labels, _)| labels);
+        let busy = pool.replace('}', ",state=\"busy\"}");
+        let idle = pool.replace('}', ",state=\"idle\"}");
+        assert!(
+            after.contains(&format!("nati_db_pool_connections{busy}"))
+                && after.contains(&format!("nati_db_pool_connections{idle}")),
+            "{pool}: {after}"
+        );
+    }
     // Through a proxy, or with a token configured and not given: refused.
     let (st, _) = scrape(&anon, &[("x-forwarded-for", "203.0.113.9")]).await;
     assert_eq!(st, StatusCode::NOT_FOUND);

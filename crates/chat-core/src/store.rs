@@ -423,10 +423,23 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// One connection pool: connections open, idle among them, and the most it may open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    pub name: &'static str,
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Several nodes on one database: waking each other, sharing staff presence. A single-node
 /// store keeps the defaults (it has no other nodes).
 #[async_trait]
 pub trait NodeStore: Send + Sync {
+    /// This node's connection pools as they are now, for `/metrics`.
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
     /// Tell other nodes sharing this database that events were committed (PostgreSQL:
     /// `NOTIFY`). Called after commits, coalesced. A single-node store does nothing.
     async fn announce_events(&self) -> Result<(), StoreError> {

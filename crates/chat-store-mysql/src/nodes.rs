@@ -8,6 +8,15 @@ use time::OffsetDateTime;
 
 #[async_trait::async_trait]
 impl chat_core::store::NodeStore for MysqlStore {
+    fn pool_stats(&self) -> Vec<chat_core::store::PoolStats> {
+        vec![chat_core::store::PoolStats {
+            name: "main",
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
     async fn publish_presence(
         &self,
         node: &str,

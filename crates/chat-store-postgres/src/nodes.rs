@@ -34,6 +34,15 @@ impl Node {
 
 #[async_trait::async_trait]
 impl chat_core::store::NodeStore for PgStore {
+    fn pool_stats(&self) -> Vec<chat_core::store::PoolStats> {
+        vec![chat_core::store::PoolStats {
+            name: "main",
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
     async fn announce_events(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(EVENTS_CHANNEL)

@@ -155,7 +155,25 @@ impl Store for SqliteStore {
 
 /// One node: nothing to tell, nobody to hear from (the defaults).
 #[async_trait::async_trait]
-impl chat_core::store::NodeStore for SqliteStore {}
+impl chat_core::store::NodeStore for SqliteStore {
+    fn pool_stats(&self) -> Vec<chat_core::store::PoolStats> {
+        use chat_core::store::PoolStats;
+        vec![
+            PoolStats {
+                name: "writer",
+                open: self.writer.size(),
+                idle: u32::try_from(self.writer.num_idle()).unwrap_or(u32::MAX),
+                max: self.writer.options().get_max_connections(),
+            },
+            PoolStats {
+                name: "reader",
+                open: self.reader.size(),
+                idle: u32::try_from(self.reader.num_idle()).unwrap_or(u32::MAX),
+                max: self.reader.options().get_max_connections(),
+            },
+        ]
+    }
+}
 
 #[cfg(test)]
 mod tests {
