@@ -94,6 +94,8 @@ pub struct Delivery {
     pub chat_id: i64,
     pub meta: Meta,
     pub frame: Frame,
+    /// When the writer stored it: where send→deliver time starts.
+    pub written_at: time::OffsetDateTime,
 }
 
 impl Delivery {
@@ -133,6 +135,7 @@ impl Delivery {
             chat_id: e.chat_id.0,
             meta,
             frame,
+            written_at: e.created_at,
         }
     }
 }

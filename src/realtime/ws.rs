@@ -503,6 +503,12 @@ impl Conn {
         // The event and the bell change it causes leave in one write.
         self.feed(socket, d.frame.clone()).await?;
         self.sent_through = d.event_id;
+        if let Meta::Message { .. } = d.meta {
+            // From the writer's commit (its batch's time) to this socket.
+            let waited = time::OffsetDateTime::now_utc() - d.written_at;
+            metrics::histogram!("nati_send_to_deliver_seconds")
+                .record(waited.as_seconds_f64().max(0.0));
+        }
         if d.event_id <= self.counted_through {
             return self.flush(socket).await;
         }

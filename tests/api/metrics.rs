@@ -75,6 +75,10 @@ async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
         "{after}"
     );
     assert!(
+        sample(&after, "nati_send_to_deliver_seconds_count", "") >= 3.0,
+        "the admin's socket got the three messages: {after}"
+    );
+    assert!(
         after.contains("nati_event_log_lag_events "),
         "the hub's lag behind the event log: {after}"
     );
