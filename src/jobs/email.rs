@@ -21,7 +21,7 @@ use chat_core::{
     AccountRole, Actor, AdminId, ChatId, GuestId, MessageId, SenderType, Store, StoreError, notify,
 };
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -69,12 +69,11 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
         if events.is_empty() {
             break;
         }
-        // One look-up per chat and account for the whole batch, and one queued row per
-        // (recipient, chat): a burst's later messages would only find that row pending.
+        // One look-up per chat and account for the whole batch, and one enqueue: the store
+        // keeps one row per (recipient, chat), so a burst becomes one email.
         let mut cache = DueCache::default();
         cache.prefetch(store.as_ref(), &events).await?;
         let mut emails: Vec<NewEmail> = Vec::new();
-        let mut planned: HashSet<(Actor, ChatId)> = HashSet::new();
         for e in &events {
             cursor = e.event_id;
             if e.kind == "chat.updated" {
@@ -88,17 +87,13 @@ pub async fn plan(state: &AppState) -> Result<usize, StoreError> {
                 continue;
             };
             let dues = missed_dues(state, e, notify::Channel::Email, &mut cache).await?;
-            for d in dues {
-                if planned.insert((d.recipient, e.chat_id)) {
-                    emails.push(NewEmail {
-                        kind: EmailKind::Missed,
-                        recipient: d.recipient,
-                        chat_id: e.chat_id,
-                        first_message_id: MessageId(message_id),
-                        due_at: e.created_at + time::Duration::seconds(d.delay_secs),
-                    });
-                }
-            }
+            emails.extend(dues.into_iter().map(|d| NewEmail {
+                kind: EmailKind::Missed,
+                recipient: d.recipient,
+                chat_id: e.chat_id,
+                first_message_id: MessageId(message_id),
+                due_at: e.created_at + time::Duration::seconds(d.delay_secs),
+            }));
         }
         queued += store
             .enqueue_emails(&emails, OffsetDateTime::now_utc())

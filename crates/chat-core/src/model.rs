@@ -515,6 +515,32 @@ pub struct NewEmail {
     pub due_at: OffsetDateTime,
 }
 
+/// What "one open email" is counted by: kind, recipient type, recipient id, chat — as the
+/// outbox's columns hold them.
+pub type OpenEmailKey = (&'static str, &'static str, i64, i64);
+
+impl NewEmail {
+    /// Its [`OpenEmailKey`]: at most one pending or sending row per key.
+    pub fn open_key(&self) -> OpenEmailKey {
+        (
+            self.kind.as_str(),
+            self.recipient.sender_type().as_str(),
+            self.recipient.raw_id(),
+            self.chat_id.0,
+        )
+    }
+
+    /// The first email of each open key, in order: a burst inside one batch becomes one
+    /// email, as it does across batches.
+    pub fn first_of_each(emails: &[NewEmail]) -> Vec<&NewEmail> {
+        let mut seen = std::collections::HashSet::new();
+        emails
+            .iter()
+            .filter(|e| seen.insert(e.open_key()))
+            .collect()
+    }
+}
+
 /// A row of the email outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OutboxEmail {

@@ -73,6 +73,10 @@ pub fn guest(row: &impl Columns) -> Result<Guest, StoreError> {
     })
 }
 
+/// The columns [`chat`] reads, in table order, for `SELECT {CHAT_COLUMNS} FROM tbl_chats`.
+pub const CHAT_COLUMNS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, \
+    last_seq, created_at, updated_at, last_message_at";
+
 pub fn chat(row: &impl Columns) -> Result<Chat, StoreError> {
     let status = row.text("status")?;
     Ok(Chat {

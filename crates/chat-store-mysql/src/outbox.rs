@@ -7,7 +7,7 @@
 //! first, locking every one of them, and a concurrent claimer gets nothing.
 
 use crate::MysqlStore;
-use crate::rows::{self, db, int, unique_violation};
+use crate::rows::{self, db, int};
 use chat_core::model::*;
 use chat_core::{Actor, ChatId, MessageId, StoreError};
 use sqlx::mysql::{MySqlConnection, MySqlRow};
@@ -50,7 +50,7 @@ async fn enqueue_emails_locked(
     use sqlx::Connection;
     let mut tx = conn.begin().await.map_err(db)?;
     let mut added = 0;
-    for e in emails {
+    for e in NewEmail::first_of_each(emails) {
         let (rtype, rid) = (e.recipient.sender_type().as_str(), e.recipient.raw_id());
         let open = sqlx::query(
             "SELECT id FROM tbl_chat_email_outbox WHERE recipient_type = ? AND recipient_id = ? \
@@ -82,11 +82,9 @@ async fn enqueue_emails_locked(
         .bind(now)
         .execute(&mut *tx)
         .await;
-        match done {
-            Ok(_) => added += 1,
-            // This very email was queued before: re-planning is harmless. InnoDB undoes
-            // only the failed statement; the transaction goes on.
-            Err(err) if unique_violation(&err) => {}
+        // This very email may have been queued before: re-planning is harmless.
+        match rows::added_unless_duplicate(done) {
+            Ok(a) => added += usize::from(a),
             Err(err) => {
                 let _ = tx.rollback().await;
                 return Err(db(err));

@@ -31,6 +31,18 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// An insert a unique key may refuse: whether it added its row. InnoDB undoes only the
+/// refused statement, so the transaction goes on.
+pub(crate) fn added_unless_duplicate(
+    done: Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>,
+) -> Result<bool, sqlx::Error> {
+    match done {
+        Ok(_) => Ok(true),
+        Err(e) if unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// LIMIT takes no negative number here; SQLite reads one as "no limit", and so do we.
 pub(crate) fn limit(n: i64) -> i64 {
     if n < 0 { i64::MAX } else { n }

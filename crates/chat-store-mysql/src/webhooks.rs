@@ -12,7 +12,7 @@
 
 use crate::MysqlStore;
 use crate::outbox::begin_claim;
-use crate::rows::{self, db, int, unique_violation};
+use crate::rows::{self, db, int};
 use chat_core::model::Chat;
 use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use chat_core::{ChatId, StoreError};
@@ -174,11 +174,9 @@ impl chat_core::store::WebhookStore for MysqlStore {
         .bind(now)
         .execute(&mut *tx)
         .await;
-            match done {
-                Ok(_) => added += 1,
-                // Queued before: re-planning is harmless (the statement fails, not the
-                // transaction).
-                Err(err) if unique_violation(&err) => {}
+            // Queued before: re-planning is harmless.
+            match rows::added_unless_duplicate(done) {
+                Ok(a) => added += usize::from(a),
                 Err(err) => {
                     let _ = tx.rollback().await;
                     return Err(db(err));

@@ -140,10 +140,10 @@ impl chat_core::store::ChatReads for PgStore {
 
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
-        let rows = sqlx::query(
-            "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
-             created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ANY($1)",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM tbl_chats WHERE chat_id = ANY($1)",
+            chat_core::rows::CHAT_COLUMNS
+        )))
         .bind(ids)
         .fetch_all(&self.pool)
         .await

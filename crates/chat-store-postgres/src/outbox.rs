@@ -62,17 +62,8 @@ impl chat_core::store::JobStore for PgStore {
             .await
             .map_err(db)?;
         // Which of them already have an open row, in one statement; then the others in one
-        // insert. A burst inside `emails` counts once: the first of each (kind, recipient, chat).
-        let key = |e: &NewEmail| {
-            (
-                e.kind.as_str(),
-                e.recipient.sender_type().as_str(),
-                e.recipient.raw_id(),
-                e.chat_id.0,
-            )
-        };
-        let mut seen = std::collections::HashSet::new();
-        let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
+        // insert.
+        let fresh = NewEmail::first_of_each(emails);
         let open: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT o.kind, o.recipient_type, o.recipient_id, o.chat_id FROM tbl_chat_email_outbox o \
              JOIN UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS k(kind, recipient_type, recipient_id, chat_id) \
@@ -91,7 +82,7 @@ impl chat_core::store::JobStore for PgStore {
             .collect();
         let todo: Vec<&NewEmail> = fresh
             .into_iter()
-            .filter(|e| !open.contains(&key(e)))
+            .filter(|e| !open.contains(&e.open_key()))
             .collect();
         let added = if todo.is_empty() {
             0

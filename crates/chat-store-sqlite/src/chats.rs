@@ -8,18 +8,16 @@ use chat_core::model::*;
 use chat_core::{Actor, ChatId, ChatStatus, MessageId, StoreError};
 use sqlx::SqlitePool;
 
-const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
+use chat_core::rows::CHAT_COLUMNS;
 
 pub(crate) async fn chat(pool: &SqlitePool, id: ChatId) -> Result<Option<Chat>, StoreError> {
-    let row = sqlx::query(
-        "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
-         created_at, updated_at, last_message_at FROM tbl_chats WHERE chat_id = ?1",
-    )
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CHAT_COLUMNS} FROM tbl_chats WHERE chat_id = ?1"
+    )))
     .bind(id.0)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
-    let _ = CHAT_COLS;
     row.map(|r| rows::chat(&r)).transpose()
 }
 
@@ -133,11 +131,9 @@ impl chat_core::store::ChatReads for SqliteStore {
         // The ids as one JSON array: one statement, one trip to the reader's thread.
         let ids = serde_json::to_string(&ids.iter().map(|c| c.0).collect::<Vec<_>>())
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let rows = sqlx::query(
-            "SELECT chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
-             created_at, updated_at, last_message_at FROM tbl_chats \
-             WHERE chat_id IN (SELECT value FROM json_each(?1))",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHAT_COLUMNS} FROM tbl_chats WHERE chat_id IN (SELECT value FROM json_each(?1))"
+        )))
         .bind(ids)
         .fetch_all(&self.reader)
         .await

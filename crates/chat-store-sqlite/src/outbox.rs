@@ -53,17 +53,7 @@ impl chat_core::store::JobStore for SqliteStore {
         emails: &[NewEmail],
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
-        // A burst inside `emails` counts once: the first of each (kind, recipient, chat).
-        let key = |e: &NewEmail| {
-            (
-                e.kind.as_str(),
-                e.recipient.sender_type().as_str(),
-                e.recipient.raw_id(),
-                e.chat_id.0,
-            )
-        };
-        let mut seen = std::collections::HashSet::new();
-        let fresh: Vec<&NewEmail> = emails.iter().filter(|e| seen.insert(key(e))).collect();
+        let fresh = NewEmail::first_of_each(emails);
         let mut added = 0;
         // Short write transactions of two statements each: which already have an open row,
         // then the others in one insert.
@@ -73,7 +63,7 @@ impl chat_core::store::JobStore for SqliteStore {
                 "WITH k (kind, recipient_type, recipient_id, chat_id) AS (",
             );
             q.push_values(chunk, |mut b, e| {
-                let (k, t, r, c) = key(e);
+                let (k, t, r, c) = e.open_key();
                 b.push_bind(k).push_bind(t).push_bind(r).push_bind(c);
             });
             q.push(
@@ -88,7 +78,10 @@ impl chat_core::store::JobStore for SqliteStore {
                 .iter()
                 .map(|(k, t, r, c)| (k.as_str(), t.as_str(), *r, *c))
                 .collect();
-            let todo: Vec<&&NewEmail> = chunk.iter().filter(|e| !open.contains(&key(e))).collect();
+            let todo: Vec<&&NewEmail> = chunk
+                .iter()
+                .filter(|e| !open.contains(&e.open_key()))
+                .collect();
             if !todo.is_empty() {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                     "INSERT INTO tbl_chat_email_outbox (kind, recipient_type, recipient_id, chat_id, first_message_id, \

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, created_at, updated_at, last_message_at";
+use chat_core::rows::CHAT_COLUMNS as CHAT_COLS;
 const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
 
 /// A driver error, keeping it as the source. Busy and locked (another connection holds
