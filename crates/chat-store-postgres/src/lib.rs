@@ -41,15 +41,17 @@
 //! The listener holds one connection of the pool while the hub runs.
 #![forbid(unsafe_code)]
 
-mod accounts;
 mod chats;
-mod host;
 mod nodes;
 mod outbox;
 mod rows;
 pub mod scratch;
+mod sql;
 mod webhooks;
 mod write;
+
+chat_store_sql::account_store!(PgStore);
+chat_store_sql::host_store!(PgStore);
 
 use chat_core::{Store, StoreError};
 use sqlx::PgPool;

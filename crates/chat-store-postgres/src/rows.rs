@@ -1,8 +1,8 @@
 //! Row mapping. Private to this crate.
 
+use chat_core::StoreError;
 use chat_core::model::*;
 use chat_core::rows::{self, Columns};
-use chat_core::{AccountRole, StoreError};
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::types::Json;
@@ -33,42 +33,30 @@ pub(crate) fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
     row.try_get(col).map_err(db)
 }
 
-pub(crate) fn time_col(row: &PgRow, col: &str) -> Result<OffsetDateTime, StoreError> {
-    get(row, col)
-}
-
 /// A row as `chat_core::rows` reads it: integers of any width, JSONB payloads.
-pub(crate) struct Cols<'r>(pub(crate) &'r PgRow);
+pub struct Cols<R>(pub(crate) R);
 
-impl Columns for Cols<'_> {
+impl<R: std::borrow::Borrow<PgRow>> Columns for Cols<R> {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        match self.0.try_get::<Option<i64>, _>(col) {
+        match self.0.borrow().try_get::<Option<i64>, _>(col) {
             Err(sqlx::Error::ColumnDecode { .. }) => {
-                Ok(get::<Option<i32>>(self.0, col)?.map(i64::from))
+                Ok(get::<Option<i32>>(self.0.borrow(), col)?.map(i64::from))
             }
             other => other.map_err(db),
         }
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        get(self.0, col)
+        get(self.0.borrow(), col)
     }
     fn opt_flag(&self, col: &str) -> Result<Option<bool>, StoreError> {
-        get(self.0, col)
+        get(self.0.borrow(), col)
     }
     fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        get(self.0, col)
+        get(self.0.borrow(), col)
     }
     fn json(&self, col: &str) -> Result<serde_json::Value, StoreError> {
-        get::<Json<serde_json::Value>>(self.0, col).map(|Json(v)| v)
+        get::<Json<serde_json::Value>>(self.0.borrow(), col).map(|Json(v)| v)
     }
-}
-
-pub(crate) fn account(row: &PgRow, role: AccountRole) -> Result<Account, StoreError> {
-    rows::account(&Cols(row), role)
-}
-
-pub(crate) fn guest(row: &PgRow) -> Result<Guest, StoreError> {
-    rows::guest(&Cols(row))
 }
 
 pub(crate) fn chat(row: &PgRow) -> Result<Chat, StoreError> {
@@ -81,10 +69,6 @@ pub(crate) fn summary(row: &PgRow) -> Result<ChatSummary, StoreError> {
 
 pub(crate) fn message(row: &PgRow) -> Result<Message, StoreError> {
     rows::message(&Cols(row))
-}
-
-pub(crate) fn preferences(row: &PgRow) -> Result<Preferences, StoreError> {
-    rows::preferences(&Cols(row))
 }
 
 pub(crate) fn event(row: &PgRow) -> Result<StoredEvent, StoreError> {

@@ -6,15 +6,17 @@
 //! messages, read positions and events in [`chats`].
 #![forbid(unsafe_code)]
 
-mod accounts;
 pub mod backup;
 pub mod bench_seed;
 mod chats;
-mod host;
 mod outbox;
 mod rows;
+mod sql;
 mod webhooks;
 mod write;
+
+chat_store_sql::account_store!(SqliteStore);
+chat_store_sql::host_store!(SqliteStore);
 
 use chat_core::{Store, StoreError};
 use sqlx::sqlite::{

@@ -1,8 +1,8 @@
 //! Row mapping and the time format. Private to this crate.
 
+use chat_core::StoreError;
 use chat_core::model::*;
 use chat_core::rows::{self, Columns};
-use chat_core::{AccountRole, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
@@ -35,33 +35,21 @@ pub(crate) fn parse_ts(s: &str) -> Result<OffsetDateTime, StoreError> {
 }
 
 /// A row as `chat_core::rows` reads it. Times are text ([`ts`]).
-pub(crate) struct Cols<'r>(pub(crate) &'r SqliteRow);
+pub struct Cols<R>(pub(crate) R);
 
-impl Columns for Cols<'_> {
+impl<R: std::borrow::Borrow<SqliteRow>> Columns for Cols<R> {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        self.0.try_get(col).map_err(db)
+        self.0.borrow().try_get(col).map_err(db)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.0.try_get(col).map_err(db)
+        self.0.borrow().try_get(col).map_err(db)
     }
     fn opt_flag(&self, col: &str) -> Result<Option<bool>, StoreError> {
-        self.0.try_get(col).map_err(db)
+        self.0.borrow().try_get(col).map_err(db)
     }
     fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
         self.opt_text(col)?.as_deref().map(parse_ts).transpose()
     }
-}
-
-pub(crate) fn time_col(row: &SqliteRow, col: &str) -> Result<OffsetDateTime, StoreError> {
-    Cols(row).time(col)
-}
-
-pub(crate) fn account(row: &SqliteRow, role: AccountRole) -> Result<Account, StoreError> {
-    rows::account(&Cols(row), role)
-}
-
-pub(crate) fn guest(row: &SqliteRow) -> Result<Guest, StoreError> {
-    rows::guest(&Cols(row))
 }
 
 pub(crate) fn chat(row: &SqliteRow) -> Result<Chat, StoreError> {
@@ -74,10 +62,6 @@ pub(crate) fn summary(row: &SqliteRow) -> Result<ChatSummary, StoreError> {
 
 pub(crate) fn message(row: &SqliteRow) -> Result<Message, StoreError> {
     rows::message(&Cols(row))
-}
-
-pub(crate) fn preferences(row: &SqliteRow) -> Result<Preferences, StoreError> {
-    rows::preferences(&Cols(row))
 }
 
 pub(crate) fn event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
