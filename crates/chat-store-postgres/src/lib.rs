@@ -52,6 +52,7 @@ mod write;
 
 chat_store_sql::account_store!(PgStore);
 chat_store_sql::host_store!(PgStore);
+chat_store_sql::job_store!(PgStore);
 
 use chat_core::{Store, StoreError};
 use sqlx::PgPool;

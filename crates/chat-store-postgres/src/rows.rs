@@ -74,7 +74,3 @@ pub(crate) fn message(row: &PgRow) -> Result<Message, StoreError> {
 pub(crate) fn event(row: &PgRow) -> Result<StoredEvent, StoreError> {
     rows::event(&Cols(row))
 }
-
-pub(crate) fn email(row: &PgRow) -> Result<OutboxEmail, StoreError> {
-    rows::email(&Cols(row))
-}

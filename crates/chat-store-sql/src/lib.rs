@@ -22,12 +22,13 @@ macro_rules! per_role {
 
 pub mod accounts;
 pub mod host;
+pub mod outbox;
 
 /// What the `impl` macros name, in scope inside them.
 pub mod prelude {
     pub use chat_core::model::*;
     pub use chat_core::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
-    pub use chat_core::{AccountRole, ChatId, GuestId, StoreError};
+    pub use chat_core::{AccountRole, ChatId, GuestId, MessageId, StoreError};
     pub use time::OffsetDateTime;
 }
 

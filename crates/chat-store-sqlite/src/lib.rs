@@ -17,6 +17,7 @@ mod write;
 
 chat_store_sql::account_store!(SqliteStore);
 chat_store_sql::host_store!(SqliteStore);
+chat_store_sql::job_store!(SqliteStore);
 
 use chat_core::{Store, StoreError};
 use sqlx::sqlite::{
