@@ -47,12 +47,12 @@ mod outbox;
 mod rows;
 pub mod scratch;
 mod sql;
-mod webhooks;
 mod write;
 
 chat_store_sql::account_store!(PgStore);
 chat_store_sql::host_store!(PgStore);
 chat_store_sql::job_store!(PgStore);
+chat_store_sql::webhook_store!(PgStore);
 
 use chat_core::{Store, StoreError};
 use sqlx::PgPool;

@@ -23,6 +23,7 @@ macro_rules! per_role {
 pub mod accounts;
 pub mod host;
 pub mod outbox;
+pub mod webhooks;
 
 /// What the `impl` macros name, in scope inside them.
 pub mod prelude {

@@ -12,12 +12,12 @@ mod chats;
 mod outbox;
 mod rows;
 mod sql;
-mod webhooks;
 mod write;
 
 chat_store_sql::account_store!(SqliteStore);
 chat_store_sql::host_store!(SqliteStore);
 chat_store_sql::job_store!(SqliteStore);
+chat_store_sql::webhook_store!(SqliteStore);
 
 use chat_core::{Store, StoreError};
 use sqlx::sqlite::{
