@@ -63,14 +63,6 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat, StoreError> {
     rows::chat(&Cols(row))
 }
 
-pub(crate) fn summary(row: &PgRow) -> Result<ChatSummary, StoreError> {
-    rows::summary(&Cols(row))
-}
-
 pub(crate) fn message(row: &PgRow) -> Result<Message, StoreError> {
     rows::message(&Cols(row))
-}
-
-pub(crate) fn event(row: &PgRow) -> Result<StoredEvent, StoreError> {
-    rows::event(&Cols(row))
 }

@@ -49,6 +49,10 @@ impl Sql for PgStore {
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
         self.pool.begin().await.map(Tx).map_err(db)
     }
+    async fn snapshot(&self) -> Result<Self::Tx, StoreError> {
+        let sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        self.pool.begin_with(sql).await.map(Tx).map_err(db)
+    }
 }
 
 /// A write transaction of the shared statements.

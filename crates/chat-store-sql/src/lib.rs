@@ -21,6 +21,7 @@ macro_rules! per_role {
 }
 
 pub mod accounts;
+pub mod chats;
 pub mod host;
 pub mod outbox;
 pub mod webhooks;
@@ -138,6 +139,8 @@ pub trait Sql: Send + Sync {
     ) -> Result<Vec<Self::Row>, StoreError>;
     /// Begin a write transaction (SQLite: `BEGIN IMMEDIATE`, the write lock at once).
     async fn begin(&self) -> Result<Self::Tx, StoreError>;
+    /// Begin a read-only transaction whose statements all see one snapshot.
+    async fn snapshot(&self) -> Result<Self::Tx, StoreError>;
 
     /// The first row of a read, if any.
     async fn read_one(

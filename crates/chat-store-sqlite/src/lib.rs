@@ -8,13 +8,13 @@
 
 pub mod backup;
 pub mod bench_seed;
-mod chats;
 mod outbox;
 mod rows;
 mod sql;
 mod write;
 
 chat_store_sql::account_store!(SqliteStore);
+chat_store_sql::chat_reads!(SqliteStore);
 chat_store_sql::host_store!(SqliteStore);
 chat_store_sql::job_store!(SqliteStore);
 chat_store_sql::webhook_store!(SqliteStore);

@@ -1,8 +1,7 @@
 //! Row mapping and the time format. Private to this crate.
 
 use chat_core::StoreError;
-use chat_core::model::*;
-use chat_core::rows::{self, Columns};
+use chat_core::rows::Columns;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
@@ -50,20 +49,4 @@ impl<R: std::borrow::Borrow<SqliteRow>> Columns for Cols<R> {
     fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
         self.opt_text(col)?.as_deref().map(parse_ts).transpose()
     }
-}
-
-pub(crate) fn chat(row: &SqliteRow) -> Result<Chat, StoreError> {
-    rows::chat(&Cols(row))
-}
-
-pub(crate) fn summary(row: &SqliteRow) -> Result<ChatSummary, StoreError> {
-    rows::summary(&Cols(row))
-}
-
-pub(crate) fn message(row: &SqliteRow) -> Result<Message, StoreError> {
-    rows::message(&Cols(row))
-}
-
-pub(crate) fn event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
-    rows::event(&Cols(row))
 }

@@ -54,6 +54,10 @@ impl Sql for SqliteStore {
     async fn begin(&self) -> Result<Tx, StoreError> {
         self.begin_write().await.map(Tx)
     }
+    /// A read transaction on a reader: WAL gives its statements one snapshot.
+    async fn snapshot(&self) -> Result<Tx, StoreError> {
+        self.reader.begin().await.map(Tx).map_err(db)
+    }
 }
 
 /// A write transaction of the shared statements (`BEGIN IMMEDIATE` on the writer).
