@@ -18,6 +18,7 @@
 
 pub mod actor;
 pub mod conformance;
+pub mod conformance_concurrency;
 pub mod conformance_webhooks;
 pub mod error;
 pub mod hosttoken;

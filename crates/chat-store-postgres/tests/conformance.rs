@@ -39,6 +39,23 @@ async fn conformance_story_on_a_real_postgres_database() {
     again.close().await;
 }
 
+/// Many writers, pollers and claimers at once (chat-core's concurrency checks), on more
+/// connections than writers: event ids must still become visible in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_on_a_real_postgres_database() {
+    let Some(server) = server_url() else { return };
+    let scratch = ScratchDb::create(&server, "nati_conf_")
+        .await
+        .expect("create database");
+    let _guard = ScratchGuard::new(scratch.clone());
+    let opts = PgOptions {
+        max_connections: 12,
+    };
+    let store = PgStore::open(scratch.url(), &opts).await.expect("open");
+    chat_core::conformance_concurrency::run(std::sync::Arc::new(store.clone())).await;
+    store.close().await;
+}
+
 #[tokio::test]
 async fn two_nodes_on_one_database_hear_each_others_events() {
     use std::time::Duration;

@@ -181,10 +181,8 @@ impl chat_core::store::NodeStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chat_core::model::*;
+    use chat_core::AccountRole;
     use chat_core::prelude::*;
-    use chat_core::{AccountRole, Actor, ChatId, GuestId};
-    use time::OffsetDateTime;
 
     #[tokio::test]
     async fn conformance_story_on_a_real_sqlite_file() {
@@ -208,184 +206,15 @@ mod tests {
         assert!(again.last_event_id().await.expect("events") > 0);
     }
 
-    async fn scratch_store(dir: &tempfile::TempDir) -> SqliteStore {
+    /// Many writers, pollers and claimers at once (chat-core's concurrency checks).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrency_on_a_real_sqlite_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("chat.db").display());
-        SqliteStore::open(&url, &SqliteOptions::default())
+        let store = SqliteStore::open(&url, &SqliteOptions::default())
             .await
-            .expect("open")
-    }
-
-    fn note(chat: ChatId, guest: GuestId, text: String) -> NewMessage {
-        NewMessage {
-            chat_id: chat,
-            sender: Actor::Guest(guest),
-            sender_name: "Guest".into(),
-            text,
-            client_id: None,
-        }
-    }
-
-    /// Many concurrent message writes share batches and commits; one refused by its rule
-    /// is refused alone; every accepted one is stored once, with gap-free sequence numbers.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn batched_writes_keep_every_accepted_write_and_only_those() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = scratch_store(&dir).await;
-        let now = OffsetDateTime::now_utc();
-        let guest = store
-            .create_guest("g-hash", Some("Guest"), None, now)
-            .await
-            .expect("guest");
-        let start = store
-            .create_chat(
-                &NewChat {
-                    customer: Actor::Guest(guest.guest_id),
-                    customer_name: "Guest".into(),
-                    topic: "brakes".into(),
-                    first_message: None,
-                    client_id: None,
-                },
-                now,
-            )
-            .await
-            .expect("chat");
-        let chat = start.chat.chat_id;
-        let mut tasks = Vec::new();
-        for i in 0..200 {
-            let store = store.clone();
-            let guest = guest.guest_id;
-            tasks.push(tokio::spawn(async move {
-                let refuse = i % 7 == 3;
-                let rule = move |_: &Chat| {
-                    if refuse {
-                        Err(chat_core::ChatError::Conflict("refused".into()))
-                    } else {
-                        Ok(ChatChange::default())
-                    }
-                };
-                let r = store
-                    .send_message(note(chat, guest, format!("m{i}")), Box::new(rule), now)
-                    .await;
-                (i, refuse, r)
-            }));
-        }
-        let mut accepted = Vec::new();
-        for t in tasks {
-            let (i, refuse, r) = t.await.expect("task");
-            match (refuse, r) {
-                (false, Ok((SendOutcome::Created(m), _))) => accepted.push((i, m)),
-                (true, Err(StoreError::Rule(_))) => {}
-                (refuse, other) => panic!("message {i} (refuse {refuse}): {other:?}"),
-            }
-        }
-        let stored = store
-            .messages(
-                chat,
-                Page {
-                    before: None,
-                    after: None,
-                    limit: 500,
-                },
-            )
-            .await
-            .expect("messages");
-        assert_eq!(stored.len(), accepted.len());
-        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
-        // seq 1 is the chat.created event.
-        let expected: Vec<i64> = (2..=stored.len() as i64 + 1).collect();
-        assert_eq!(seqs, expected, "sequence numbers are gap-free");
-        for (i, m) in &accepted {
-            assert!(
-                stored
-                    .iter()
-                    .any(|s| s.message_id == m.message_id && s.message == format!("m{i}"))
-            );
-        }
-        assert!(stored.iter().all(|m| !m.message.is_empty()));
-        let events = store.events_after(0, 1000).await.expect("events");
-        assert_eq!(
-            events
-                .iter()
-                .filter(|e| e.kind == "message.created")
-                .count(),
-            accepted.len()
-        );
-    }
-
-    /// A write whose request goes away mid-way neither blocks later writes nor leaves
-    /// half of itself behind; other writes (group or not) go on.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_abandoned_write_blocks_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = scratch_store(&dir).await;
-        let now = OffsetDateTime::now_utc();
-        let guest = store
-            .create_guest("g-hash", Some("Guest"), None, now)
-            .await
-            .expect("guest");
-        let chat = store
-            .create_chat(
-                &NewChat {
-                    customer: Actor::Guest(guest.guest_id),
-                    customer_name: "Guest".into(),
-                    topic: "tyres".into(),
-                    first_message: None,
-                    client_id: None,
-                },
-                now,
-            )
-            .await
-            .expect("chat")
-            .chat
-            .chat_id;
-        let ok =
-            || -> chat_core::store::ChatRule { Box::new(|_: &Chat| Ok(ChatChange::default())) };
-        for attempt in 0..20 {
-            // Poll a send a few steps, then drop it wherever it is.
-            let msg = note(chat, guest.guest_id, format!("gone{attempt}"));
-            let fut = store.send_message(msg, ok(), now);
-            let _ = tokio::time::timeout(std::time::Duration::from_micros(50 * attempt), fut).await;
-            let (out, _) = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                store.send_message(
-                    note(chat, guest.guest_id, format!("kept{attempt}")),
-                    ok(),
-                    now,
-                ),
-            )
-            .await
-            .expect("a later write is not blocked")
-            .expect("later write");
-            assert!(matches!(out, SendOutcome::Created(_)));
-            // A write outside the group still gets the connection.
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                store.touch_guest(guest.guest_id, now),
-            )
-            .await
-            .expect("a plain write is not blocked")
-            .expect("touch");
-        }
-        let stored = store
-            .messages(
-                chat,
-                Page {
-                    before: None,
-                    after: None,
-                    limit: 500,
-                },
-            )
-            .await
-            .expect("messages");
-        let kept = stored
-            .iter()
-            .filter(|m| m.message.starts_with("kept"))
-            .count();
-        assert_eq!(kept, 20);
-        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
-        // seq 1 is the chat.created event.
-        let expected: Vec<i64> = (2..=stored.len() as i64 + 1).collect();
-        assert_eq!(seqs, expected, "no half-written message left a gap");
+            .expect("open");
+        chat_core::conformance_concurrency::run(std::sync::Arc::new(store)).await;
     }
 
     #[tokio::test]

@@ -4,11 +4,10 @@ use super::Db;
 use crate::{MysqlOptions, outbox};
 use chat_core::model::*;
 use chat_core::prelude::*;
-use chat_core::{AccountRole, Actor, ChatId, MessageId, Store, UserId, WorkerId};
+use chat_core::{Actor, ChatId, MessageId, Store, WorkerId};
 use sqlx::Row;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -16,98 +15,14 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// A poller that moves its cursor past every id it sees must never miss one: with
-/// concurrent writers, an event id may only become visible after all smaller ones.
+/// Many writers, pollers and claimers at once (chat-core's concurrency checks).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn event_ids_become_visible_in_order() {
-    let Some(db) = Db::new("event_ids_become_visible_in_order").await else {
+async fn concurrency_on_mariadb() {
+    let Some(db) = Db::new("concurrency_on_mariadb").await else {
         return;
     };
     let store = Arc::new(db.open(&MysqlOptions::default()).await);
-    let user = store
-        .create_account(
-            &NewAccount {
-                role: AccountRole::User,
-                email: "u@x.test".into(),
-                name: "U".into(),
-                password_hash: "x".into(),
-            },
-            now(),
-        )
-        .await
-        .expect("user");
-    let customer = Actor::User(UserId(user.id));
-    let mut chats = Vec::new();
-    for i in 0..6 {
-        let start = store
-            .create_chat(
-                &NewChat {
-                    customer,
-                    customer_name: "U".into(),
-                    topic: format!("t{i}"),
-                    first_message: None,
-                    client_id: None,
-                },
-                now(),
-            )
-            .await
-            .expect("chat");
-        chats.push(start.chat.chat_id);
-    }
-    let start = store.last_event_id().await.expect("last");
-    let done = Arc::new(AtomicBool::new(false));
-    let poller = {
-        let (store, done) = (store.clone(), done.clone());
-        tokio::spawn(async move {
-            let (mut last, mut seen) = (start, Vec::new());
-            loop {
-                let finished = done.load(Ordering::SeqCst);
-                for e in store.events_after(last, 1000).await.expect("poll") {
-                    seen.push(e.event_id);
-                    last = e.event_id;
-                }
-                if finished {
-                    return seen;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-    };
-    let writers: Vec<_> = chats
-        .iter()
-        .map(|&chat_id| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for n in 0..25 {
-                    let m = NewMessage {
-                        chat_id,
-                        sender: customer,
-                        sender_name: "U".into(),
-                        text: format!("m{n}"),
-                        client_id: None,
-                    };
-                    store
-                        .send_message(m, Box::new(|_| Ok(ChatChange::default())), now())
-                        .await
-                        .expect("send");
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.expect("writer");
-    }
-    done.store(true, Ordering::SeqCst);
-    let seen = poller.await.expect("poller");
-    let all: Vec<i64> = store
-        .events_after(start, 100_000)
-        .await
-        .expect("all")
-        .iter()
-        .map(|e| e.event_id)
-        .collect();
-    assert_eq!(all.len(), 6 * 25);
-    assert_eq!(seen, all, "the poller saw every event, in order");
+    chat_core::conformance_concurrency::run(store.clone()).await;
     store.close().await;
     drop(db);
 }
@@ -190,43 +105,6 @@ async fn outbox_claimers_get_distinct_work() {
     holding.commit().await.expect("commit");
     drop(conn);
 
-    // Four claimers at once until nothing is due: every row claimed exactly once.
-    let claimers: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut got = Vec::new();
-                loop {
-                    let batch = store
-                        .claim_due_emails(now(), lease, 3)
-                        .await
-                        .expect("claim");
-                    if batch.is_empty() {
-                        return got;
-                    }
-                    got.extend(batch.into_iter().map(|e| e.id));
-                }
-            })
-        })
-        .collect();
-    let mut all: Vec<i64> = first.iter().chain(&second).map(|e| e.id).collect();
-    let mut per_claimer = Vec::new();
-    for c in claimers {
-        let got = c.await.expect("claimer");
-        per_claimer.push(got.len());
-        all.extend(got);
-    }
-    let distinct: BTreeSet<i64> = all.iter().copied().collect();
-    assert_eq!(all.len(), 40, "no row claimed twice: {per_claimer:?}");
-    assert_eq!(distinct.len(), 40);
-    assert!(
-        store
-            .list_emails(Some("sending"), 100)
-            .await
-            .expect("list")
-            .len()
-            == 40
-    );
     store.close().await;
     drop(db);
 }
@@ -315,39 +193,6 @@ async fn webhook_claimers_get_distinct_work_in_order_per_chat() {
     holding.commit().await.expect("commit");
     drop(conn);
 
-    // Four claimers at once until nothing is due: every head claimed exactly once.
-    let claimers: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut got = Vec::new();
-                loop {
-                    let batch = store
-                        .claim_webhooks("node-c", now(), lease, 3)
-                        .await
-                        .expect("claim");
-                    if batch.is_empty() {
-                        return got;
-                    }
-                    got.extend(batch.into_iter().map(|d| d.id));
-                }
-            })
-        })
-        .collect();
-    let mut all: Vec<i64> = first.iter().chain(&second).map(|d| d.id).collect();
-    let mut per_claimer = Vec::new();
-    for c in claimers {
-        let got = c.await.expect("claimer");
-        per_claimer.push(got.len());
-        all.extend(got);
-    }
-    let distinct: BTreeSet<i64> = all.iter().copied().collect();
-    assert_eq!(
-        all.len(),
-        40,
-        "every chat's head once, none twice: {per_claimer:?}"
-    );
-    assert_eq!(distinct.len(), 40);
     store.close().await;
     drop(db);
 }
