@@ -10,6 +10,7 @@ use crate::model::*;
 use crate::policy::{self, ChatAction};
 use crate::status::ChatStatus;
 use crate::store::{Store, StoreError};
+use std::collections::BTreeSet;
 use time::{Duration, OffsetDateTime};
 
 fn now() -> OffsetDateTime {
@@ -708,6 +709,30 @@ pub async fn run(store: &dyn Store) {
         .await
         .expect("guest");
     assert!(!for_guest.is_empty() && for_guest.iter().all(|e| e.chat_id == gchat.chat_id));
+    // A customer's scope is exactly the events marked with them, in order, page by page.
+    let users: BTreeSet<UserId> = everything.iter().filter_map(|e| e.user_id).collect();
+    let scopes = users
+        .into_iter()
+        .map(ChatScope::User)
+        .chain([ChatScope::Guest(guest.guest_id)]);
+    for scope in scopes {
+        let mine: Vec<StoredEvent> = everything
+            .iter()
+            .filter(|e| match scope {
+                ChatScope::User(u) => e.user_id == Some(u),
+                ChatScope::Guest(g) => e.guest_id == Some(g),
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        let seen = store.events_visible_after(scope, 0, 100_000).await.expect("mine");
+        assert_eq!(seen, mine, "{scope:?}");
+        let page = store
+            .events_visible_after(scope, mine[0].event_id, 2)
+            .await
+            .expect("page");
+        assert_eq!(page, mine[1..mine.len().min(3)].to_vec(), "{scope:?}, paged");
+    }
     let after = store
         .events_visible_after(ChatScope::All, for_admin[2].event_id, 2)
         .await

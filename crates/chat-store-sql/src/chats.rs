@@ -252,18 +252,46 @@ pub async fn events_after(
         .collect()
 }
 
-pub async fn events_visible_after(
-    db: &impl Sql,
+/// The events a scope may see, after `after`. On SQLite a customer's events are found
+/// through their chats (migration 7 dropped the events' user and guest indexes, which cost
+/// every message a scattered page): a chat's customer never changes, so the rows are the
+/// same.
+pub async fn events_visible_after<D: Sql>(
+    db: &D,
     scope: ChatScope,
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = event_select!(
-        "event_id > $1 AND ($2 = TRUE OR worker_id = $3 OR previous_worker_id = $3 \
-         OR user_id = $4 OR guest_id = $5) ORDER BY event_id LIMIT $6"
-    );
-    let (all, w, u, g) = scope_params(scope);
-    let found = db.read(sql, args![after, all, w, u, g, limit]).await?;
+    macro_rules! of_chats {
+        ($customer:literal) => {
+            concat!(
+                "SELECT e.event_id, e.chat_id, e.seq, e.kind, e.payload, e.worker_id, \
+                 e.previous_worker_id, e.user_id, e.guest_id, e.created_at \
+                 FROM tbl_chats c JOIN tbl_chat_events e ON e.chat_id = c.chat_id \
+                 WHERE c.",
+                $customer,
+                " = $2 AND e.event_id > $1 ORDER BY e.event_id LIMIT $3"
+            )
+        };
+    }
+    let found = match (D::DIALECT, scope) {
+        (Dialect::Sqlite, ChatScope::User(u)) => {
+            db.read(of_chats!("user_id"), args![after, u.0, limit])
+                .await?
+        }
+        (Dialect::Sqlite, ChatScope::Guest(g)) => {
+            db.read(of_chats!("guest_id"), args![after, g.0, limit])
+                .await?
+        }
+        _ => {
+            let sql = event_select!(
+                "event_id > $1 AND ($2 = TRUE OR worker_id = $3 OR previous_worker_id = $3 \
+                 OR user_id = $4 OR guest_id = $5) ORDER BY event_id LIMIT $6"
+            );
+            let (all, w, u, g) = scope_params(scope);
+            db.read(sql, args![after, all, w, u, g, limit]).await?
+        }
+    };
     found.iter().map(rows::event).collect()
 }
 
