@@ -2,10 +2,11 @@
 # Full test suite for Nati Chat. Used locally and by CI (.ci/run).
 #
 # Legs (in order):
-#   fmt, clippy, cargo test (sqlite), postgresql (store + api suites),
+#   fmt, clippy, cargo deny + MSRV, cargo test (sqlite), postgresql (store + api suites),
 #   mariadb (store + api suites),
-#   schemathesis (admin + user token), browser tests (panels, guest widget and
-#   embedding in a host page on another origin, in headless Chromium)
+#   schemathesis (admin + user token), email (aiosmtpd), browser tests (panels, guest
+#   widget and embedding in a host page on another origin, in headless Chromium),
+#   benchmark smoke, the Debian package (built, installed, served, purged)
 # php-cli is installed when missing: the host sign-in test runs the PHP example.
 # Any failure aborts the script with a non-zero exit code.
 #
@@ -99,6 +100,18 @@ LEGS_RAN+=("fmt")
 banner "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 LEGS_RAN+=("clippy")
+
+# Supply chain and MSRV (deny.toml; scripts/msrv_check.py says how the MSRV is checked
+# with the one toolchain this machine has). Advisories need the RustSec database, which
+# cannot be downloaded here: licences, bans and sources only, offline.
+banner "cargo deny, MSRV"
+CARGO_DENY_VERSION="0.20.2"
+if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+fi
+cargo deny --offline check licenses bans sources
+python3 "$REPO_ROOT/scripts/msrv_check.py"
+LEGS_RAN+=("cargo-deny,msrv")
 
 banner "cargo test (sqlite)"
 cargo test --workspace
@@ -490,6 +503,22 @@ if ! timeout 300 "$BENCH_BIN" smoke --url "http://127.0.0.1:$PORT" --server-pid 
 fi
 stop_server
 LEGS_RAN+=("bench-smoke")
+
+# ---------------------------------------------------------------------------
+# The Debian package (packaging/): built with cargo-deb from a release build, installed
+# on this machine, started with its systemd unit's command line as its own user,
+# /healthz, /metrics and the first-admin hint checked, then purged (scripts/package_test.sh).
+# ---------------------------------------------------------------------------
+
+banner "debian package"
+if [ "$(id -u)" -eq 0 ]; then
+    bash "$REPO_ROOT/scripts/package_test.sh" </dev/null
+else
+    command -v sudo >/dev/null 2>&1 || die "the package test installs a .deb: run as root or with sudo"
+    sudo env "PATH=$PATH" ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR} \
+        bash "$REPO_ROOT/scripts/package_test.sh" </dev/null
+fi
+LEGS_RAN+=("debian-package")
 
 echo
 echo "== summary: all legs passed: ${LEGS_RAN[*]} =="

@@ -186,7 +186,7 @@ async fn main() -> Result<()> {
             .init(),
     }
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
-        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Serve { demo } => serve(settings, demo, cli.common.config.as_deref()).await,
         Command::ApiKey { action } => api_key(settings, action).await,
         Command::Doctor => {
             let findings = nati_chat::doctor::run(&settings).await;
@@ -386,7 +386,7 @@ fn redact(url: &str) -> String {
     nati_chat::redact(url)
 }
 
-async fn serve(settings: Settings, demo: bool) -> Result<()> {
+async fn serve(settings: Settings, demo: bool, config: Option<&std::path::Path>) -> Result<()> {
     nati_chat::clientip::parse_trusted(&settings.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let store = nati_chat::open_store(&settings)
@@ -407,9 +407,17 @@ async fn serve(settings: Settings, demo: bool) -> Result<()> {
         .map(|a| a.is_empty())
         .unwrap_or(false)
     {
+        // The same settings file as this server, or the account lands in another database.
+        let command = match config {
+            Some(path) => nati_chat::http::FIRST_ADMIN_COMMAND.replacen(
+                "nati-chat ",
+                &format!("nati-chat --config {} ", path.display()),
+                1,
+            ),
+            None => nati_chat::http::FIRST_ADMIN_COMMAND.to_owned(),
+        };
         println!(
-            "No admin account yet. Create the first one (it asks for a password), then sign in:\n  {}",
-            nati_chat::http::FIRST_ADMIN_COMMAND
+            "No admin account yet. Create the first one (it asks for a password), then sign in:\n  {command}"
         );
     }
     let listener = tokio::net::TcpListener::bind(settings.bind)

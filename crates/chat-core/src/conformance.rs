@@ -725,13 +725,20 @@ pub async fn run(store: &dyn Store) {
             })
             .cloned()
             .collect();
-        let seen = store.events_visible_after(scope, 0, 100_000).await.expect("mine");
+        let seen = store
+            .events_visible_after(scope, 0, 100_000)
+            .await
+            .expect("mine");
         assert_eq!(seen, mine, "{scope:?}");
         let page = store
             .events_visible_after(scope, mine[0].event_id, 2)
             .await
             .expect("page");
-        assert_eq!(page, mine[1..mine.len().min(3)].to_vec(), "{scope:?}, paged");
+        assert_eq!(
+            page,
+            mine[1..mine.len().min(3)].to_vec(),
+            "{scope:?}, paged"
+        );
     }
     let after = store
         .events_visible_after(ChatScope::All, for_admin[2].event_id, 2)
