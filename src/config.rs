@@ -103,6 +103,15 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// `text` (default) or `json`: one JSON object per log line, for log collectors.
     pub log_format: LogFormat,
+    /// An OpenTelemetry collector's OTLP/HTTP address (`http://127.0.0.1:4318`): spans
+    /// (each request with its id, each socket, the write path) are sent to
+    /// `<this>/v1/traces` as protobuf, in batches (`OTEL_BSP_*` tune them). Unset: none.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry.
+    pub otlp_service_name: String,
+    /// Which spans go to the collector, as a `RUST_LOG`-style filter (`info`: requests and
+    /// sockets; `info,chat_core::write=debug`: every write and write batch too).
+    pub otlp_filter: String,
     /// How often each node reads the event log without being woken, in milliseconds.
     /// Local writes and PostgreSQL's `NOTIFY` wake it at once, so this is a safety net
     /// there (default 500); on MariaDB/MySQL, which has no push channel, it is how events
@@ -275,6 +284,7 @@ impl std::fmt::Debug for Settings {
                 &self.host_token_keys.keys().collect::<Vec<_>>(),
             )
             .field("embed_origins", &self.embed_origins)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -319,6 +329,9 @@ impl Default for Settings {
             presence_sync_millis: 5000,
             metrics_token: None,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            otlp_service_name: "nati-chat".into(),
+            otlp_filter: "info".into(),
             event_poll_millis: None,
             sqlite_synchronous_full: true,
             host_token_keys: BTreeMap::new(),

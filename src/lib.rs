@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 pub mod web;
 pub mod web_assets;
 pub mod webhook_http;

@@ -169,22 +169,15 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     // Settings first: they say how to log. A settings error is printed by `main`'s error.
     let settings = settings(&cli.common)?;
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    match settings.log_format {
-        nati_chat::config::LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init(),
-        nati_chat::config::LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
+    let telemetry =
+        nati_chat::telemetry::init(&settings).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let done = run(cli, settings).await;
+    // Off the runtime's worker: flushing waits for the exporter's thread.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    done
+}
+
+async fn run(cli: Cli, settings: Settings) -> Result<()> {
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo, cli.common.config.as_deref()).await,
         Command::ApiKey { action } => api_key(settings, action).await,

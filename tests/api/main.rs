@@ -17,6 +17,7 @@ mod sessions;
 mod smoke;
 mod smtp;
 mod support;
+mod telemetry;
 mod transitions;
 mod webhooks;
 mod wsclient;

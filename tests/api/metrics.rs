@@ -36,6 +36,53 @@ async fn scrape(c: &Client, headers: &[(&str, &str)]) -> (StatusCode, String) {
     (st, body)
 }
 
+/// docs/grafana/nati-chat.json charts what /metrics has: every metric it queries is one the
+/// server exports (in this scrape, or documented in docs/operations.md when nothing has
+/// produced it yet here: emails, webhooks), and every metric of this scrape is on it.
+fn dashboard_charts_what_is_exported(scrape: &str) {
+    use std::collections::BTreeSet;
+    let dash: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/grafana/nati-chat.json")).expect("JSON");
+    let name = regex::Regex::new(r"nati_[a-z_]+").expect("regex");
+    let base = |n: &str| {
+        ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| n.strip_suffix(s))
+            .unwrap_or(n)
+            .to_owned()
+    };
+    let panels = dash["panels"].as_array().expect("panels");
+    let charted: BTreeSet<String> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().expect("targets"))
+        .flat_map(|t| {
+            let expr = t["expr"].as_str().expect("expr");
+            name.find_iter(expr)
+                .map(|m| base(m.as_str()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let exported: BTreeSet<String> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    let documented = include_str!("../../docs/operations.md");
+    for m in &charted {
+        assert!(
+            exported.contains(m) || documented.contains(&format!("`{m}")),
+            "the dashboard queries {m}, which the server does not export"
+        );
+    }
+    for m in &exported {
+        assert!(
+            charted.contains(m),
+            "{m} is exported but not on the dashboard"
+        );
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
     let d = Desk::new().await;
@@ -107,6 +154,7 @@ async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
             "{pool}: {after}"
         );
     }
+    dashboard_charts_what_is_exported(&after);
     // Through a proxy, or with a token configured and not given: refused.
     let (st, _) = scrape(&anon, &[("x-forwarded-for", "203.0.113.9")]).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
