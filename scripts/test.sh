@@ -6,7 +6,8 @@
 #   mariadb (store + api suites),
 #   schemathesis (admin + user token), email (aiosmtpd), browser tests (panels, guest
 #   widget and embedding in a host page on another origin, in headless Chromium),
-#   benchmark smoke, the Debian package (built, installed, served, purged)
+#   benchmark smoke, prometheus (scrapes a live server, runs the dashboard's queries),
+#   the Debian package (built, installed, served, purged)
 # php-cli is installed when missing: the host sign-in test runs the PHP example.
 # Any failure aborts the script with a non-zero exit code.
 #
@@ -503,6 +504,27 @@ if ! timeout 300 "$BENCH_BIN" smoke --url "http://127.0.0.1:$PORT" --server-pid 
 fi
 stop_server
 LEGS_RAN+=("bench-smoke")
+
+# ---------------------------------------------------------------------------
+# Prometheus: Debian's prometheus (apt, when missing) scrapes a live server with its
+# metrics token under a little load; every query of the Grafana dashboard
+# (docs/grafana/nati-chat.json) must be valid PromQL there, the main ones with data
+# (scripts/prometheus_e2e.py). Graphs land in target/screenshots/.
+# ---------------------------------------------------------------------------
+
+banner "prometheus"
+if ! command -v prometheus >/dev/null 2>&1; then
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install prometheus"
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+fi
+timeout 300 python3 "$REPO_ROOT/scripts/prometheus_e2e.py" "$TARGET_DIR/debug/nati-chat" "$BENCH_BIN" \
+    "$TARGET_DIR/screenshots" </dev/null || die "prometheus end to end failed"
+LEGS_RAN+=("prometheus")
 
 # ---------------------------------------------------------------------------
 # The Debian package (packaging/): built with cargo-deb from a release build, installed
