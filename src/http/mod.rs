@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod canned;
 pub mod chat;
 pub mod embed;
 pub mod hostapi;
@@ -81,6 +82,7 @@ pub fn session_cookie(
         (name = "auth", description = "Sign-in and the current account"),
         (name = "admin", description = "Account management, the email outbox and the webhook delivery log (admins)"),
         (name = "preferences", description = "Notification preferences"),
+        (name = "canned replies", description = "Replies kept for reuse, typed as /shortcut in the staff panels: the team's (admins keep them) and each staff member's own"),
         (name = "realtime", description = "The WebSocket stream (see docs/realtime.md)"),
         (name = "host", description = "Server-to-server API for the host site's back end (API key, `Authorization: Bearer nk_...`; docs/integration.md)"),
         (name = "embed", description = "Embedding the panels and the widget in the host site's pages"),
@@ -194,6 +196,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::retry))
         .routes(routes!(prefs::get, prefs::put))
+        .routes(routes!(canned::list, canned::create))
+        .routes(routes!(canned::update))
+        .routes(routes!(canned::delete))
         .routes(routes!(crate::realtime::ws::connect))
         .routes(routes!(crate::realtime::ws::ticket))
         .routes(routes!(presence))

@@ -1146,6 +1146,14 @@ async fn openapi_declares_the_limits_the_api_enforces() {
         max("CreateAccountRequest", "password"),
         Some(MAX_PASSWORD_CHARS as u64)
     );
+    for s in ["NewCannedReply", "CannedReplyChange"] {
+        assert_eq!(max(s, "text"), Some(MAX_MESSAGE_CHARS as u64), "{s}");
+        assert_eq!(
+            max(s, "shortcut"),
+            Some(MAX_SHORTCUT_CHARS as u64 + 1),
+            "{s}, with its /"
+        );
+    }
     let prefs = &schemas["Preferences"]["properties"];
     assert_eq!(prefs["email_delay_secs"]["maximum"], 604800);
     assert_eq!(prefs["quiet_start_hour"]["maximum"], 23);
@@ -1165,6 +1173,23 @@ async fn openapi_declares_the_limits_the_api_enforces() {
     for bad in ["", "   ", " \n ", "nul\u{0}", "bell\u{7}"] {
         assert!(!message.is_match(bad), "{bad:?}");
         assert!(validate::message_text(bad).is_err(), "{bad:?}");
+    }
+    let shortcut = pattern("NewCannedReply", "shortcut");
+    for ok in ["tyres", "/Tyres", "a", "oil_2-x", &"z".repeat(32)] {
+        assert!(shortcut.is_match(ok), "{ok:?}");
+        assert!(validate::canned_shortcut(ok).is_ok(), "{ok:?}");
+    }
+    for bad in [
+        "",
+        "/",
+        "//x",
+        "two words",
+        "ümlaut",
+        "\u{212A}elvin",
+        &"z".repeat(33),
+    ] {
+        assert!(!shortcut.is_match(bad), "{bad:?}");
+        assert!(validate::canned_shortcut(bad).is_err(), "{bad:?}");
     }
     let name = pattern("StartRequest", "name");
     for ok in ["Greta Guest", "李"] {

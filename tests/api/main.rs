@@ -4,6 +4,7 @@
 mod access;
 mod assets;
 mod backup;
+mod canned;
 mod crash;
 mod dba;
 mod doctor;

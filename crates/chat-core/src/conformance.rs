@@ -34,6 +34,7 @@ async fn account(store: &dyn Store, role: AccountRole, email: &str, name: &str) 
 
 /// Run the whole story. Panics (with the step) on the first broken promise.
 pub async fn run(store: &dyn Store) {
+    canned_replies(store).await;
     // ---- accounts and sessions
     let admin = account(store, AccountRole::Admin, "a@x.test", "Alice").await;
     let w1 = account(store, AccountRole::Worker, "w1@x.test", "Walt").await;
@@ -1183,4 +1184,94 @@ pub async fn host_identity(store: &dyn Store) {
             .expect("revoke")
             .is_none()
     );
+}
+
+/// Canned replies: team and personal ones side by side, a shortcut unique per owner, each
+/// staff member sees the team's and their own, text kept exactly as written.
+pub async fn canned_replies(store: &dyn Store) {
+    let (w2, w3) = (Actor::Worker(WorkerId(2)), Actor::Worker(WorkerId(3)));
+    let text = "Hi {customer_name}, your <b>tyres</b> are ready.\n{worker_name}";
+    let team = store
+        .create_canned_reply(None, "tyres", text, now())
+        .await
+        .expect("team reply");
+    assert!(team.shared && team.owner.is_none());
+    assert_eq!(team.text, text, "stored as written");
+    let mine = store
+        .create_canned_reply(Some(&w2), "tyres", "mine", now())
+        .await
+        .expect("the same shortcut, another owner");
+    assert_eq!((mine.shared, mine.owner), (false, Some(w2)));
+    for owner in [None, Some(&w2)] {
+        let again = store.create_canned_reply(owner, "tyres", "x", now()).await;
+        assert!(
+            matches!(again, Err(StoreError::Duplicate("shortcut"))),
+            "{again:?}"
+        );
+    }
+    store
+        .create_canned_reply(Some(&w3), "brakes", "w3's", now())
+        .await
+        .expect("w3's own");
+    let seen: Vec<(String, bool)> = store
+        .canned_replies(&w2)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| (r.shortcut, r.shared))
+        .collect();
+    assert_eq!(
+        seen,
+        [("tyres".into(), true), ("tyres".into(), false)],
+        "team first, not w3's"
+    );
+    let seen: Vec<String> = store
+        .canned_replies(&w3)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.shortcut)
+        .collect();
+    assert_eq!(seen, ["brakes", "tyres"]);
+
+    let changed = store
+        .update_canned_reply(mine.id, "tyres-2", "changed", now())
+        .await
+        .expect("update")
+        .expect("found");
+    assert_eq!(
+        (changed.shortcut.as_str(), changed.text.as_str()),
+        ("tyres-2", "changed")
+    );
+    assert_eq!(changed.owner, Some(w2), "the owner stays");
+    let clash = store
+        .update_canned_reply(team.id, "brakes", "x", now())
+        .await;
+    assert!(clash.is_ok(), "brakes is w3's, not the team's: {clash:?}");
+    store
+        .create_canned_reply(None, "oil", "x", now())
+        .await
+        .expect("oil");
+    let clash = store.update_canned_reply(team.id, "oil", "x", now()).await;
+    assert!(
+        matches!(clash, Err(StoreError::Duplicate("shortcut"))),
+        "{clash:?}"
+    );
+    assert!(
+        store
+            .update_canned_reply(999_999, "x", "x", now())
+            .await
+            .expect("update")
+            .is_none()
+    );
+
+    assert!(store.delete_canned_reply(mine.id).await.expect("delete"));
+    assert!(!store.delete_canned_reply(mine.id).await.expect("again"));
+    assert!(store.canned_reply(mine.id).await.expect("get").is_none());
+    let kept = store
+        .canned_reply(team.id)
+        .await
+        .expect("get")
+        .expect("team");
+    assert_eq!(kept.shortcut, "brakes");
 }

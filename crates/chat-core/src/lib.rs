@@ -39,13 +39,15 @@ pub use error::ChatError;
 pub use ids::{AdminId, ChatId, GuestId, MessageId, UserId, WorkerId};
 pub use status::ChatStatus;
 pub use store::{
-    AccountStore, ChatReads, HostStore, JobStore, NodeStore, Store, StoreError, WebhookStore,
+    AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, Store, StoreError,
+    WebhookStore,
 };
 
 /// `use chat_core::prelude::*;` brings the store traits into scope: calling a method of
 /// `dyn Store` that one of the narrow traits declares needs that trait in scope.
 pub mod prelude {
     pub use crate::store::{
-        AccountStore, ChatReads, HostStore, JobStore, NodeStore, Store, WebhookStore,
+        AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, Store,
+        WebhookStore,
     };
 }

@@ -198,6 +198,30 @@ pub fn scopes_from_text(text: &str) -> Vec<ApiScope> {
         .collect()
 }
 
+/// A reply kept for reuse: typing `/shortcut` in a staff panel's message box offers it,
+/// with `{customer_name}` and `{worker_name}` filled in (docs/support-guide.md). Team
+/// replies are every staff member's and admins keep them; personal ones are their owner's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CannedReply {
+    pub id: i64,
+    /// Typed after `/`: 1-32 lowercase letters, digits, `-` or `_` (`tyres`).
+    #[schema(example = "tyres")]
+    pub shortcut: String,
+    /// The reply, stored as written; placeholders are filled in by the panel.
+    #[schema(example = "Hello {customer_name}, your tyres are ready. {worker_name}")]
+    pub text: String,
+    /// A team reply (true) or the signed-in staff member's own (false).
+    pub shared: bool,
+    /// The staff member a personal reply belongs to; `None` for team replies.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub owner: Option<Actor>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
 /// A server-to-server API key (never the key itself: that is shown once, at creation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {

@@ -12,7 +12,7 @@
 use crate::actor::Actor;
 use crate::error::ChatError;
 use crate::ids::WorkerId;
-use crate::model::{Chat, ChatChange, ChatScope};
+use crate::model::{CannedReply, Chat, ChatChange, ChatScope};
 use crate::status;
 
 /// What an actor wants to do to a chat.
@@ -63,6 +63,32 @@ pub fn require_admin(actor: &Actor) -> Result<(), ChatError> {
     match actor {
         Actor::Admin(_) => Ok(()),
         _ => Err(ChatError::forbidden("only admins may do this")),
+    }
+}
+
+/// Canned replies are the staff's: admins and workers read the team's and their own.
+pub fn may_use_canned(actor: &Actor) -> Result<(), ChatError> {
+    if actor.is_staff() {
+        Ok(())
+    } else {
+        Err(ChatError::Forbidden(
+            "canned replies are for admins and workers".into(),
+        ))
+    }
+}
+
+/// Who may change or delete a canned reply, or add one: team replies are the admins' to
+/// keep; a personal one only its owner's. Another staff member's personal reply is not
+/// found, rather than forbidden: they cannot see it.
+pub fn may_manage_canned(actor: &Actor, reply: &CannedReply) -> Result<(), ChatError> {
+    may_use_canned(actor)?;
+    match &reply.owner {
+        None if matches!(actor, Actor::Admin(_)) => Ok(()),
+        None => Err(ChatError::Forbidden(
+            "team replies are kept by admins; add a personal one instead".into(),
+        )),
+        Some(owner) if owner == actor => Ok(()),
+        Some(_) => Err(ChatError::NotFound("canned reply")),
     }
 }
 

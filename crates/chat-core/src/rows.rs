@@ -8,7 +8,7 @@
 use crate::ids::*;
 use crate::model::*;
 use crate::webhook::{Delivery, EventType};
-use crate::{AccountRole, ChatStatus, SenderType, StoreError};
+use crate::{AccountRole, Actor, ChatStatus, SenderType, StoreError};
 use time::OffsetDateTime;
 
 /// One result row, by column name. Integers come as `i64` whatever their width or sign
@@ -225,4 +225,34 @@ pub fn api_key(row: &impl Columns) -> Result<ApiKey, StoreError> {
         created_at: row.time("created_at")?,
         revoked_at: row.opt_time("revoked_at")?,
     })
+}
+
+/// A canned reply: `owner_type` is `team`, `admin` or `worker`, with `owner_id` (0 for the
+/// team).
+pub fn canned_reply(row: &impl Columns) -> Result<CannedReply, StoreError> {
+    let kind = row.text("owner_type")?;
+    let owner = match kind.as_str() {
+        "team" => None,
+        other => Some(
+            Actor::from_parts(other, row.int("owner_id")?)
+                .ok_or_else(|| bad("owner_type", other))?,
+        ),
+    };
+    Ok(CannedReply {
+        id: row.int("id")?,
+        shortcut: row.text("shortcut")?,
+        text: row.text("body")?,
+        shared: owner.is_none(),
+        owner,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+/// `(owner_type, owner_id)` as stored for a reply's owner.
+pub fn canned_owner(owner: Option<&Actor>) -> (&'static str, i64) {
+    match owner {
+        None => ("team", 0),
+        Some(a) => (a.sender_type().as_str(), a.raw_id()),
+    }
 }

@@ -358,6 +358,34 @@ pub trait HostStore: Send + Sync {
     ) -> Result<Option<ApiKey>, StoreError>;
 }
 
+/// Canned replies: the team's and each staff member's own. The rules of who may see and
+/// change which are [`crate::policy::may_use_canned`] and `may_manage_canned`.
+#[async_trait]
+pub trait CannedReplyStore: Send + Sync {
+    /// The team's replies and `owner`'s own, by shortcut (team first on a tie).
+    async fn canned_replies(&self, owner: &Actor) -> Result<Vec<CannedReply>, StoreError>;
+    async fn canned_reply(&self, id: i64) -> Result<Option<CannedReply>, StoreError>;
+    /// Add a reply: the team's (`owner` `None`) or a staff member's own.
+    /// `Duplicate("shortcut")` when its owner already has one with this shortcut.
+    async fn create_canned_reply(
+        &self,
+        owner: Option<&Actor>,
+        shortcut: &str,
+        text: &str,
+        now: OffsetDateTime,
+    ) -> Result<CannedReply, StoreError>;
+    /// Change a reply's shortcut and text; `None` when there is no such reply.
+    async fn update_canned_reply(
+        &self,
+        id: i64,
+        shortcut: &str,
+        text: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<CannedReply>, StoreError>;
+    /// Delete a reply; false when there was none.
+    async fn delete_canned_reply(&self, id: i64) -> Result<bool, StoreError>;
+}
+
 /// The webhook outbox and its delivery log.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -478,7 +506,14 @@ pub trait NodeStore: Send + Sync {
 /// writer ([`crate::write`]) and so are written once, here.
 #[async_trait]
 pub trait Store:
-    AccountStore + ChatReads + JobStore + HostStore + WebhookStore + NodeStore + 'static
+    AccountStore
+    + ChatReads
+    + JobStore
+    + HostStore
+    + WebhookStore
+    + CannedReplyStore
+    + NodeStore
+    + 'static
 {
     /// The node's writer: every write to a chat goes through it, in batches (see
     /// [`crate::write`]). The write methods below are its typed front.

@@ -74,6 +74,42 @@ fn single_line(
     Ok(v.to_owned())
 }
 
+/// The longest canned-reply shortcut.
+pub const MAX_SHORTCUT_CHARS: usize = 32;
+
+/// A canned reply's shortcut: a leading `/` is dropped, then 1-32 of `A-Z`, `a-z`, `0-9`,
+/// `-`, `_`, kept in lowercase.
+pub fn canned_shortcut(value: &str) -> Result<String, ChatError> {
+    let v = value.strip_prefix('/').unwrap_or(value);
+    if v.is_empty() {
+        return Err(ChatError::invalid("shortcut", "must not be empty"));
+    }
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ChatError::invalid(
+            "shortcut",
+            "only letters a-z, digits, - and _ (it is typed after /)",
+        ));
+    }
+    if v.len() > MAX_SHORTCUT_CHARS {
+        return Err(ChatError::invalid(
+            "shortcut",
+            format!("at most {MAX_SHORTCUT_CHARS} characters"),
+        ));
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
+/// A canned reply's text: the rules of a message (it becomes one).
+pub fn canned_text(value: &str) -> Result<String, ChatError> {
+    message_text(value).map_err(|e| match e {
+        ChatError::Invalid { message, .. } => ChatError::invalid("text", message),
+        other => other,
+    })
+}
+
 /// A person's display name.
 pub fn name(value: &str) -> Result<String, ChatError> {
     single_line("name", value, MAX_NAME_CHARS, false)

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod canned;
 mod chats;
 mod host;
 mod nodes;

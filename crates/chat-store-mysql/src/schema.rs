@@ -30,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 7] = [
+const TEMPLATES: [(i64, &str, &str); 8] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -61,6 +61,11 @@ const TEMPLATES: [(i64, &str, &str); 7] = [
         7,
         "claims, zones",
         include_str!("../migrations/0007_claims_time_zones.sql"),
+    ),
+    (
+        8,
+        "canned replies",
+        include_str!("../migrations/0008_canned_replies.sql"),
     ),
 ];
 
@@ -870,6 +875,7 @@ mod tests {
             "tbl_chat_api_keys",
             "tbl_chat_host_token_ids",
             "tbl_chat_webhook_deliveries",
+            "tbl_chat_canned_replies",
             "tbl_user",
         ] {
             assert!(

@@ -50,6 +50,7 @@ mod sql;
 mod write;
 
 chat_store_sql::account_store!(PgStore);
+chat_store_sql::canned_reply_store!(PgStore);
 chat_store_sql::chat_reads!(PgStore);
 chat_store_sql::host_store!(PgStore);
 chat_store_sql::job_store!(PgStore);
