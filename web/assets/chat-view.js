@@ -62,10 +62,17 @@ export class ChatView {
     this.note = el('div', { class: 'conv-note', hidden: true });
     this.input = el('textarea', {
       class: 'composer-input', rows: 1, maxlength: '4000', placeholder: 'Write a message…', 'aria-label': 'Message',
-      oninput: () => this.onInput(), onkeydown: (e) => this.onKey(e), onblur: () => this.stopTyping(),
+      oninput: () => this.onInput(), onkeydown: (e) => this.onKey(e), onblur: () => { this.stopTyping(); this.closeSuggest(); },
     });
     this.sendBtn = el('button', { class: 'send', type: 'submit', 'aria-label': 'Send message' }, icon('send'));
-    this.form = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.input, this.sendBtn);
+    // Staff: typing /shortcut offers the canned replies (the team's and one's own).
+    this.canned = sideOf(o.me.role) === 'staff';
+    this.suggest = el('ul', { class: 'suggest', role: 'listbox', id: `suggest-${uid()}`, 'aria-label': 'Canned replies', hidden: true });
+    this.suggestHits = [];
+    this.suggestAt = -1;
+    this.form = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      this.canned ? this.suggest : null, this.input, this.sendBtn);
+    if (this.canned) this.input.placeholder = 'Write a message… (/ for saved replies)';
     this.divider = el('li', { class: 'divider' }, el('span', { text: 'Unread messages' }));
     this.root = el('section', { class: 'conv', 'aria-label': 'Conversation' },
       o.header === false ? null : this.header,
@@ -360,16 +367,98 @@ export class ChatView {
   }
 
   onKey(e) {
+    if (!this.suggest.hidden) {
+      const n = this.suggestHits.length;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        this.pickSuggestion((this.suggestAt + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
+        return;
+      }
+      if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+        e.preventDefault();
+        this.useSuggestion(this.suggestAt);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        this.closeSuggest();
+        return;
+      }
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !matchMedia('(pointer: coarse)').matches) {
       e.preventDefault();
       this.submit();
     }
   }
 
+  /** The team's canned replies and one's own, fetched at most once a minute. */
+  async cannedReplies() {
+    if (!this.cannedList || Date.now() - this.cannedAt > 60000) {
+      try {
+        this.cannedList = (await api.get('/api/chat/canned_replies')).replies;
+        this.cannedAt = Date.now();
+      } catch {
+        this.cannedList = this.cannedList || [];
+      }
+    }
+    return this.cannedList;
+  }
+
+  /** A canned reply's text with `{customer_name}` and `{worker_name}` filled in. */
+  fillReply(text) {
+    const customer = this.summary?.customer_name || 'there';
+    return text.replaceAll('{customer_name}', customer).replaceAll('{worker_name}', this.me.name || '');
+  }
+
+  /** While the box holds only `/` and a shortcut's start, list the replies it matches. */
+  async updateSuggest() {
+    const typed = this.input.value;
+    const m = /^\/([A-Za-z0-9_-]*)$/.exec(typed);
+    if (!this.canned || !m) return this.closeSuggest();
+    const all = await this.cannedReplies();
+    if (this.input.value !== typed) return;
+    const q = m[1].toLowerCase();
+    this.suggestHits = all.filter((r) => r.shortcut.startsWith(q)).slice(0, 8);
+    if (!this.suggestHits.length) return this.closeSuggest();
+    this.suggest.replaceChildren(...this.suggestHits.map((r, i) => el('li', {
+      role: 'option', id: `${this.suggest.id}-${i}`, 'aria-selected': 'false',
+      onmousedown: (e) => { e.preventDefault(); this.useSuggestion(i); },
+    }, el('span', { class: 'sc', text: `/${r.shortcut}` }),
+      r.shared ? el('span', { class: 'tag', text: 'team' }) : null,
+      el('span', { class: 'pv', text: this.fillReply(r.text) }))));
+    this.suggest.hidden = false;
+    this.pickSuggestion(0);
+  }
+
+  pickSuggestion(i) {
+    this.suggestAt = i;
+    [...this.suggest.children].forEach((li, j) => li.setAttribute('aria-selected', String(j === i)));
+    this.input.setAttribute('aria-activedescendant', `${this.suggest.id}-${i}`);
+    this.suggest.children[i]?.scrollIntoView({ block: 'nearest' });
+  }
+
+  useSuggestion(i) {
+    const r = this.suggestHits[i];
+    if (!r) return;
+    this.input.value = this.fillReply(r.text);
+    this.closeSuggest();
+    this.onInput();
+    this.input.focus();
+    this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+  }
+
+  closeSuggest() {
+    this.suggest.hidden = true;
+    this.suggestHits = [];
+    this.suggestAt = -1;
+    this.input.removeAttribute('aria-activedescendant');
+  }
+
   onInput() {
     const t = this.input;
     t.style.height = 'auto';
     t.style.height = `${Math.min(t.scrollHeight, 160)}px`;
+    if (this.canned) this.updateSuggest();
     if (!this.chatId) return;
     const now = Date.now();
     if (t.value.trim() && now - (this.typingAt || 0) > 2500) {

@@ -70,6 +70,9 @@ export async function startPanel(cfg) {
   const menuPop = el('div', { class: 'popover menu-pop', hidden: true, role: 'menu' },
     el('div', { class: 'menu-who' }, avatar(me.name), el('div', {}, el('strong', { text: me.name }), el('small', { class: 'muted', text: me.email || '' }))),
     el('button', { type: 'button', role: 'menuitem', onclick: () => { closePops(); openPrefs(); } }, icon('gear'), 'Notification preferences'),
+    sideOf(me.role) === 'staff'
+      ? el('button', { type: 'button', role: 'menuitem', onclick: () => { closePops(); openReplies(); } }, icon('chat'), 'Saved replies')
+      : null,
     el('button', { type: 'button', role: 'menuitem', onclick: () => signOut() }, icon('out'), 'Sign out'));
   // The button's name begins with what it shows (the initials), then says whose it is.
   const meAv = avatar(me.name);
@@ -523,6 +526,65 @@ export async function startPanel(cfg) {
     } catch (e) {
       toast(e.message, 'error');
     }
+  }
+
+  // ---- staff: saved (canned) replies ----------------------------------------------------
+  // The team's (admins keep them) and one's own; typing / in a chat offers them.
+  async function openReplies() {
+    let replies;
+    try {
+      replies = (await api.get('/api/chat/canned_replies')).replies;
+    } catch (e) {
+      return toast(e.message, 'error');
+    }
+    let again = false;
+    const mayChange = (r) => !r.shared || me.role === 'admin';
+    const remove = async (r, btn) => {
+      try {
+        await api.post('/api/chat/canned_replies/delete', { id: r.id });
+        toast(`/${r.shortcut} deleted.`, 'ok');
+        again = true;
+        btn.closest('dialog')?.close();
+      } catch (e) {
+        toast(e.message, 'error');
+      }
+    };
+    const list = replies.length
+      ? el('ul', { class: 'replies', 'aria-label': 'Saved replies' }, replies.map((r) => el('li', {},
+        el('div', { class: 'reply-head' },
+          el('strong', { text: `/${r.shortcut}` }),
+          el('span', { class: r.shared ? 'tag' : 'tag ok', text: r.shared ? 'team' : 'mine' }),
+          mayChange(r)
+            ? el('button', {
+              type: 'button', class: 'btn ghost small', text: 'Delete', 'aria-label': `Delete /${r.shortcut}`,
+              onclick: (e) => remove(r, e.currentTarget),
+            })
+            : null),
+        el('p', { class: 'reply-text', text: r.text }))))
+      : el('p', { class: 'muted', text: 'No saved replies yet.' });
+    const add = el('fieldset', {}, el('legend', { text: 'Add a reply' }),
+      field('Shortcut', el('input', {
+        name: 'shortcut', maxlength: '33', placeholder: 'tyres', autocomplete: 'off', required: true, pattern: '/?[A-Za-z0-9_\\-]{1,32}',
+      }), 'Letters, digits, - and _. Type / and the shortcut in a chat to use it.'),
+      field('Text', el('textarea', { name: 'text', rows: 3, maxlength: '4000', required: true }),
+        '{customer_name} and {worker_name} are filled in when you use it.'),
+      me.role === 'admin'
+        ? el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'shared', checked: true }),
+          el('span', { text: 'For the whole team' }))
+        : null);
+    const v = await modal('Saved replies', [list, add], 'Add reply', 'Type / in a chat\'s message box to use them.');
+    if (v) {
+      try {
+        const body = { shortcut: v.shortcut, text: v.text, shared: 'shared' in v };
+        const { reply } = await api.post('/api/chat/canned_replies', body);
+        toast(`/${reply.shortcut} saved.`, 'ok');
+        again = true;
+      } catch (e) {
+        toast(e.message, 'error');
+      }
+    }
+    view.cannedList = null;
+    if (again) openReplies();
   }
 
   // ---- customers: new chat ---------------------------------------------------------
