@@ -254,8 +254,8 @@ pub async fn events_after(
 
 /// The events a scope may see, after `after`. On SQLite a customer's events are found
 /// through their chats (migration 7 dropped the events' user and guest indexes, which cost
-/// every message a scattered page): a chat's customer never changes, so the rows are the
-/// same.
+/// every message a scattered page), then kept only when marked with that customer, as
+/// everywhere else: the same rows, since a chat's customer never changes.
 pub async fn events_visible_after<D: Sql>(
     db: &D,
     scope: ChatScope,
@@ -269,6 +269,8 @@ pub async fn events_visible_after<D: Sql>(
                  e.previous_worker_id, e.user_id, e.guest_id, e.created_at \
                  FROM tbl_chats c JOIN tbl_chat_events e ON e.chat_id = c.chat_id \
                  WHERE c.",
+                $customer,
+                " = $2 AND e.",
                 $customer,
                 " = $2 AND e.event_id > $1 ORDER BY e.event_id LIMIT $3"
             )
