@@ -56,11 +56,19 @@ test('the team keeps replies, a worker keeps their own, and / offers them in a c
   let dlg = await openReplies(a);
   await dlg.locator('.muted', { hasText: 'No saved replies yet.' }).waitFor();
   await dlg.getByLabel('Shortcut').fill('tyres');
-  await dlg.getByLabel('Text').fill('Hello {customer_name}, your <b>tyres</b> are in. {worker_name}');
+  await dlg.getByLabel('Text').fill('Hello {customer_name}, your tyres are in.');
   assert.equal(await dlg.getByLabel('For the whole team').isChecked(), true);
   await dlg.getByRole('button', { name: 'Add reply' }).click();
   dlg = a.getByRole('dialog', { name: 'Saved replies' });
   await dlg.locator('.replies li', { hasText: '/tyres' }).locator('.tag', { hasText: 'team' }).waitFor();
+  // Edit it: the form comes back filled in.
+  await dlg.getByRole('button', { name: 'Edit /tyres' }).click();
+  dlg = a.getByRole('dialog', { name: 'Saved replies' });
+  assert.equal(await dlg.getByLabel('Text').inputValue(), 'Hello {customer_name}, your tyres are in.');
+  await dlg.getByLabel('Text').fill('Hello {customer_name}, your <b>tyres</b> are in. {worker_name}');
+  await dlg.getByRole('button', { name: 'Save changes' }).click();
+  dlg = a.getByRole('dialog', { name: 'Saved replies' });
+  await dlg.locator('.replies li .reply-text', { hasText: 'your <b>tyres</b> are in. {worker_name}' }).waitFor();
   await shot(a, 'saved-replies-admin');
   await dlg.getByRole('button', { name: 'Close' }).click();
 

@@ -530,61 +530,67 @@ export async function startPanel(cfg) {
 
   // ---- staff: saved (canned) replies ----------------------------------------------------
   // The team's (admins keep them) and one's own; typing / in a chat offers them.
-  async function openReplies() {
+  async function openReplies(editing = null) {
     let replies;
     try {
       replies = (await api.get('/api/chat/canned_replies')).replies;
     } catch (e) {
       return toast(e.message, 'error');
     }
-    let again = false;
+    let next = null; // what to show after this dialog: the list again, or a reply to edit
     const mayChange = (r) => !r.shared || me.role === 'admin';
     const remove = async (r, btn) => {
       try {
         await api.post('/api/chat/canned_replies/delete', { id: r.id });
         toast(`/${r.shortcut} deleted.`, 'ok');
-        again = true;
+        next = { list: true };
         btn.closest('dialog')?.close();
       } catch (e) {
         toast(e.message, 'error');
       }
     };
-    const list = replies.length
+    const edit = (r, btn) => { next = { edit: r }; btn.closest('dialog')?.close(); };
+    const list = editing ? null : replies.length
       ? el('ul', { class: 'replies', 'aria-label': 'Saved replies' }, replies.map((r) => el('li', {},
         el('div', { class: 'reply-head' },
           el('strong', { text: `/${r.shortcut}` }),
           el('span', { class: r.shared ? 'tag' : 'tag ok', text: r.shared ? 'team' : 'mine' }),
           mayChange(r)
-            ? el('button', {
-              type: 'button', class: 'btn ghost small', text: 'Delete', 'aria-label': `Delete /${r.shortcut}`,
-              onclick: (e) => remove(r, e.currentTarget),
-            })
+            ? el('span', { class: 'reply-actions' },
+              el('button', { type: 'button', class: 'btn ghost small', text: 'Edit', 'aria-label': `Edit /${r.shortcut}`, onclick: (e) => edit(r, e.currentTarget) }),
+              el('button', { type: 'button', class: 'btn ghost small', text: 'Delete', 'aria-label': `Delete /${r.shortcut}`, onclick: (e) => remove(r, e.currentTarget) }))
             : null),
         el('p', { class: 'reply-text', text: r.text }))))
       : el('p', { class: 'muted', text: 'No saved replies yet.' });
-    const add = el('fieldset', {}, el('legend', { text: 'Add a reply' }),
+    const form = el('fieldset', {}, el('legend', { text: editing ? `Change /${editing.shortcut}` : 'Add a reply' }),
       field('Shortcut', el('input', {
-        name: 'shortcut', maxlength: '33', placeholder: 'tyres', autocomplete: 'off', required: true, pattern: '/?[A-Za-z0-9_\\-]{1,32}',
+        name: 'shortcut', maxlength: '33', placeholder: 'tyres', autocomplete: 'off', required: true,
+        pattern: '/?[A-Za-z0-9_\\-]{1,32}', value: editing ? editing.shortcut : '',
       }), 'Letters, digits, - and _. Type / and the shortcut in a chat to use it.'),
-      field('Text', el('textarea', { name: 'text', rows: 3, maxlength: '4000', required: true }),
+      field('Text', el('textarea', { name: 'text', rows: 3, maxlength: '4000', required: true, value: editing ? editing.text : '' }),
         '{customer_name} and {worker_name} are filled in when you use it.'),
-      me.role === 'admin'
+      me.role === 'admin' && !editing
         ? el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'shared', checked: true }),
           el('span', { text: 'For the whole team' }))
         : null);
-    const v = await modal('Saved replies', [list, add], 'Add reply', 'Type / in a chat\'s message box to use them.');
+    const v = await modal('Saved replies', [list, form], editing ? 'Save changes' : 'Add reply',
+      editing ? null : 'Type / in a chat\'s message box to use them.');
     if (v) {
       try {
-        const body = { shortcut: v.shortcut, text: v.text, shared: 'shared' in v };
-        const { reply } = await api.post('/api/chat/canned_replies', body);
+        const { reply } = editing
+          ? await api.post('/api/chat/canned_replies/update', { id: editing.id, shortcut: v.shortcut, text: v.text })
+          : await api.post('/api/chat/canned_replies', { shortcut: v.shortcut, text: v.text, shared: 'shared' in v });
         toast(`/${reply.shortcut} saved.`, 'ok');
-        again = true;
+        next = { list: true };
       } catch (e) {
         toast(e.message, 'error');
       }
+    } else if (editing && !next) {
+      next = { list: true };
     }
     view.cannedList = null;
-    if (again) openReplies();
+    if (next?.edit) openReplies(next.edit);
+    else if (next) openReplies();
   }
 
   // ---- customers: new chat ---------------------------------------------------------
