@@ -143,6 +143,14 @@ pub async fn page(State(state): State<AppState>, req: Request) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: webhook counts not read"),
     }
+    match state.store.email_counts().await {
+        Ok(counts) => {
+            for (status, n) in counts {
+                metrics::gauge!("nati_email_outbox", "status" => status).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: email outbox not read"),
+    }
     // The database connection pools: open, idle (so busy = open - idle) and the most allowed.
     for p in state.store.pool_stats() {
         metrics::gauge!("nati_db_pool_connections", "pool" => p.name, "state" => "idle")

@@ -98,8 +98,29 @@ async fn metrics_count_what_the_server_does_and_only_this_machine_reads_them() {
     while !ws.texts(d.chat_u1).contains(&"m2".to_owned()) {
         ws.next().await;
     }
+    // One email waiting in the outbox (as the planner would queue it).
+    let email = chat_core::model::NewEmail {
+        kind: chat_core::model::EmailKind::Missed,
+        recipient: chat_core::Actor::Worker(chat_core::WorkerId(d.w1_id)),
+        chat_id: chat_core::ChatId(d.chat_u1),
+        first_message_id: chat_core::MessageId(1),
+        due_at: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    let queued = d
+        .server
+        .state
+        .store
+        .enqueue_email(&email, time::OffsetDateTime::now_utc())
+        .await
+        .expect("enqueue");
+    assert!(queued);
     let (st, after) = scrape(&anon, &[]).await;
     assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        sample(&after, "nati_email_outbox", "status=\"pending\""),
+        1.0,
+        "{after}"
+    );
     assert!(
         sample(&after, "nati_messages_stored_total", "") >= stored_before + 3.0,
         "{after}"

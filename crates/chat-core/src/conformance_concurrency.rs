@@ -278,6 +278,8 @@ pub async fn claimers_get_distinct_work(store: Arc<dyn Store>) {
     );
     let sending = store.list_emails(Some("sending"), 100).await.expect("list");
     assert_eq!(sending.len(), 40);
+    let counts = store.email_counts().await.expect("counts");
+    assert_eq!(counts, [("sending".to_owned(), 40)], "the outbox by status");
 
     let row = |chat: i64, key: String, at: OffsetDateTime, ord: i64| NewDelivery {
         endpoint: "bell".into(),

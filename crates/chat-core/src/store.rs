@@ -311,6 +311,9 @@ pub trait JobStore: Send + Sync {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
+    /// How many outbox rows are in each status (`pending`, `sending`, `sent`, ...), for
+    /// `/metrics`.
+    async fn email_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 /// The host site: people it signs in, used token ids, server-to-server API keys.

@@ -319,4 +319,16 @@ impl chat_core::store::JobStore for MysqlStore {
     .map_err(db)?;
         rows.iter().map(email).collect()
     }
+
+    async fn email_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM tbl_chat_email_outbox GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok((sqlx::Row::try_get(r, "status").map_err(db)?, int(r, "n")?)))
+            .collect()
+    }
 }

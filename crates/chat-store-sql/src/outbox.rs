@@ -178,6 +178,16 @@ pub async fn list_emails(
     found.iter().map(rows::email).collect()
 }
 
+pub async fn email_counts(db: &impl Sql) -> Result<Vec<(String, i64)>, StoreError> {
+    let sql =
+        "SELECT status, COUNT(*) AS n FROM tbl_chat_email_outbox GROUP BY status ORDER BY status";
+    let found = db.read(sql, &[]).await?;
+    found
+        .iter()
+        .map(|r| Ok((r.text("status")?, r.int("n")?)))
+        .collect()
+}
+
 /// `impl JobStore` for a store that implements [`Sql`](crate::Sql) and [`EmailBatch`].
 #[macro_export]
 macro_rules! job_store {
@@ -190,6 +200,7 @@ macro_rules! job_store {
             fn unread_for(chat: ChatId, reader: &$crate::chat_core::Actor, from: MessageId, limit: i64) -> Vec<Message>;
             fn finish_email(id: i64, outcome: &EmailOutcome, now: OffsetDateTime) -> ();
             fn list_emails(status: Option<&str>, limit: i64) -> Vec<OutboxEmail>;
+            fn email_counts() -> Vec<(String, i64)>;
         );
     };
 }
