@@ -27,7 +27,9 @@ rm -f "$TARGET_DIR"/debian/nati-chat_*.deb
 cargo deb -p nati-chat
 DEB="$(ls "$TARGET_DIR"/debian/nati-chat_*.deb)"
 dpkg-deb --info "$DEB" | grep -q 'Depends: .*adduser' || die "the package does not depend on adduser"
-DEBIAN_FRONTEND=noninteractive dpkg -i "$DEB"
+# apt installs what it depends on (adduser) when a bare machine lacks it.
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$DEB" ||
+    die "installing $DEB failed"
 
 LOG="$(mktemp)"
 SERVER_PID=""
