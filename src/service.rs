@@ -33,13 +33,15 @@ pub async fn summary(state: &AppState, who: &Principal, id: ChatId) -> ApiResult
         .ok_or(ApiError::NotFound("chat"))
 }
 
-/// Send a message. A retried `client_id` returns the stored message (`Duplicate`).
+/// Send a message, or a private note for the staff (`private`). A retried `client_id`
+/// returns the stored message (`Duplicate`).
 pub async fn send_message(
     state: &AppState,
     who: &Principal,
     chat_id: ChatId,
     text: &str,
     client_id: Option<&str>,
+    private: bool,
 ) -> ApiResult<(SendOutcome, Chat)> {
     let text = validate::message_text(text)?;
     let client_id = client_id.map(validate::client_id).transpose()?;
@@ -51,12 +53,18 @@ pub async fn send_message(
         sender_name: who.name.clone(),
         text,
         client_id,
+        private,
+    };
+    let action = if private {
+        ChatAction::Note
+    } else {
+        ChatAction::Message
     };
     let out = state
         .store
         .send_message(
             new,
-            policy::rule(who.actor, &who.name, ChatAction::Message),
+            policy::rule(who.actor, &who.name, action),
             OffsetDateTime::now_utc(),
         )
         .await?;

@@ -220,6 +220,11 @@ pub struct SendRequest {
     /// Your id for this message: a retry with the same id is stored once.
     #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     pub client_id: Option<String>,
+    /// A private note for the staff: admins and the chat's worker see it, the customer
+    /// never does (not in their history, socket, unread count, emails or webhooks). Staff
+    /// only: a customer gets 403. A note changes nothing else in the chat.
+    #[serde(default)]
+    pub private: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -231,10 +236,11 @@ pub struct SendResponse {
     pub duplicate: bool,
 }
 
-/// POST /api/chat/send_message — any participant writes in a chat.
+/// POST /api/chat/send_message — any participant writes in a chat; staff may write a
+/// private note (`private: true`).
 #[utoipa::path(post, path = "/api/chat/send_message", tag = "chat", request_body = SendRequest,
     responses((status = 201, body = SendResponse), (status = 200, description = "a retry of a stored message", body = SendResponse),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn send_message(
     State(state): State<AppState>,
@@ -247,6 +253,7 @@ pub async fn send_message(
         req.chat_id,
         &req.message,
         req.client_id.as_deref(),
+        req.private,
     )
     .await?;
     let (status, duplicate) = match out {
@@ -302,6 +309,7 @@ pub async fn messages(
                 before: q.before,
                 after: q.after,
                 limit: limit + 1,
+                private_notes: policy::sees_private_notes(&who.actor),
             },
         )
         .await?;
@@ -375,7 +383,8 @@ pub struct ChatIdRequest {
 #[serde(deny_unknown_fields)]
 pub struct EscalateRequest {
     pub chat_id: ChatId,
-    /// Why an admin is needed (optional, goes into the chat's story).
+    /// Why an admin is needed (optional): kept as a private note from the asker, which
+    /// admins and the chat's worker see and the customer never does.
     #[schema(
         max_length = 500,
         pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"

@@ -200,6 +200,9 @@ pub(crate) async fn missed_dues(
 ) -> Result<Vec<notify::Due>, StoreError> {
     let store = state.store.as_ref();
     let p = &e.payload;
+    if p["is_private"].as_bool() == Some(true) {
+        return Ok(Vec::new()); // a private note: nobody is told by email or webhook
+    }
     let Some(sender) = p["sender_type"]
         .as_str()
         .zip(p["sender_id"].as_i64())
@@ -263,6 +266,7 @@ async fn plan_transcript(
                 before: None,
                 after: None,
                 limit: 1,
+                private_notes: false,
             },
         )
         .await?;
@@ -347,6 +351,7 @@ async fn deliver(
                     before: None,
                     after: Some(chat_core::MessageId(0)),
                     limit: 500,
+                    private_notes: false,
                 },
             )
             .await?;

@@ -52,6 +52,9 @@ enum ClientFrame {
         chat_id: ChatId,
         message: String,
         client_id: Option<String>,
+        /// A private note for the staff (see `POST /api/chat/send_message`).
+        #[serde(default)]
+        private: bool,
     },
     Read {
         chat_id: ChatId,
@@ -224,6 +227,7 @@ struct SendJob {
     chat_id: ChatId,
     message: String,
     client_id: Option<String>,
+    private: bool,
 }
 
 /// A stored (or refused) `send`, back from the writer.
@@ -255,6 +259,7 @@ impl Writer {
                     job.chat_id,
                     &job.message,
                     job.client_id.as_deref(),
+                    job.private,
                 )
                 .await
                 .map(|(out, _)| out);
@@ -596,12 +601,12 @@ impl Conn {
         self.touch_guest().await;
         match frame {
             ClientFrame::Ping => self.send_json(socket, json!({"type": "pong"})).await,
-            ClientFrame::Send { chat_id, message, client_id } => {
+            ClientFrame::Send { chat_id, message, client_id, private } => {
                 let writer = self
                     .writer
                     .get_or_insert_with(|| Writer::start(self.state.clone(), self.who.clone()));
                 // Full only with SENDS_IN_FLIGHT unanswered sends: then the socket waits.
-                if writer.jobs.send(SendJob { chat_id, message, client_id }).await.is_err() {
+                if writer.jobs.send(SendJob { chat_id, message, client_id, private }).await.is_err() {
                     return Err(Stop::Close(close::RESTART, "storage unavailable"));
                 }
                 self.in_flight += 1;
@@ -688,7 +693,8 @@ impl Conn {
                 self.send_json(
                     socket,
                     json!({"type": "ack", "client_id": client_id, "chat_id": chat_id, "message_id": m.message_id,
-                           "seq": m.seq, "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), "duplicate": duplicate}),
+                           "seq": m.seq, "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), "duplicate": duplicate,
+                           "is_private": m.is_private}),
                 )
                 .await
             }

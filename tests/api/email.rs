@@ -456,3 +456,26 @@ async fn an_expired_resume_link_is_refused() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn a_private_note_is_never_emailed() {
+    let sink = SmtpSink::start().await;
+    let d = Desk::on(TestServer::start_with(|s| mail_settings(s, &sink)).await).await;
+    prefs(&d.u1, 1, json!({})).await;
+    prefs(&d.admin, 60, json!({"admin_scope": "none"})).await;
+    d.w1.send_message(d.chat_u1, "first public").await;
+    let (st, b) =
+        d.w1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "message": "note: gearbox is shot", "private": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    d.w1.send_message(d.chat_u1, "second public").await;
+    let got = sink.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(sink.received().len(), 1, "{got:?}");
+    let text = got[0].text();
+    assert!(text.contains("first public") && text.contains("second public"));
+    assert!(!text.contains("gearbox"), "a note was emailed: {text}");
+}

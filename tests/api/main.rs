@@ -13,6 +13,7 @@ mod host;
 mod input;
 mod metrics;
 mod nodes;
+mod notes;
 mod realtime;
 mod sessions;
 mod smoke;

@@ -267,12 +267,30 @@ async fn an_escalation_is_handed_back_by_an_admin() {
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b["chat"]["status"], "escalated");
-    let last = d.all_messages(d.chat_u1).await.pop().expect("note");
-    assert_eq!(
-        last["message"],
-        "Walt asked for an admin: warranty question"
+    // Everyone reads that an admin was asked for; the reason is a private note from the
+    // worker, which the customer never sees.
+    let mut all = d.all_messages(d.chat_u1).await;
+    let reason = all.pop().expect("reason");
+    let said = all.pop().expect("system line");
+    assert_eq!(said["message"], "Walt asked for an admin");
+    assert_eq!(said["sender_type"], "system");
+    assert_eq!(reason["message"], "Need admin: warranty question");
+    assert_eq!(reason["sender_type"], "worker");
+    assert_eq!(reason["is_private"], true);
+    let (_, mine) =
+        d.u1.get(&format!("/api/chat/messages?chat_id={}", d.chat_u1))
+            .await;
+    let texts: Vec<&str> = mine["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .collect();
+    assert!(texts.contains(&"Walt asked for an admin"), "{texts:?}");
+    assert!(
+        !texts.iter().any(|t| t.contains("warranty")),
+        "the customer never reads the reason: {texts:?}"
     );
-    assert_eq!(last["sender_type"], "system");
     // The worker still sees and answers it; the answer keeps it escalated.
     let (st, b) = d.w1.send_message(d.chat_u1, "an admin is coming").await;
     assert_eq!(st, StatusCode::CREATED, "{b}");

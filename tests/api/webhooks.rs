@@ -415,6 +415,54 @@ async fn a_message_read_in_time_is_not_missed() {
 }
 
 #[tokio::test]
+async fn a_private_note_is_no_webhook_and_no_missed_message() {
+    let (rx, url, _stop) = Receiver::start(&[SECRET]).await;
+    let server = TestServer::start_with(|s| hook_settings(s, &url, &[SECRET])).await;
+    let d = Desk::on(server).await;
+    // u1 is told of a missed message after a second.
+    let (_, mut p) = d.u1.get("/api/me/preferences").await;
+    p["email_delay_secs"] = json!(1);
+    let (st, b) = d.u1.put("/api/me/preferences", p).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) =
+        d.w1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "message": "note", "private": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let note = b["message"]["message_id"].as_i64().expect("id");
+    let (_, sent) = d.w1.send_message(d.chat_u1, "public").await;
+    let public = sent["message"]["message_id"].as_i64().expect("id");
+    let hits = rx
+        .wait("the public message, created and missed", |hits| {
+            hits.iter().any(|h| {
+                h.body["type"] == "message.missed" && h.body["data"]["chat_id"] == d.chat_u1
+            })
+        })
+        .await;
+    let about: Vec<(String, i64)> = hits
+        .iter()
+        .filter(|h| h.body["data"]["chat_id"] == d.chat_u1)
+        .filter_map(|h| {
+            Some((
+                h.body["type"].as_str()?.to_owned(),
+                h.body["data"]["message_id"].as_i64()?,
+            ))
+        })
+        .collect();
+    assert!(
+        about.contains(&("message.created".into(), public)),
+        "{about:?}"
+    );
+    assert!(
+        about.contains(&("message.missed".into(), public)),
+        "the missed message is the public one, not the note: {about:?}"
+    );
+    assert!(about.iter().all(|(_, id)| *id != note), "{about:?}");
+}
+
+#[tokio::test]
 async fn during_a_rotation_both_secrets_sign_every_delivery() {
     // The receiver knows both secrets and requires each to verify.
     let (rx, url, _stop) = Receiver::start(&[SECRET, NEW_SECRET]).await;

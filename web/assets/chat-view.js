@@ -1,7 +1,10 @@
 // One conversation: history (older pages on scroll), live messages, day separators, the
 // unread divider, read ticks, typing, and a composer whose messages go through
 // sending -> sent -> read, or failed with a retry that reuses the client id (so a retry
-// is never stored twice). Used by every panel, the guest page and the widget.
+// is never stored twice). Staff can switch the composer to private notes, which only the
+// staff see (shown on a yellow background, marked "Private note"; no typing indicator
+// reaches the customer while writing one). Used by every panel, the guest page and the
+// widget.
 
 import { api } from './api.js';
 import { el, icon, avatar, timeEl, dayKey, dayLabel, uid, toast, linkify } from './ui.js';
@@ -70,14 +73,22 @@ export class ChatView {
     this.suggest = el('ul', { class: 'suggest', role: 'listbox', id: `suggest-${uid()}`, 'aria-label': 'Canned replies', hidden: true });
     this.suggestHits = [];
     this.suggestAt = -1;
+    // Staff: a toggle between replying to the customer and a private note for the staff.
+    this.noteMode = false;
+    this.noteBtn = this.canned ? el('button', {
+      class: 'icon-btn note-toggle', type: 'button', 'aria-pressed': 'false', title: 'Private note: only staff see it',
+      'aria-label': 'Private note', onclick: () => { this.setNoteMode(!this.noteMode); this.input.focus(); },
+    }, icon('lock')) : null;
+    this.noteHint = el('div', { class: 'note-hint', hidden: true }, icon('lock'),
+      el('span', { text: 'Private note: only admins and the assigned worker see it, never the customer.' }));
     this.form = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
-      this.canned ? this.suggest : null, this.input, this.sendBtn);
+      this.canned ? this.suggest : null, this.noteBtn, this.input, this.sendBtn);
     if (this.canned) this.input.placeholder = 'Write a message… (/ for saved replies)';
     this.divider = el('li', { class: 'divider' }, el('span', { text: 'Unread messages' }));
     this.root = el('section', { class: 'conv', 'aria-label': 'Conversation' },
       o.header === false ? null : this.header,
       el('div', { class: 'conv-body' }, this.scroller, this.jump),
-      this.typingBox, this.note, this.form);
+      this.typingBox, this.note, this.noteHint, this.form);
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     document.addEventListener('visibilitychange', () => this.markRead());
     addEventListener('focus', () => this.markRead());
@@ -85,6 +96,19 @@ export class ChatView {
 
   mine(m) {
     return m.sender_type === this.me.role && m.sender_id === this.me.id;
+  }
+
+  /** Staff: write private notes (on) or replies to the customer (off). */
+  setNoteMode(on) {
+    if (!this.noteBtn) return;
+    this.noteMode = on;
+    if (on) this.stopTyping();
+    this.noteBtn.setAttribute('aria-pressed', String(on));
+    this.form.classList.toggle('noting', on);
+    this.noteHint.hidden = !on;
+    this.input.placeholder = on ? 'Write a private note for the staff…' : 'Write a message… (/ for saved replies)';
+    this.input.setAttribute('aria-label', on ? 'Private note' : 'Message');
+    this.sendBtn.setAttribute('aria-label', on ? 'Add private note' : 'Send message');
   }
 
   visible() {
@@ -98,6 +122,7 @@ export class ChatView {
     this.stopTyping();
     this.chatId = summary.chat_id;
     this.summary = summary;
+    this.setNoteMode(false);
     this.msgs.clear();
     this.nodes.clear();
     this.days.clear();
@@ -130,7 +155,7 @@ export class ChatView {
       const list = this.sorted();
       for (let i = list.length - 1; i >= 0 && n > 0; i--) {
         const m = list[i];
-        if (m.sender_type === 'system' || this.mine(m)) continue;
+        if (m.sender_type === 'system' || this.mine(m) || (m.is_private && this.side !== 'staff')) continue;
         if (--n === 0) this.dividerBefore = m.message_id;
       }
     }
@@ -290,20 +315,22 @@ export class ChatView {
     const mine = this.mine(m);
     const ours = sideOf(m.sender_type) === this.side;
     let tick = null;
-    if (ours) {
+    // A note is nobody's to read: no ticks, only whether it was stored.
+    if (ours && (!m.is_private || m.state !== 'sent')) {
       const [name, label] = m.state === 'sending' ? ['clock', 'Sending'] : m.state === 'failed' ? ['alert', 'Not sent']
         : m.is_read ? ['checks', 'Read'] : ['check', 'Sent'];
       tick = el('span', { class: `tick ${m.state === 'sent' && m.is_read ? 'read' : m.state}`, title: label }, icon(name, label));
     }
     const bubble = el('div', { class: 'bubble' },
-      mine ? null : el('div', { class: 'sender', text: m.sender_name }),
+      m.is_private ? el('div', { class: 'note-label' }, icon('lock'), el('span', { text: mine ? 'Private note' : `Private note · ${m.sender_name}` })) : null,
+      mine || m.is_private ? null : el('div', { class: 'sender', text: m.sender_name }),
       el('p', { class: 'text' }, linkify(m.message)),
       el('span', { class: 'meta' }, timeEl(m.created_at, 'msg'), tick));
     const fail = m.state === 'failed'
       ? el('div', { class: 'failed', role: 'alert' }, el('span', { text: m.error || 'Not sent.' }), ' ',
         el('button', { class: 'link', type: 'button', text: 'Retry', onclick: () => this.deliver(m) }))
       : null;
-    return el('li', { class: `msg ${ours ? 'out' : 'in'} ${mine ? 'mine' : ''} ${m.state || ''}`, 'data-id': m.message_id || '' },
+    return el('li', { class: `msg ${ours ? 'out' : 'in'} ${mine ? 'mine' : ''} ${m.is_private ? 'private' : ''} ${m.state || ''}`, 'data-id': m.message_id || '' },
       ours ? null : avatar(m.sender_name, 'msg-av'),
       el('div', { class: 'col' }, bubble, fail));
   }
@@ -461,6 +488,7 @@ export class ChatView {
     if (this.canned) this.updateSuggest();
     if (!this.chatId) return;
     const now = Date.now();
+    if (this.noteMode) return; // the customer never hears of a note being written
     if (t.value.trim() && now - (this.typingAt || 0) > 2500) {
       if (this.o.live?.send({ type: 'typing', chat_id: this.chatId, state: 'started' })) {
         this.typingAt = now;
@@ -491,6 +519,7 @@ export class ChatView {
       key: `p${uid()}`, client_id: uid(), chat_id: this.chatId, t: Date.now(), rev: 1,
       sender_type: this.me.role, sender_id: this.me.id, sender_name: this.me.name,
       message: text, created_at: new Date().toISOString(), is_read: false, state: 'sending',
+      is_private: this.noteMode,
     };
     this.msgs.set(m.key, m);
     this.render();
@@ -508,6 +537,7 @@ export class ChatView {
     this.render();
     clearTimeout(m.timer);
     const frame = { type: 'send', chat_id: m.chat_id, message: m.message, client_id: m.client_id };
+    if (m.is_private) frame.private = true;
     if (this.o.live?.send(frame)) {
       m.timer = setTimeout(() => this.http(m), 8000);
       return;
@@ -518,7 +548,9 @@ export class ChatView {
   async http(m) {
     if (m.message_id || !this.msgs.has(m.key)) return;
     try {
-      const r = await api.post('/api/chat/send_message', { chat_id: m.chat_id, message: m.message, client_id: m.client_id });
+      const body = { chat_id: m.chat_id, message: m.message, client_id: m.client_id };
+      if (m.is_private) body.private = true;
+      const r = await api.post('/api/chat/send_message', body);
       if (m.chat_id === this.chatId) {
         this.put(r.message);
         this.render();
@@ -545,7 +577,7 @@ export class ChatView {
     clearTimeout(p.timer);
     if (f.type === 'error') return this.fail(p, `Not sent: ${f.message}`);
     if (!this.msgs.has(`m${f.message_id}`)) {
-      this.put({ ...p, message_id: f.message_id, seq: f.seq, created_at: f.created_at || p.created_at });
+      this.put({ ...p, message_id: f.message_id, seq: f.seq, created_at: f.created_at || p.created_at, is_private: !!f.is_private, is_read: !!f.is_private });
     } else {
       this.msgs.delete(p.key);
     }

@@ -28,7 +28,7 @@ startPanel({
     if (s.status === 'pending' || s.status === 'open') {
       box.append(tool('Need admin', async () => {
         const reason = el('textarea', { name: 'reason', rows: 3, maxlength: '500' });
-        const v = await modal('Ask an admin for help', [field('What do you need?', reason, 'Optional. It is added to the chat history, which the customer sees.')], 'Ask an admin');
+        const v = await modal('Ask an admin for help', [field('What do you need?', reason, 'Optional. Kept as a private note: admins see it, the customer does not.')], 'Ask an admin');
         if (v) ctx.act('/api/chat/escalate', { chat_id: id, reason: v.reason.trim() || null }, 'An admin has been asked to help.');
       }, 'ghost', 'alert'));
     }

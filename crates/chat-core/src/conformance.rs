@@ -229,6 +229,7 @@ pub async fn run(store: &dyn Store) {
         sender_name: name.into(),
         text: text.into(),
         client_id: cid.map(String::from),
+        private: false,
     };
     let m = send(w1act, "Walt", "On it", Some("c-1"));
     let (out, c) = store
@@ -274,6 +275,7 @@ pub async fn run(store: &dyn Store) {
                 before: None,
                 after: None,
                 limit: 100,
+                private_notes: true,
             },
         )
         .await
@@ -291,6 +293,7 @@ pub async fn run(store: &dyn Store) {
                 before: None,
                 after: None,
                 limit: 3,
+                private_notes: true,
             },
         )
         .await
@@ -309,6 +312,7 @@ pub async fn run(store: &dyn Store) {
                 before: Some(newest[0].message_id),
                 after: None,
                 limit: 3,
+                private_notes: true,
             },
         )
         .await
@@ -321,6 +325,7 @@ pub async fn run(store: &dyn Store) {
                 before: None,
                 after: Some(all[0].message_id),
                 limit: 2,
+                private_notes: true,
             },
         )
         .await
@@ -370,6 +375,7 @@ pub async fn run(store: &dyn Store) {
                 before: None,
                 after: None,
                 limit: 100,
+                private_notes: true,
             },
         )
         .await
@@ -804,6 +810,7 @@ pub async fn run(store: &dyn Store) {
                 before: None,
                 after: None,
                 limit: 100,
+                private_notes: true,
             },
         )
         .await

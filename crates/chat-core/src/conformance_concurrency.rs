@@ -29,6 +29,7 @@ fn text(chat_id: ChatId, sender: Actor, text: String) -> NewMessage {
         sender_name: "Customer".into(),
         text,
         client_id: None,
+        private: false,
     }
 }
 
@@ -54,6 +55,7 @@ async fn all_messages(store: &dyn Store, chat: ChatId) -> Vec<Message> {
         before: None,
         after: None,
         limit: 500,
+        private_notes: true,
     };
     store.messages(chat, page).await.expect("messages")
 }

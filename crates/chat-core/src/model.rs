@@ -94,6 +94,11 @@ pub struct Message {
     pub client_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// A private note: written by staff for staff (admins and the chat's worker). It never
+    /// reaches the customer: not their history, sockets, unread counts, emails or
+    /// webhooks.
+    #[serde(default)]
+    pub is_private: bool,
 }
 
 /// An account of `tbl_user`, `tbl_admin` or `tbl_worker`.
@@ -313,6 +318,8 @@ pub struct NewMessage {
     pub sender_name: String,
     pub text: String,
     pub client_id: Option<String>,
+    /// A private note for the staff (see [`Message::is_private`]).
+    pub private: bool,
 }
 
 /// What `send_message` did.
@@ -342,6 +349,17 @@ pub struct ChatChange {
     pub admin_id: Option<AdminId>,
     /// The chat's own story: becomes a `system` message.
     pub note: Option<String>,
+    /// Said by the actor for the staff only: becomes a private note after the system
+    /// message (the reason given with "Need admin").
+    pub private_note: Option<PrivateNote>,
+}
+
+/// A private note a change writes, as its author.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrivateNote {
+    pub author: Actor,
+    pub author_name: String,
+    pub text: String,
 }
 
 impl ChatChange {
@@ -351,6 +369,7 @@ impl ChatChange {
             && self.assigned_by.is_none()
             && self.admin_id.is_none()
             && self.note.is_none()
+            && self.private_note.is_none()
     }
 }
 
@@ -363,6 +382,8 @@ pub struct Page {
     /// `after`, the page is the oldest messages after it.
     pub after: Option<MessageId>,
     pub limit: i64,
+    /// Include private notes: for staff only ([`crate::policy::sees_private_notes`]).
+    pub private_notes: bool,
 }
 
 /// The chats an actor may list: the policy's answer in a form a store can query.

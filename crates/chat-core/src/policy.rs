@@ -4,6 +4,8 @@
 //!   their own; a guest the chats of its session. Everyone else gets "not found", so a
 //!   chat's existence does not leak.
 //! - **Send, mark read**: anyone who sees the chat.
+//! - **Private notes**: written and read by the staff who see the chat (admins, its
+//!   worker); never by its customer ([`sees_private_notes`]). A note changes nothing else.
 //! - **Assign or reassign a worker, list with every filter**: admins only.
 //! - **Close ("mark resolved")**: admins, the assigned worker, and the user for their own chat.
 //! - **Escalate ("need admin")**: the assigned worker and admins.
@@ -12,7 +14,7 @@
 use crate::actor::Actor;
 use crate::error::ChatError;
 use crate::ids::WorkerId;
-use crate::model::{CannedReply, Chat, ChatChange, ChatScope};
+use crate::model::{CannedReply, Chat, ChatChange, ChatScope, PrivateNote};
 use crate::status;
 
 /// What an actor wants to do to a chat.
@@ -20,6 +22,8 @@ use crate::status;
 pub enum ChatAction {
     /// Send a message.
     Message,
+    /// Write a private note for the staff.
+    Note,
     /// Assign (or reassign) a worker; the name goes into the chat's story.
     Assign {
         worker: WorkerId,
@@ -45,6 +49,12 @@ pub fn can_view(actor: &Actor, chat: &Chat) -> bool {
         Actor::User(u) => chat.user_id == Some(*u),
         Actor::Guest(g) => chat.guest_id == Some(*g),
     }
+}
+
+/// Whether an actor sees private notes: the staff do (admins, and a worker in the chats
+/// they see), customers never.
+pub fn sees_private_notes(actor: &Actor) -> bool {
+    actor.is_staff()
 }
 
 /// The chats an actor may list.
@@ -100,6 +110,7 @@ pub fn authorize(actor: &Actor, chat: &Chat, action: &ChatAction) -> Result<(), 
     }
     let allowed = match action {
         ChatAction::Message | ChatAction::Read => true,
+        ChatAction::Note => sees_private_notes(actor),
         ChatAction::Assign { .. } | ChatAction::Unassign => matches!(actor, Actor::Admin(_)),
         ChatAction::Close => matches!(actor, Actor::Admin(_) | Actor::Worker(_) | Actor::User(_)),
         ChatAction::Escalate { .. } | ChatAction::Reopen => {
@@ -121,6 +132,7 @@ impl ChatAction {
     fn verb(&self) -> &'static str {
         match self {
             ChatAction::Message => "write in",
+            ChatAction::Note => "write private notes in",
             ChatAction::Assign { .. } => "assign",
             ChatAction::Unassign => "unassign",
             ChatAction::Close => "close",
@@ -148,14 +160,15 @@ pub fn decide(
 ) -> Result<ChatChange, ChatError> {
     authorize(actor, chat, action)?;
     let mut change = ChatChange::default();
-    // The first admin who acts on a chat becomes its admin (`tbl_chats.admin_id`).
+    // The first admin who acts on a chat becomes its admin (`tbl_chats.admin_id`); reading
+    // and private notes are not acting in front of the customer.
     if let (Actor::Admin(a), None) = (actor, chat.admin_id)
-        && !matches!(action, ChatAction::Read)
+        && !matches!(action, ChatAction::Read | ChatAction::Note)
     {
         change.admin_id = Some(*a);
     }
     match action {
-        ChatAction::Read => {}
+        ChatAction::Read | ChatAction::Note => {}
         ChatAction::Message => {
             let next = status::on_message(chat.status, actor)?;
             if let Some(next) = next {
@@ -205,12 +218,17 @@ pub fn decide(
         }
         ChatAction::Escalate { reason } => {
             change.status = Some(status::on_escalate(chat.status)?);
-            change.note = Some(match reason {
-                Some(r) if !r.trim().is_empty() => {
-                    format!("{actor_name} asked for an admin: {}", r.trim())
-                }
-                _ => format!("{actor_name} asked for an admin"),
-            });
+            change.note = Some(format!("{actor_name} asked for an admin"));
+            // The reason is for the staff: a private note, never shown to the customer.
+            change.private_note = reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| PrivateNote {
+                    author: *actor,
+                    author_name: actor_name.to_owned(),
+                    text: format!("Need admin: {r}"),
+                });
         }
         ChatAction::Reopen => {
             let from = chat.status;

@@ -137,6 +137,7 @@ pub fn message(row: &impl Columns) -> Result<Message, StoreError> {
         is_read: row.flag("is_read")?,
         client_id: row.opt_text("client_id")?,
         created_at: row.time("created_at")?,
+        is_private: row.flag("is_private")?,
     })
 }
 

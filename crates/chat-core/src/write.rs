@@ -11,7 +11,8 @@
 //! - A message stores `message.created`; a rule's change ([`ChatChange`]) adds the system
 //!   message that tells the chat's story and a `chat.updated` with the chat as it now is.
 //! - Each event carries who may see it *at that moment* (the chat's worker, customer, and
-//!   the worker it moved away from), which is what the realtime hub routes by.
+//!   the worker it moved away from), which is what the realtime hub routes by. A private
+//!   note's event is the staff's only: it names no customer.
 //! - A command refused by its rule changes nothing and answers only its own caller.
 //! - A message whose `client_id` its sender used before in that chat is a retry: the stored
 //!   message is the answer, and no rule is asked.
@@ -163,6 +164,7 @@ pub struct MessageRow {
     pub client_id: Option<String>,
     #[serde(skip)]
     pub created_at: OffsetDateTime,
+    pub is_private: bool,
 }
 
 impl MessageRow {
@@ -179,6 +181,7 @@ impl MessageRow {
             is_read: self.is_read,
             client_id: self.client_id.clone(),
             created_at: self.created_at,
+            is_private: self.is_private,
         }
     }
 }
@@ -200,6 +203,15 @@ impl Visibility {
             previous_worker_id,
             user_id: chat.user_id,
             guest_id: chat.guest_id,
+        }
+    }
+
+    /// The same, without the customer: for what only the staff may see.
+    fn staff_only(self) -> Self {
+        Visibility {
+            user_id: None,
+            guest_id: None,
+            ..self
         }
     }
 }
@@ -346,13 +358,19 @@ impl Plan {
         previous_worker: Option<WorkerId>,
         now: OffsetDateTime,
     ) {
+        let visibility = Visibility::of(chat, previous_worker);
+        let private = message.is_some_and(|i| self.messages[i].is_private);
         self.events.push(PendingEvent {
             row: EventRow {
                 chat_id: chat.chat_id,
                 seq: chat.last_seq,
                 kind,
                 payload,
-                visibility: Visibility::of(chat, previous_worker),
+                visibility: if private {
+                    visibility.staff_only()
+                } else {
+                    visibility
+                },
                 created_at: now,
             },
             message,
@@ -361,18 +379,20 @@ impl Plan {
 
     /// A message in `chat` (`sender: None` is a system message) and its `message.created`.
     /// Returns the planned message's index (see [`Plan::write`]). Moves no timestamps.
+    /// A private note is born read: nobody's unread count waits on it.
     pub fn message(
         &mut self,
         chat: &mut Chat,
         sender: Option<(&Actor, &str)>,
         text: &str,
         client_id: Option<&str>,
+        private: bool,
         now: OffsetDateTime,
     ) -> usize {
         let now = stored_time(now);
         let seq = Self::next_seq(chat);
         let (sender_type, sender_id, sender_name, is_read) = match sender {
-            Some((a, name)) => (a.sender_type(), Some(a.raw_id()), name.to_owned(), false),
+            Some((a, name)) => (a.sender_type(), Some(a.raw_id()), name.to_owned(), private),
             None => (
                 SenderType::System,
                 None,
@@ -390,6 +410,7 @@ impl Plan {
             is_read,
             client_id: client_id.map(str::to_owned),
             created_at: now,
+            is_private: private,
         });
         let index = self.messages.len() - 1;
         self.event(
@@ -434,7 +455,17 @@ impl Plan {
         }
         chat.updated_at = now;
         if let Some(note) = &change.note {
-            self.message(chat, None, note, None, now);
+            self.message(chat, None, note, None, false, now);
+        }
+        if let Some(p) = &change.private_note {
+            self.message(
+                chat,
+                Some((&p.author, &p.author_name)),
+                &p.text,
+                None,
+                true,
+                now,
+            );
         }
         Self::next_seq(chat);
         let moved = (previous_worker != chat.worker_id)
@@ -463,6 +494,7 @@ impl Plan {
                 Some((&new.customer, &new.customer_name)),
                 text,
                 None,
+                false,
                 now,
             );
             chat.last_message_at = Some(now);
@@ -623,6 +655,14 @@ pub async fn apply<T: WriteTx + ?Sized>(
                         continue;
                     }
                 }
+                // Written once here, whatever rule the caller handed in: only the staff
+                // write private notes.
+                if new.private && !crate::policy::sees_private_notes(&new.sender) {
+                    pending.push(Pending::Refused(ChatError::forbidden(
+                        "only staff write private notes",
+                    )));
+                    continue;
+                }
                 let change = match rule(chat) {
                     Ok(c) => c,
                     Err(e) => {
@@ -635,10 +675,15 @@ pub async fn apply<T: WriteTx + ?Sized>(
                     Some((&new.sender, &new.sender_name)),
                     &new.text,
                     new.client_id.as_deref(),
+                    new.private,
                     now,
                 );
-                chat.last_message_at = Some(now);
-                chat.updated_at = now;
+                // A private note is not activity the customer could see: the chat keeps
+                // its place in every list.
+                if !new.private {
+                    chat.last_message_at = Some(now);
+                    chat.updated_at = now;
+                }
                 plan.change(chat, &change, now)?;
                 if let Some(k) = key {
                     in_batch.insert(k, i);

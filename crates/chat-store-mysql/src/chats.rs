@@ -10,7 +10,7 @@
 use crate::MysqlStore;
 use crate::rows::{self, db, int};
 use chat_core::model::*;
-use chat_core::{Actor, ChatId, ChatStatus, StoreError};
+use chat_core::{Actor, ChatId, ChatStatus, StoreError, policy};
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Connection, Executor, MySql, Transaction};
@@ -20,7 +20,7 @@ type Q<'q> = Query<'q, MySql, MySqlArguments>;
 
 pub(crate) const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
     created_at, updated_at, last_message_at";
-pub(crate) const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
+pub(crate) const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private";
 const EVENT_COLS: &str = "event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at";
 
 /// Begin a transaction that may write events: take the event lock first.
@@ -39,6 +39,16 @@ pub(crate) async fn begin_events_on(pool: &sqlx::MySqlPool) -> Result<Tx, StoreE
     Ok(tx)
 }
 
+/// The condition that leaves private notes out of a customer's reads (empty for staff,
+/// who see them).
+fn private_notes(reader: &Actor) -> &'static str {
+    if policy::sees_private_notes(reader) {
+        ""
+    } else {
+        "AND m.is_private = FALSE"
+    }
+}
+
 /// Scope as four parameters: all, worker, user, guest.
 fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64>) {
     match scope {
@@ -53,18 +63,19 @@ fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64
 /// message and the reader's unread count. Parameters, in order: reader type and id (is the
 /// newest message theirs), reader type and id (own messages), reader type and id (read
 /// position), then the scope (all, worker, user, guest).
-fn summary_select(s: &MysqlStore) -> String {
+fn summary_select(s: &MysqlStore, reader: &Actor) -> String {
     let t = s.tables;
+    let notes = private_notes(reader);
     format!(
         "SELECT c.chat_id, c.user_id, c.guest_id, c.admin_id, c.worker_id, c.assigned_by, c.status, c.topic, \
          c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
          COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, {subject} AS customer_host_id, \
          (SELECT SUBSTRING(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
-             AND m.sender_type <> 'system' ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+             AND m.sender_type <> 'system' {notes} ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
          COALESCE((SELECT m.sender_type = ? AND m.sender_id = ? FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
-             AND m.sender_type <> 'system' ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
+             AND m.sender_type <> 'system' {notes} ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
          (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
-             AND NOT (m.sender_type = ? AND m.sender_id = ?) \
+             AND NOT (m.sender_type = ? AND m.sender_id = ?) {notes} \
              AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
                  WHERE r.chat_id = c.chat_id AND r.reader_type = ? AND r.reader_id = ?), 0)) AS unread \
          FROM tbl_chats c LEFT JOIN {user} u ON u.{id} = c.user_id \
@@ -107,12 +118,19 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-const UNREAD_COUNTS: &str = "SELECT c.chat_id AS chat_id, COUNT(m.message_id) AS unread FROM tbl_chats c \
-    LEFT JOIN tbl_chat_read_positions r ON r.chat_id = c.chat_id AND r.reader_type = ? AND r.reader_id = ? \
-    JOIN tbl_chat_messages m ON m.chat_id = c.chat_id AND m.message_id > COALESCE(r.last_read_message_id, 0) \
-    WHERE (? OR c.worker_id = ? OR c.user_id = ? OR c.guest_id = ?) \
-    AND m.sender_type <> 'system' AND NOT (m.sender_type = ? AND m.sender_id = ?) \
-    GROUP BY c.chat_id ORDER BY c.chat_id";
+macro_rules! unread_counts {
+    ($notes:literal) => {
+        concat!(
+            "SELECT c.chat_id AS chat_id, COUNT(m.message_id) AS unread FROM tbl_chats c \
+             LEFT JOIN tbl_chat_read_positions r ON r.chat_id = c.chat_id AND r.reader_type = ? AND r.reader_id = ? \
+             JOIN tbl_chat_messages m ON m.chat_id = c.chat_id AND m.message_id > COALESCE(r.last_read_message_id, 0) \
+             WHERE (? OR c.worker_id = ? OR c.user_id = ? OR c.guest_id = ?) \
+             AND m.sender_type <> 'system' AND NOT (m.sender_type = ? AND m.sender_id = ?) ",
+            $notes,
+            " GROUP BY c.chat_id ORDER BY c.chat_id"
+        )
+    };
+}
 
 async fn unread_counts_on<'c, E>(
     conn: E,
@@ -124,7 +142,12 @@ where
 {
     let (all, w, u, g) = scope_params(scope);
     let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
-    let rows = sqlx::query(UNREAD_COUNTS)
+    let sql = if policy::sees_private_notes(reader) {
+        unread_counts!("")
+    } else {
+        unread_counts!("AND m.is_private = FALSE")
+    };
+    let rows = sqlx::query(sql)
         .bind(rt)
         .bind(rid)
         .bind(all)
@@ -196,7 +219,10 @@ impl chat_core::store::ChatReads for MysqlStore {
         id: ChatId,
         reader: &Actor,
     ) -> Result<Option<ChatSummary>, StoreError> {
-        let sql = AssertSqlSafe(format!("{} AND c.chat_id = ?", summary_select(self)));
+        let sql = AssertSqlSafe(format!(
+            "{} AND c.chat_id = ?",
+            summary_select(self, reader)
+        ));
         let row = bind_summary(sqlx::query(sql), reader, ChatScope::All)
             .bind(id.0)
             .fetch_optional(&self.pool)
@@ -217,10 +243,11 @@ impl chat_core::store::ChatReads for MysqlStore {
              AND (? IS NULL OR c.user_id = ?) AND (? IS NULL OR c.guest_id = ?) \
              AND (? IS NULL OR LOWER(COALESCE(u.name, g.name, '')) LIKE ? ESCAPE '!' \
                   OR LOWER(COALESCE(u.email, g.email, '')) LIKE ? ESCAPE '!' OR LOWER(c.topic) LIKE ? ESCAPE '!' \
-                  OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND LOWER(m.message) LIKE ? ESCAPE '!')) \
+                  OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND LOWER(m.message) LIKE ? ESCAPE '!' {notes})) \
              AND (? IS NULL OR c.updated_at < ? OR (c.updated_at = ? AND c.chat_id < ?)) \
              ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT ?",
-            summary_select(self)
+            summary_select(self, reader),
+            notes = private_notes(reader),
         ));
         let status = f.status.map(ChatStatus::as_str);
         let worker = f.worker_id.map(|w| w.0);
@@ -258,11 +285,12 @@ impl chat_core::store::ChatReads for MysqlStore {
         let rows = match (page.after, page.before) {
             (Some(after), before) => sqlx::query(AssertSqlSafe(format!(
                 "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id > ? \
-             AND message_id < ? ORDER BY message_id ASC LIMIT ?"
+             AND message_id < ? AND (is_private = FALSE OR ?) ORDER BY message_id ASC LIMIT ?"
             )))
             .bind(chat.0)
             .bind(after.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(page.private_notes)
             .bind(rows::limit(page.limit))
             .fetch_all(&self.pool)
             .await
@@ -270,10 +298,11 @@ impl chat_core::store::ChatReads for MysqlStore {
             (None, before) => {
                 let mut rows = sqlx::query(AssertSqlSafe(format!(
                 "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND message_id < ? \
-                 ORDER BY message_id DESC LIMIT ?"
+                 AND (is_private = FALSE OR ?) ORDER BY message_id DESC LIMIT ?"
             )))
             .bind(chat.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(page.private_notes)
             .bind(rows::limit(page.limit))
             .fetch_all(&self.pool)
             .await

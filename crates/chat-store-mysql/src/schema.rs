@@ -30,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 8] = [
+const TEMPLATES: [(i64, &str, &str); 9] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -66,6 +66,11 @@ const TEMPLATES: [(i64, &str, &str); 8] = [
         8,
         "canned replies",
         include_str!("../migrations/0008_canned_replies.sql"),
+    ),
+    (
+        9,
+        "private notes",
+        include_str!("../migrations/0009_private_notes.sql"),
     ),
 ];
 

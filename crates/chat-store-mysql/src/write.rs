@@ -97,7 +97,7 @@ impl WriteTx for MysqlWrite<'_> {
         for piece in pieces(rows) {
             let mut q: QueryBuilder<MySql> = QueryBuilder::new(
                 "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, \
-                 client_id, created_at) ",
+                 client_id, created_at, is_private) ",
             );
             q.push_values(piece, |mut b, m| {
                 b.push_bind(m.chat_id.0)
@@ -108,7 +108,8 @@ impl WriteTx for MysqlWrite<'_> {
                     .push_bind(m.message.as_str())
                     .push_bind(m.is_read)
                     .push_bind(m.client_id.as_deref())
-                    .push_bind(m.created_at);
+                    .push_bind(m.created_at)
+                    .push_bind(m.is_private);
             });
             let done = q.build().execute(&mut *self.0).await.map_err(db)?;
             first.get_or_insert(done.last_insert_id());
@@ -238,7 +239,7 @@ impl WriteTx for MysqlWrite<'_> {
         chat: ChatId,
     ) -> Result<Option<Message>, StoreError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND sender_type <> 'system' \
+            "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ? AND sender_type IN ('user', 'guest') \
              ORDER BY message_id LIMIT 1"
         )))
         .bind(chat.0)

@@ -18,6 +18,8 @@ fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64
 }
 
 /// The summary select. Parameters: `$1` reader type, `$2` reader id, `$3`..`$6` scope.
+/// Private notes count only for staff readers (`$1` admin or worker): a customer's
+/// preview, unread count and search never see them.
 macro_rules! summary_select {
     ($($more:literal),*) => {
         concat!(
@@ -26,13 +28,14 @@ macro_rules! summary_select {
              COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, \
              w.name AS worker_name, u.host_subject AS customer_host_id, \
              (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m \
-              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
+              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) \
               ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
              COALESCE((SELECT m.sender_type = $1 AND m.sender_id = $2 FROM tbl_chat_messages m \
-              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
+              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) \
               ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
              (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
               AND m.sender_type <> 'system' AND NOT (m.sender_type = $1 AND m.sender_id = $2) \
+              AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) \
               AND m.message_id > COALESCE((SELECT r.last_read_message_id \
               FROM tbl_chat_read_positions r WHERE r.chat_id = c.chat_id \
               AND r.reader_type = $1 AND r.reader_id = $2), 0)) AS unread \
@@ -50,7 +53,7 @@ macro_rules! message_select {
     ($($more:literal),*) => {
         concat!(
             "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, \
-             is_read, client_id, created_at FROM tbl_chat_messages WHERE ",
+             is_read, client_id, created_at, is_private FROM tbl_chat_messages WHERE ",
             $($more),*
         )
     };
@@ -139,7 +142,7 @@ pub async fn list_chats(
               OR lower(COALESCE(u.email, g.email, '')) LIKE $12 ESCAPE '\\' \
               OR lower(c.topic) LIKE $12 ESCAPE '\\' \
               OR EXISTS (SELECT 1 FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
-                         AND lower(m.message) LIKE $12 ESCAPE '\\')) \
+                         AND lower(m.message) LIKE $12 ESCAPE '\\' AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')))) \
          AND ($13 IS NULL OR c.updated_at < $13 OR (c.updated_at = $13 AND c.chat_id < $14)) \
          ORDER BY c.updated_at DESC, c.chat_id DESC LIMIT $15"
     );
@@ -175,16 +178,18 @@ pub async fn messages(db: &impl Sql, chat: ChatId, page: Page) -> Result<Vec<Mes
         Some(after) => {
             let sql = message_select!(
                 "chat_id = $1 AND message_id > $2 AND message_id < $3 \
-                 ORDER BY message_id ASC LIMIT $4"
+                 AND (is_private = FALSE OR $5 = TRUE) ORDER BY message_id ASC LIMIT $4"
             );
-            db.read(sql, args![chat.0, after.0, before, page.limit])
-                .await?
+            let args = args![chat.0, after.0, before, page.limit, page.private_notes];
+            db.read(sql, args).await?
         }
         None => {
             let sql = message_select!(
-                "chat_id = $1 AND message_id < $2 ORDER BY message_id DESC LIMIT $3"
+                "chat_id = $1 AND message_id < $2 AND (is_private = FALSE OR $4 = TRUE) \
+                 ORDER BY message_id DESC LIMIT $3"
             );
-            let mut found = db.read(sql, args![chat.0, before, page.limit]).await?;
+            let args = args![chat.0, before, page.limit, page.private_notes];
+            let mut found = db.read(sql, args).await?;
             found.reverse();
             found
         }
@@ -206,7 +211,7 @@ fn unread_counts_sql(scope: ChatScope) -> (&'static str, Option<i64>) {
                  AND m.message_id > COALESCE(r.last_read_message_id, 0) WHERE ",
                 $filter,
                 " AND m.sender_type <> 'system' AND NOT (m.sender_type = $1 AND m.sender_id = $2) \
-                 GROUP BY c.chat_id ORDER BY c.chat_id"
+                 AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) GROUP BY c.chat_id ORDER BY c.chat_id"
             )
         };
     }

@@ -96,7 +96,7 @@ pub async fn claim_due_emails<D: Sql>(
 }
 
 /// The messages of `chat` from `from` on that `reader` has not read, not counting its own
-/// and system lines.
+/// and system lines. Private notes are never emailed.
 pub async fn unread_for(
     db: &impl Sql,
     chat: ChatId,
@@ -105,9 +105,9 @@ pub async fn unread_for(
     limit: i64,
 ) -> Result<Vec<Message>, StoreError> {
     let sql = "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, \
-               m.sender_name, m.message, m.is_read, m.client_id, m.created_at \
+               m.sender_name, m.message, m.is_read, m.client_id, m.created_at, m.is_private \
                FROM tbl_chat_messages m WHERE m.chat_id = $1 AND m.message_id >= $4 \
-               AND m.sender_type <> 'system' AND NOT (m.sender_type = $2 AND m.sender_id = $3) \
+               AND m.sender_type <> 'system' AND m.is_private = FALSE AND NOT (m.sender_type = $2 AND m.sender_id = $3) \
                AND m.message_id > COALESCE((SELECT r.last_read_message_id \
                FROM tbl_chat_read_positions r WHERE r.chat_id = $1 AND r.reader_type = $2 \
                AND r.reader_id = $3), 0) ORDER BY m.message_id LIMIT $5";

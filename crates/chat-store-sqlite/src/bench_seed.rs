@@ -219,6 +219,7 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded, StoreE
                         is_read: false,
                         client_id: None,
                         created_at: when,
+                        is_private: false,
                     }
                 })
                 .collect();

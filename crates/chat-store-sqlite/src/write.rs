@@ -27,7 +27,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use chat_core::rows::CHAT_COLUMNS as CHAT_COLS;
-const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at";
+const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private";
 
 /// A driver error, keeping it as the source. Busy and locked (another connection holds
 /// the write lock past the busy timeout) are worth a retry.
@@ -85,6 +85,7 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         is_read: row.get::<_, i64>(7)? != 0,
         client_id: row.get(8)?,
         created_at: time_at(row, 9)?,
+        is_private: row.get::<_, i64>(10)? != 0,
     })
 }
 
@@ -138,8 +139,8 @@ impl WriteTx for SqliteWrite<'_> {
         let mut st = self
             .0
             .prepare_cached(
-                "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(db)?;
         for m in rows {
@@ -153,6 +154,7 @@ impl WriteTx for SqliteWrite<'_> {
                 m.is_read as i64,
                 m.client_id,
                 ts(m.created_at),
+                m.is_private as i64,
             ])
             .map_err(db)?;
             ids.push(MessageId(self.0.last_insert_rowid()));
@@ -231,7 +233,7 @@ impl WriteTx for SqliteWrite<'_> {
     ) -> Result<Option<Message>, StoreError> {
         self.0
             .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type <> 'system' \
+                "SELECT {MESSAGE_COLS} FROM tbl_chat_messages WHERE chat_id = ?1 AND sender_type IN ('user', 'guest') \
                  ORDER BY message_id LIMIT 1"
             ))
             .map_err(db)?

@@ -2,7 +2,7 @@
 //! its payload says, how a delivery is signed, and how long to wait before a retry.
 //!
 //! - **Events** ([`EventType`]): `chat.started`, `message.created` (people's messages, not
-//!   system notes), `chat.assigned` (assigned or reassigned: new and previous worker),
+//!   system lines or private notes), `chat.assigned` (assigned or reassigned: new and previous worker),
 //!   `chat.status_changed` (previous and new status), `message.missed` (when the
 //!   missed-message email for that recipient is due, whatever their email switch says) and
 //!   `guest.expired`. The chat events are derived from the stored event log by
@@ -189,6 +189,9 @@ pub fn from_stored(e: &StoredEvent, previous: Option<&Chat>) -> Vec<WebhookEvent
             let Some(sender) = actor_of(p["sender_type"].as_str(), p["sender_id"].as_i64()) else {
                 return Vec::new(); // a system note: told by the chat events
             };
+            if p["is_private"].as_bool() == Some(true) {
+                return Vec::new(); // a private note stays inside the team
+            }
             let Some(message_id) = p["message_id"].as_i64() else {
                 return Vec::new();
             };
@@ -400,6 +403,8 @@ mod tests {
         let system =
             serde_json::json!({"message_id": 10, "sender_type": "system", "sender_id": null});
         assert!(from_stored(&event(5, "message.created", system), None).is_empty());
+        let note = serde_json::json!({"message_id": 11, "sender_type": "worker", "sender_id": 2, "is_private": true});
+        assert!(from_stored(&event(6, "message.created", note), None).is_empty());
         let read = event(6, "message.read", serde_json::json!({}));
         assert!(from_stored(&read, None).is_empty());
     }

@@ -206,8 +206,24 @@ fn send(chat: i64, who: Actor, text: &str, client_id: Option<&str>) -> WriteComm
             sender_name: "N".into(),
             text: text.into(),
             client_id: client_id.map(String::from),
+            private: false,
         },
         rule: policy::rule(who, "N", ChatAction::Message),
+        now: t0(),
+    }
+}
+
+fn note(chat: i64, who: Actor, text: &str) -> WriteCommand {
+    WriteCommand::Send {
+        new: NewMessage {
+            chat_id: ChatId(chat),
+            sender: who,
+            sender_name: "N".into(),
+            text: text.into(),
+            client_id: None,
+            private: true,
+        },
+        rule: policy::rule(who, "N", ChatAction::Note),
         now: t0(),
     }
 }
@@ -496,16 +512,19 @@ fn actor(i: u8) -> Actor {
 }
 
 fn action(i: u8) -> Option<ChatAction> {
-    match i % 8 {
+    match i % 9 {
         0..=2 => None, // a message
         3 => Some(ChatAction::Assign {
-            worker: WorkerId(3 + i64::from(i / 8 % 2)),
+            worker: WorkerId(3 + i64::from(i / 9 % 2)),
             worker_name: "W".into(),
         }),
         4 => Some(ChatAction::Close),
-        5 => Some(ChatAction::Escalate { reason: None }),
+        5 => Some(ChatAction::Escalate {
+            reason: (i / 9 % 2 == 1).then(|| "brakes".to_owned()),
+        }),
         6 => Some(ChatAction::Reopen),
-        _ => Some(ChatAction::Unassign),
+        7 => Some(ChatAction::Unassign),
+        _ => Some(ChatAction::Note),
     }
 }
 
@@ -513,6 +532,7 @@ fn command(who: u8, what: u8, n: usize) -> WriteCommand {
     let a = actor(who);
     match action(what) {
         None => send(1, a, &format!("m{n}"), Some(&format!("c{}", n % 5))),
+        Some(ChatAction::Note) => note(1, a, &format!("n{n}")),
         Some(x) => act(1, a, x),
     }
 }
@@ -539,7 +559,8 @@ proptest! {
                 match &out[0] {
                     Ok(WriteOutcome::Sent(SendOutcome::Created(m), c)) => {
                         prop_assert!(policy::can_view(&actor(*who), &before), "a stranger wrote");
-                        prop_assert!(c.status != ChatStatus::Closed, "a closed chat took a message");
+                        // A private note may follow up a closed chat; a message may not.
+                        prop_assert!(m.is_private || c.status != ChatStatus::Closed, "a closed chat took a message");
                         prop_assert_eq!(m.seq, before.last_seq + 1);
                     }
                     Ok(WriteOutcome::Sent(SendOutcome::Duplicate(_), _)) => {
@@ -566,6 +587,19 @@ proptest! {
         keys.sort_by(|a, b| (a.sender_id, &a.client_id).cmp(&(b.sender_id, &b.client_id)));
         keys.dedup();
         prop_assert_eq!(keys.len(), n);
+        // Private notes are the staff's: written by staff, and their events name no
+        // customer; every other message's event names the customer.
+        for m in &db.messages {
+            let e = db.events.iter().find(|e| e.seq == m.seq).expect("the message's event");
+            if m.is_private {
+                prop_assert!(m.sender_type == SenderType::Admin || m.sender_type == SenderType::Worker);
+                prop_assert!(m.is_read, "a note is nobody's unread");
+                prop_assert_eq!(e.visibility.user_id, None);
+                prop_assert_eq!(e.visibility.guest_id, None);
+            } else {
+                prop_assert_eq!(e.visibility.user_id, Some(UserId(7)));
+            }
+        }
 
         // The same commands cut into batches give the same answers and the same rows.
         let batched = run(async {
@@ -611,4 +645,98 @@ fn tls_is_skipped_only_for_a_local_server_whose_url_says_nothing_about_it() {
         "mysql://u@127.0.0.1/db?ssl-mode=REQUIRED",
         "127.0.0.1"
     ));
+}
+
+#[test]
+fn a_private_note_is_the_staffs_alone_and_moves_no_timestamp() {
+    let mut c = chat(1, 7);
+    c.worker_id = Some(WorkerId(3));
+    c.status = ChatStatus::Open;
+    let before = c.clone();
+    let mut db = Tables {
+        chats: vec![c],
+        ..Tables::default()
+    };
+    let out = run(apply(
+        &mut db,
+        &[
+            note(1, Actor::Worker(WorkerId(3)), "customer sounds upset"),
+            note(1, Actor::User(UserId(7)), "let me in"),
+            note(1, Actor::Worker(WorkerId(4)), "not my chat"),
+            note(1, Actor::Admin(AdminId(1)), "noted"),
+        ],
+    ))
+    .expect("batch");
+    assert!(matches!(&out[0], Ok(WriteOutcome::Sent(SendOutcome::Created(m), _)) if m.is_private));
+    assert!(matches!(&out[1], Err(ChatError::Forbidden(_))));
+    assert!(matches!(&out[2], Err(ChatError::NotFound(_))));
+    assert!(out[3].is_ok());
+    let after = &db.chats[0];
+    assert_eq!(after.last_seq, 2);
+    assert_eq!(after.updated_at, before.updated_at);
+    assert_eq!(after.last_message_at, before.last_message_at);
+    assert_eq!(after.admin_id, None, "a note is not taking part");
+    assert_eq!(after.status, ChatStatus::Open);
+    for e in &db.events {
+        assert_eq!(e.visibility.user_id, None);
+        assert_eq!(e.visibility.worker_id, Some(WorkerId(3)));
+    }
+}
+
+#[test]
+fn a_customer_cannot_slip_a_private_message_past_the_rule() {
+    // Whatever rule a caller hands in, a private message from a customer is refused.
+    let mut db = Tables {
+        chats: vec![chat(1, 7)],
+        ..Tables::default()
+    };
+    let cmd = WriteCommand::Send {
+        new: NewMessage {
+            chat_id: ChatId(1),
+            sender: Actor::User(UserId(7)),
+            sender_name: "U".into(),
+            text: "hidden".into(),
+            client_id: None,
+            private: true,
+        },
+        rule: policy::rule(Actor::User(UserId(7)), "U", ChatAction::Message),
+        now: t0(),
+    };
+    let out = run(apply(&mut db, &[cmd])).expect("batch");
+    assert!(matches!(&out[0], Err(ChatError::Forbidden(_))));
+    assert!(db.messages.is_empty());
+}
+
+#[test]
+fn need_admin_says_so_to_everyone_and_the_reason_to_the_staff_only() {
+    let mut c = chat(1, 7);
+    c.worker_id = Some(WorkerId(3));
+    c.status = ChatStatus::Open;
+    let mut db = Tables {
+        chats: vec![c],
+        ..Tables::default()
+    };
+    let cmd = act(
+        1,
+        Actor::Worker(WorkerId(3)),
+        ChatAction::Escalate {
+            reason: Some(" warranty question ".into()),
+        },
+    );
+    run(apply(&mut db, &[cmd])).expect("batch");
+    let [system, reason] = &db.messages[..] else {
+        panic!("two messages: {:?}", db.messages);
+    };
+    assert_eq!(system.message, "N asked for an admin");
+    assert!(!system.is_private);
+    assert_eq!(reason.message, "Need admin: warranty question");
+    assert!(reason.is_private);
+    assert_eq!(reason.sender_type, SenderType::Worker);
+    let seen_by_customer: Vec<i64> = db
+        .events
+        .iter()
+        .filter(|e| e.visibility.user_id.is_some())
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seen_by_customer, [system.seq, reason.seq + 1]);
 }
