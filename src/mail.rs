@@ -289,14 +289,18 @@ pub fn compose_transcript(
             linkify_html(&m.message)
         );
     }
+    // The same signed link: the page it opens asks a closed chat's guest for a rating.
+    let sep = if s.link.contains('?') { '&' } else { '?' };
+    let rate = format!("{}{sep}rate=1", s.link);
     let _ = write!(
         plain,
-        "Continue the conversation: {}\n\n— {business}\n",
+        "How did we do? Rate this conversation (1 to 5 stars): {rate}\n\nContinue the conversation: {}\n\n— {business}\n",
         s.link
     );
     let _ = write!(
         html,
-        "<p><a href=\"{}\">Continue the conversation</a></p><p style=\"color:#666\">— {}</p></body></html>",
+        "<p><a href=\"{}\">How did we do? Rate this conversation</a> (1 to 5 stars)</p><p><a href=\"{}\">Continue the conversation</a></p><p style=\"color:#666\">— {}</p></body></html>",
+        escape_html(&rate),
         escape_html(&s.link),
         escape_html(business)
     );

@@ -5,7 +5,9 @@
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use chat_core::model::{Chat, ChatSummary, NewMessage, ReadPosition, SendOutcome};
+use chat_core::model::{
+    Chat, ChatRating, ChatSummary, NewMessage, NewRating, ReadPosition, SendOutcome,
+};
 use chat_core::policy::{self, ChatAction};
 use chat_core::{ChatId, MessageId, validate};
 use time::OffsetDateTime;
@@ -89,6 +91,31 @@ pub async fn act(
         .await?;
     state.hub.notify();
     Ok(chat)
+}
+
+/// The customer rates a closed chat, once (the rule: `policy::may_rate`, asked by the
+/// writer on the chat as locked).
+pub async fn rate(
+    state: &AppState,
+    who: &Principal,
+    chat_id: ChatId,
+    stars: i64,
+    comment: Option<&str>,
+) -> ApiResult<ChatRating> {
+    let (stars, comment) = validate::rating(stars, comment)?;
+    let rating = NewRating {
+        chat_id,
+        rater: who.actor,
+        rater_name: who.name.clone(),
+        stars,
+        comment,
+    };
+    let out = state
+        .store
+        .rate_chat(rating, OffsetDateTime::now_utc())
+        .await?;
+    state.hub.notify();
+    Ok(out)
 }
 
 /// Mark the chat read up to a message (or all of it).

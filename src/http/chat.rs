@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use chat_core::model::{
-    ChatFilter, ChatSummary, Guest, Message, NewChat, Page, ReadPosition, SendOutcome,
+    ChatFilter, ChatRating, ChatSummary, Guest, Message, NewChat, Page, ReadPosition, SendOutcome,
 };
 use chat_core::policy::{self, ChatAction};
 use chat_core::secret::{self, GUEST_PREFIX};
@@ -447,6 +447,42 @@ pub async fn escalate(
         ChatAction::Escalate { reason: req.reason },
     )
     .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateRequest {
+    pub chat_id: ChatId,
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
+    pub stars: i64,
+    /// Anything to add (optional): at most 1000 characters, no control characters except
+    /// new lines and tabs; stored trimmed, as text.
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
+    pub comment: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RateResponse {
+    pub rating: ChatRating,
+}
+
+/// POST /api/chat/rate — the customer rates a closed chat, once: 1-5 stars and an
+/// optional comment. The chat's story gets a line saying so, which its staff see live.
+#[utoipa::path(post, path = "/api/chat/rate", tag = "chat", request_body = RateRequest,
+    responses((status = 201, body = RateResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn rate(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<RateRequest>,
+) -> ApiResult<(StatusCode, Json<RateResponse>)> {
+    let rating =
+        service::rate(&state, &who, req.chat_id, req.stars, req.comment.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(RateResponse { rating })))
 }
 
 /// POST /api/chat/reopen — reopen a closed chat, or hand an escalated one back: staff.

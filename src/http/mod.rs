@@ -184,6 +184,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::unread_count))
         .routes(routes!(chat::escalate))
         .routes(routes!(chat::reopen))
+        .routes(routes!(chat::rate))
         .routes(routes!(chat::unassign))
         .routes(routes!(chat::details))
         .routes(routes!(chat::mark_read))

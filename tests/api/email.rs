@@ -384,7 +384,9 @@ async fn a_guest_resumes_from_the_signed_link_and_gets_the_transcript_on_close()
         StatusCode::OK,
         "the holder of the fresh token stays signed in"
     );
-    // Closing sends the whole conversation to the guest who asked for it.
+    // Closing sends the whole conversation to the guest who asked for it. (A second
+    // later: a link made in the same second as the one used above would be the same.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     fresh.send_message(chat, "thanks, see you").await;
     let (st, _) = admin
         .post("/api/chat/close", json!({"chat_id": chat}))
@@ -409,6 +411,31 @@ async fn a_guest_resumes_from_the_signed_link_and_gets_the_transcript_on_close()
     ] {
         assert!(t.contains(line), "the transcript has every message: {t}");
     }
+    // It asks for a rating by a signed link: the guest who follows it rates the chat.
+    assert!(t.contains("How did we do? Rate this conversation"), "{t}");
+    let rate_link = t
+        .split_whitespace()
+        .find(|w| w.contains("rate=1"))
+        .expect("a rating link")
+        .to_owned();
+    let token = rate_link
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("resume="))
+        .expect("the link's resume token");
+    let (st, b) = server
+        .anon()
+        .post("/api/chat/guest_resume", json!({"token": token}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let rater = Client::new(&server.base, b["guest_token"].as_str().map(String::from));
+    let (st, b) = rater
+        .post(
+            "/api/chat/rate",
+            json!({"chat_id": chat, "stars": 5, "comment": "Great help"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["rating"]["rater_type"], "guest");
     // A transcript needs an email.
     let (st, b) = server
         .anon()

@@ -14,6 +14,7 @@ mod input;
 mod metrics;
 mod nodes;
 mod notes;
+mod ratings;
 mod realtime;
 mod sessions;
 mod smoke;

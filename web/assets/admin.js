@@ -221,7 +221,8 @@ function keysTab(box) {
     matches,
     item: (s) => ({
       title: s.customer_name,
-      tags: [statusPill(s.status), s.worker_name ? tag(s.worker_name) : tag('Unassigned', 'warn'), customerTag(s), s.topic ? tag(s.topic, 'topic') : null],
+      tags: [statusPill(s.status), s.worker_name ? tag(s.worker_name) : tag('Unassigned', 'warn'), customerTag(s), s.topic ? tag(s.topic, 'topic') : null,
+        s.rating ? tag(`Rated ${s.rating}/5`, 'rating') : null],
     }),
     convSubtitle: (s) => el('span', { class: 'muted', text: [s.worker_name ? `Assigned to ${s.worker_name}` : 'Unassigned', s.topic, s.customer_host_id ? `Verified by the site · ${s.customer_email}` : s.customer_verified ? s.customer_email : `Anonymous guest${s.customer_email ? ` · ${s.customer_email}` : ''}`].filter(Boolean).join(' · ') }),
     actions,

@@ -63,6 +63,8 @@ export class ChatView {
     this.jump = el('button', { class: 'jump', type: 'button', hidden: true, onclick: () => this.toBottom(true) }, icon('down'), 'New messages');
     this.typingBox = el('div', { class: 'typing', 'aria-live': 'polite' });
     this.note = el('div', { class: 'conv-note', hidden: true });
+    // Customers: a closed chat asks how it went (1-5 stars and a comment), once.
+    this.rateBox = el('div', { class: 'rate-box', hidden: true });
     this.input = el('textarea', {
       class: 'composer-input', rows: 1, maxlength: '4000', placeholder: 'Write a message…', 'aria-label': 'Message',
       oninput: () => this.onInput(), onkeydown: (e) => this.onKey(e), onblur: () => { this.stopTyping(); this.closeSuggest(); },
@@ -88,7 +90,7 @@ export class ChatView {
     this.root = el('section', { class: 'conv', 'aria-label': 'Conversation' },
       o.header === false ? null : this.header,
       el('div', { class: 'conv-body' }, this.scroller, this.jump),
-      this.typingBox, this.note, this.noteHint, this.form);
+      this.typingBox, this.rateBox, this.note, this.noteHint, this.form);
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     document.addEventListener('visibilitychange', () => this.markRead());
     addEventListener('focus', () => this.markRead());
@@ -180,6 +182,54 @@ export class ChatView {
     this.sendBtn.disabled = !!c.disabled;
     this.note.hidden = !c.note;
     this.note.textContent = c.note || '';
+    this.renderRating(s);
+  }
+
+  /** The customer's rating of a closed chat: the form, or thanks once given. */
+  renderRating(s) {
+    const ask = this.side === 'customer' && s.status === 'closed';
+    this.rateBox.hidden = !ask;
+    if (!ask) { this.rateBox.replaceChildren(); this.ratingFor = null; return; }
+    if (s.rating) {
+      this.ratingFor = null;
+      this.rateBox.replaceChildren(el('p', { class: 'rate-thanks', role: 'status' },
+        el('span', { class: 'stars', 'aria-hidden': 'true', text: '★'.repeat(s.rating) + '☆'.repeat(5 - s.rating) }),
+        el('span', { text: ` You rated this chat ${s.rating} of 5. Thank you!` })));
+      return;
+    }
+    if (this.ratingFor === s.chat_id) return; // keep what is being typed
+    this.ratingFor = s.chat_id;
+    const name = `stars-${uid()}`;
+    const stars = [1, 2, 3, 4, 5].map((n) => el('label', { class: 'star', title: `${n} of 5` },
+      el('input', { type: 'radio', name, value: String(n), 'aria-label': `${n} ${n === 1 ? 'star' : 'stars'}` }),
+      el('span', { 'aria-hidden': 'true', text: '★' })));
+    const comment = el('textarea', { class: 'rate-comment', rows: 2, maxlength: '1000', id: `rate-c-${uid()}` });
+    const error = el('p', { class: 'rate-error', role: 'alert', hidden: true });
+    const send = el('button', { class: 'btn primary small', type: 'submit', text: 'Send rating' });
+    const form = el('form', { class: 'rate-form', onsubmit: async (e) => {
+      e.preventDefault();
+      const picked = form.querySelector('input[type=radio]:checked');
+      if (!picked) { error.hidden = false; error.textContent = 'Choose 1 to 5 stars.'; return; }
+      send.disabled = true;
+      error.hidden = true;
+      try {
+        const r = await api.post('/api/chat/rate', { chat_id: s.chat_id, stars: Number(picked.value), comment: comment.value.trim() || null });
+        if (this.summary?.chat_id === s.chat_id) { this.summary.rating = r.rating.stars; this.renderRating(this.summary); }
+      } catch (err) {
+        send.disabled = false;
+        error.hidden = false;
+        error.textContent = err.status === 409 && /already/.test(err.message) ? 'This chat has already been rated. Thank you!' : `Could not send the rating: ${err.message}`;
+      }
+    } },
+    el('fieldset', { class: 'rate-stars' }, el('legend', { text: 'How did we do?' }), ...stars),
+    el('label', { class: 'rate-label', for: comment.id, text: 'Anything to add? (optional)' }), comment, error, send);
+    // Stars light up to the one chosen.
+    form.addEventListener('change', () => {
+      const v = Number(form.querySelector('input[type=radio]:checked')?.value || 0);
+      if (v) error.hidden = true;
+      stars.forEach((l, i) => l.classList.toggle('on', i < v));
+    });
+    this.rateBox.replaceChildren(form);
   }
 
   /** Disable writing with a reason (a guest session that ended). */

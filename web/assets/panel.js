@@ -253,7 +253,7 @@ export async function startPanel(cfg) {
   function item(s) {
     const n = unread.get(s.chat_id) || 0;
     const info = cfg.item(s);
-    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.last_message_mine, s.worker_name, s.customer_name, s.topic, n, current === s.chat_id]);
+    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.last_message_mine, s.worker_name, s.customer_name, s.topic, s.rating, n, current === s.chat_id]);
     const cached = itemNodes.get(s.chat_id);
     if (cached && cached._sig === sig) return cached;
     const li = el('li', { class: 'chat-li' }, el('button', {
@@ -418,7 +418,9 @@ export async function startPanel(cfg) {
       case 'message.created': {
         const m = f.data;
         const s = chats.get(f.chat_id);
-        if (s) upsert({ ...s, ...preview(m), updated_at: m.created_at, last_message_at: m.created_at });
+        // A private note keeps the chat's place (as on the server); a system line (a
+        // rating, say) may change more than the preview: ask for the chat as it is.
+        if (s && m.sender_type !== 'system') upsert({ ...s, ...preview(m), ...(m.is_private ? {} : { updated_at: m.created_at, last_message_at: m.created_at }) });
         else refreshChat(f.chat_id);
         if (current === f.chat_id) view.handle(f);
         const mine = m.sender_type === me.role && m.sender_id === me.id;

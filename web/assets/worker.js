@@ -17,7 +17,8 @@ startPanel({
   matches: statusMatches,
   item: (s) => ({
     title: s.customer_name,
-    tags: [statusPill(s.status), s.customer_host_id ? tag('Verified by the site', 'ok') : s.customer_verified ? null : tag('Guest'), s.topic ? tag(s.topic) : null],
+    tags: [statusPill(s.status), s.customer_host_id ? tag('Verified by the site', 'ok') : s.customer_verified ? null : tag('Guest'), s.topic ? tag(s.topic) : null,
+      s.rating ? tag(`Rated ${s.rating}/5`) : null],
   }),
   convSubtitle: (s) => el('span', { class: 'muted', text: [s.topic, s.customer_host_id ? 'Verified by the site' : s.customer_verified ? 'Customer' : 'Anonymous guest', s.customer_email].filter(Boolean).join(' · ') }),
   actions(s, box, ctx) {

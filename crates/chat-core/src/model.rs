@@ -71,6 +71,9 @@ pub struct ChatSummary {
     pub last_message_mine: bool,
     /// Messages in this chat the asker has not read.
     pub unread: i64,
+    /// The customer's rating (1-5 stars) once given; null before.
+    #[serde(default)]
+    pub rating: Option<i64>,
 }
 
 /// A row of `tbl_chat_messages`.
@@ -320,6 +323,32 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// A private note for the staff (see [`Message::is_private`]).
     pub private: bool,
+}
+
+/// A customer's rating of a closed chat: 1 to 5 stars and a comment, once per chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatRating {
+    pub chat_id: ChatId,
+    /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
+    pub stars: i64,
+    /// As written, trimmed; empty when none.
+    pub comment: String,
+    /// `user` or `guest`.
+    pub rater_type: SenderType,
+    pub rater_id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A rating to store, as the customer gave it (validated).
+#[derive(Debug, Clone)]
+pub struct NewRating {
+    pub chat_id: ChatId,
+    pub rater: Actor,
+    pub rater_name: String,
+    pub stars: i64,
+    pub comment: String,
 }
 
 /// What `send_message` did.

@@ -10,6 +10,7 @@
 //! - **Close ("mark resolved")**: admins, the assigned worker, and the user for their own chat.
 //! - **Escalate ("need admin")**: the assigned worker and admins.
 //! - **Reopen**: admins and the assigned worker (a customer reopens by writing again).
+//! - **Rate**: the customer, once the chat is closed, once per chat ([`may_rate`]).
 
 use crate::actor::Actor;
 use crate::error::ChatError;
@@ -55,6 +56,21 @@ pub fn can_view(actor: &Actor, chat: &Chat) -> bool {
 /// they see), customers never.
 pub fn sees_private_notes(actor: &Actor) -> bool {
     actor.is_staff()
+}
+
+/// May `actor` rate `chat`? Its customer, once it is closed (the once is the store's
+/// primary key). Staff are forbidden; anyone else is told there is no such chat.
+pub fn may_rate(actor: &Actor, chat: &Chat) -> Result<(), ChatError> {
+    if !can_view(actor, chat) {
+        return Err(ChatError::NotFound("chat"));
+    }
+    if !actor.is_customer() {
+        return Err(ChatError::forbidden("only the customer rates a chat"));
+    }
+    if chat.status != crate::ChatStatus::Closed {
+        return Err(ChatError::conflict("a chat is rated once it is closed"));
+    }
+    Ok(())
 }
 
 /// The chats an actor may list.

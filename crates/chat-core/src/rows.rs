@@ -120,6 +120,7 @@ pub fn summary(row: &impl Columns) -> Result<ChatSummary, StoreError> {
         last_message: row.opt_text("last_message")?,
         last_message_mine: row.flag("last_message_mine")?,
         unread: row.int("unread")?,
+        rating: row.opt_int("rating")?,
         chat,
     })
 }

@@ -562,6 +562,15 @@ pub trait Store:
     ) -> Result<ReadPosition, StoreError> {
         self.writer().read(chat, *reader, up_to, now).await
     }
+    /// The customer rates a closed chat, once: the rating, and a system message telling
+    /// the chat's story.
+    async fn rate_chat(
+        &self,
+        rating: NewRating,
+        now: OffsetDateTime,
+    ) -> Result<ChatRating, StoreError> {
+        self.writer().rate(rating, now).await
+    }
     /// Mark a guest expired and close its chats that are not closed (each with a system
     /// message and event). Returns the chats it closed. Idempotent.
     async fn expire_guest(

@@ -110,6 +110,32 @@ pub fn canned_text(value: &str) -> Result<String, ChatError> {
     })
 }
 
+/// Most characters in a rating's comment.
+pub const MAX_RATING_COMMENT_CHARS: usize = 1000;
+
+/// A satisfaction rating: 1 to 5 stars, and a comment (trimmed; empty when none) of at
+/// most [`MAX_RATING_COMMENT_CHARS`] without control characters other than new lines.
+pub fn rating(stars: i64, comment: Option<&str>) -> Result<(i64, String), ChatError> {
+    if !(1..=5).contains(&stars) {
+        return Err(ChatError::invalid("stars", "must be 1 to 5"));
+    }
+    let comment = comment.unwrap_or("").trim();
+    let n = comment.chars().count();
+    if n > MAX_RATING_COMMENT_CHARS {
+        return Err(ChatError::invalid(
+            "comment",
+            format!("is {n} characters long; at most {MAX_RATING_COMMENT_CHARS} are allowed"),
+        ));
+    }
+    if let Some(c) = first_bad_control(comment) {
+        return Err(ChatError::invalid(
+            "comment",
+            format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    Ok((stars, comment.to_owned()))
+}
+
 /// A person's display name.
 pub fn name(value: &str) -> Result<String, ChatError> {
     single_line("name", value, MAX_NAME_CHARS, false)

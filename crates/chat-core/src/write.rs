@@ -21,7 +21,9 @@ use crate::ChatStatus;
 use crate::actor::{Actor, SenderType};
 use crate::error::ChatError;
 use crate::ids::{ChatId, GuestId, MessageId, UserId, WorkerId};
-use crate::model::{Chat, ChatChange, ChatStart, Message, NewChat, ReadPosition, SendOutcome};
+use crate::model::{
+    Chat, ChatChange, ChatRating, ChatStart, Message, NewChat, NewRating, ReadPosition, SendOutcome,
+};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use serde::Serialize;
@@ -109,6 +111,12 @@ pub enum WriteCommand {
     },
     /// A guest's session expired: mark it so and close its chats that are not closed.
     ExpireGuest { guest: GuestId, now: OffsetDateTime },
+    /// The customer rates the closed chat, once ([`crate::policy::may_rate`]); the chat's
+    /// story says so in a system message.
+    Rate {
+        rating: NewRating,
+        now: OffsetDateTime,
+    },
 }
 
 impl WriteCommand {
@@ -120,6 +128,7 @@ impl WriteCommand {
             WriteCommand::Start { .. } => "start",
             WriteCommand::Read { .. } => "read",
             WriteCommand::ExpireGuest { .. } => "expire_guest",
+            WriteCommand::Rate { .. } => "rate",
         }
     }
 
@@ -130,6 +139,7 @@ impl WriteCommand {
             WriteCommand::Update { chat_id, .. } | WriteCommand::Read { chat_id, .. } => {
                 Some(*chat_id)
             }
+            WriteCommand::Rate { rating, .. } => Some(rating.chat_id),
             WriteCommand::Start { .. } | WriteCommand::ExpireGuest { .. } => None,
         }
     }
@@ -148,6 +158,8 @@ pub enum WriteOutcome {
     Read(ReadPosition),
     /// The chats an expired guest's session closed.
     Expired(Vec<ChatId>),
+    /// The rating as stored.
+    Rated(ChatRating),
 }
 
 /// A message row to insert. `sender_id: None` with `SenderType::System` is the chat's own
@@ -302,6 +314,10 @@ pub trait WriteTx: Send {
         up_to: MessageId,
         senders: [SenderType; 2],
     ) -> Result<(), StoreError>;
+
+    // ---- ratings ---------------------------------------------------------------------
+    /// Store a chat's rating unless it has one: false when it had (nothing is written).
+    async fn insert_rating(&mut self, rating: &ChatRating) -> Result<bool, StoreError>;
 
     // ---- guests ----------------------------------------------------------------------
     /// Mark the guest's session expired at `now` (if it is not already), and return its
@@ -564,6 +580,7 @@ enum Pending {
     StartedBefore(ChatStart),
     Read(ReadPosition),
     Expired(Vec<ChatId>),
+    Rated(ChatRating),
 }
 
 /// The change that closes a chat whose guest's session expired.
@@ -787,6 +804,35 @@ pub async fn apply<T: WriteTx + ?Sized>(
                     }
                 }
             }
+            WriteCommand::Rate { rating, now } => {
+                let Some(chat) = chats.get_mut(&rating.chat_id) else {
+                    pending.push(Pending::Refused(ChatError::NotFound("chat")));
+                    continue;
+                };
+                if let Err(e) = crate::policy::may_rate(&rating.rater, chat) {
+                    pending.push(Pending::Refused(e));
+                    continue;
+                }
+                let now = stored_time(*now);
+                let stored = ChatRating {
+                    chat_id: chat.chat_id,
+                    stars: rating.stars,
+                    comment: rating.comment.clone(),
+                    rater_type: rating.rater.sender_type(),
+                    rater_id: rating.rater.raw_id(),
+                    created_at: now,
+                };
+                if !tx.insert_rating(&stored).await? {
+                    pending.push(Pending::Refused(ChatError::conflict(
+                        "this chat has already been rated",
+                    )));
+                    continue;
+                }
+                let line = rating_line(&rating.rater_name, rating.stars, &rating.comment);
+                plan.message(chat, None, &line, None, false, now);
+                touched(&mut changed, chat.chat_id);
+                Pending::Rated(stored)
+            }
             WriteCommand::ExpireGuest { now, .. } => {
                 let mut closed = Vec::new();
                 for id in expiring.get(&i).into_iter().flatten() {
@@ -835,8 +881,18 @@ pub async fn apply<T: WriteTx + ?Sized>(
             Pending::StartedBefore(start) => Ok(WriteOutcome::Started(start)),
             Pending::Read(pos) => Ok(WriteOutcome::Read(pos)),
             Pending::Expired(ids) => Ok(WriteOutcome::Expired(ids)),
+            Pending::Rated(r) => Ok(WriteOutcome::Rated(r)),
         })
         .collect())
+}
+
+/// The system line a rating adds to the chat's story.
+pub fn rating_line(name: &str, stars: i64, comment: &str) -> String {
+    if comment.is_empty() {
+        format!("{name} rated the chat {stars} of 5")
+    } else {
+        format!("{name} rated the chat {stars} of 5: “{comment}”")
+    }
 }
 
 fn touched(changed: &mut Vec<ChatId>, id: ChatId) {

@@ -77,7 +77,8 @@ fn summary_select(s: &MysqlStore, reader: &Actor) -> String {
          (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
              AND NOT (m.sender_type = ? AND m.sender_id = ?) {notes} \
              AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
-                 WHERE r.chat_id = c.chat_id AND r.reader_type = ? AND r.reader_id = ?), 0)) AS unread \
+                 WHERE r.chat_id = c.chat_id AND r.reader_type = ? AND r.reader_id = ?), 0)) AS unread, \
+         (SELECT rt.stars FROM tbl_chat_ratings rt WHERE rt.chat_id = c.chat_id) AS rating \
          FROM tbl_chats c LEFT JOIN {user} u ON u.{id} = c.user_id \
          LEFT JOIN tbl_guest_sessions g ON g.guest_id = c.guest_id LEFT JOIN {worker} w ON w.{id} = c.worker_id \
          WHERE (? OR c.worker_id = ? OR c.user_id = ? OR c.guest_id = ?) ",

@@ -30,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 9] = [
+const TEMPLATES: [(i64, &str, &str); 10] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -71,6 +71,11 @@ const TEMPLATES: [(i64, &str, &str); 9] = [
         9,
         "private notes",
         include_str!("../migrations/0009_private_notes.sql"),
+    ),
+    (
+        10,
+        "ratings",
+        include_str!("../migrations/0010_ratings.sql"),
     ),
 ];
 
@@ -881,6 +886,7 @@ mod tests {
             "tbl_chat_host_token_ids",
             "tbl_chat_webhook_deliveries",
             "tbl_chat_canned_replies",
+            "tbl_chat_ratings",
             "tbl_user",
         ] {
             assert!(

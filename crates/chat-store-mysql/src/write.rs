@@ -17,7 +17,7 @@
 
 use crate::chats::{CHAT_COLS, MESSAGE_COLS, begin_events_on};
 use crate::rows::{self, db, int, unique_violation};
-use chat_core::model::{Chat, Message, NewChat, ReadPosition};
+use chat_core::model::{Chat, ChatRating, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
@@ -330,6 +330,25 @@ impl WriteTx for MysqlWrite<'_> {
             ))
         })
         .transpose()
+    }
+
+    async fn insert_rating(&mut self, r: &ChatRating) -> Result<bool, StoreError> {
+        // The chat row is locked (`lock_chats`), so a rating already there is committed
+        // and found; IGNORE only turns that duplicate key into "nothing inserted".
+        let done = sqlx::query(
+            "INSERT IGNORE INTO tbl_chat_ratings (chat_id, rater_type, rater_id, stars, comment, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.chat_id.0)
+        .bind(r.rater_type.as_str())
+        .bind(r.rater_id)
+        .bind(r.stars)
+        .bind(r.comment.as_str())
+        .bind(r.created_at)
+        .execute(&mut *self.0)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn save_read_position(&mut self, p: &ReadPosition) -> Result<(), StoreError> {

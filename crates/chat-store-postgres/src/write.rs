@@ -9,7 +9,7 @@
 
 use crate::chats::lock_event_log_on;
 use crate::rows::{self, db, unique_violation};
-use chat_core::model::{Chat, Message, NewChat, ReadPosition};
+use chat_core::model::{Chat, ChatRating, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
@@ -266,6 +266,23 @@ impl WriteTx for PgWrite<'_> {
         .await
         .map_err(db)?;
         Ok(row.map(|(id, at)| (MessageId(id), at)))
+    }
+
+    async fn insert_rating(&mut self, r: &ChatRating) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO tbl_chat_ratings (chat_id, rater_type, rater_id, stars, comment, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (chat_id) DO NOTHING",
+        )
+        .bind(r.chat_id.0)
+        .bind(r.rater_type.as_str())
+        .bind(r.rater_id)
+        .bind(r.stars)
+        .bind(r.comment.as_str())
+        .bind(r.created_at)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn save_read_position(&mut self, p: &ReadPosition) -> Result<(), StoreError> {

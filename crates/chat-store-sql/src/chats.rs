@@ -38,7 +38,8 @@ macro_rules! summary_select {
               AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) \
               AND m.message_id > COALESCE((SELECT r.last_read_message_id \
               FROM tbl_chat_read_positions r WHERE r.chat_id = c.chat_id \
-              AND r.reader_type = $1 AND r.reader_id = $2), 0)) AS unread \
+              AND r.reader_type = $1 AND r.reader_id = $2), 0)) AS unread, \
+             (SELECT rt.stars FROM tbl_chat_ratings rt WHERE rt.chat_id = c.chat_id) AS rating \
              FROM tbl_chats c LEFT JOIN tbl_user u ON u.id = c.user_id \
              LEFT JOIN tbl_guest_sessions g ON g.guest_id = c.guest_id \
              LEFT JOIN tbl_worker w ON w.id = c.worker_id \

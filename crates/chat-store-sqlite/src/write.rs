@@ -12,7 +12,7 @@
 //! SQLite's write lock and busy timeout let the two take turns.
 
 use crate::rows::{parse_ts, ts};
-use chat_core::model::{Chat, Message, NewChat, ReadPosition};
+use chat_core::model::{Chat, ChatRating, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
@@ -298,6 +298,26 @@ impl WriteTx for SqliteWrite<'_> {
             )
             .optional()
             .map_err(db)
+    }
+
+    async fn insert_rating(&mut self, r: &ChatRating) -> Result<bool, StoreError> {
+        let n = self
+            .0
+            .prepare_cached(
+                "INSERT INTO tbl_chat_ratings (chat_id, rater_type, rater_id, stars, comment, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (chat_id) DO NOTHING",
+            )
+            .map_err(db)?
+            .execute(params![
+                r.chat_id.0,
+                r.rater_type.as_str(),
+                r.rater_id,
+                r.stars,
+                r.comment,
+                ts(r.created_at),
+            ])
+            .map_err(db)?;
+        Ok(n == 1)
     }
 
     async fn save_read_position(&mut self, p: &ReadPosition) -> Result<(), StoreError> {

@@ -166,6 +166,18 @@ impl WriteQueue {
         }
     }
 
+    /// Rate a closed chat (see [`WriteCommand::Rate`]).
+    pub async fn rate(
+        &self,
+        rating: crate::model::NewRating,
+        now: OffsetDateTime,
+    ) -> Result<crate::model::ChatRating, StoreError> {
+        match self.submit(WriteCommand::Rate { rating, now }).await? {
+            WriteOutcome::Rated(r) => Ok(r),
+            other => Err(unexpected("rating", &other)),
+        }
+    }
+
     /// Expire a guest's session and close its chats (see [`WriteCommand::ExpireGuest`]).
     pub async fn expire_guest(
         &self,

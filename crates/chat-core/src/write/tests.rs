@@ -17,6 +17,7 @@ struct Tables {
     events: Vec<EventRow>,
     positions: Vec<ReadPosition>,
     expired_guests: Vec<GuestId>,
+    ratings: Vec<ChatRating>,
 }
 
 #[async_trait]
@@ -45,6 +46,13 @@ impl WriteTx for Tables {
             ids.push(id);
         }
         Ok(ids)
+    }
+    async fn insert_rating(&mut self, rating: &ChatRating) -> Result<bool, StoreError> {
+        if self.ratings.iter().any(|r| r.chat_id == rating.chat_id) {
+            return Ok(false);
+        }
+        self.ratings.push(rating.clone());
+        Ok(true)
     }
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
         self.events.extend_from_slice(rows);
@@ -739,4 +747,73 @@ fn need_admin_says_so_to_everyone_and_the_reason_to_the_staff_only() {
         .map(|e| e.seq)
         .collect();
     assert_eq!(seen_by_customer, [system.seq, reason.seq + 1]);
+}
+
+fn rate(chat: i64, who: Actor, stars: i64, comment: &str) -> WriteCommand {
+    WriteCommand::Rate {
+        rating: crate::model::NewRating {
+            chat_id: ChatId(chat),
+            rater: who,
+            rater_name: "Umar".into(),
+            stars,
+            comment: comment.into(),
+        },
+        now: t0(),
+    }
+}
+
+#[test]
+fn a_closed_chat_is_rated_once_by_its_customer() {
+    let mut open = chat(1, 7);
+    open.status = ChatStatus::Open;
+    let mut closed = chat(2, 7);
+    closed.status = ChatStatus::Closed;
+    let mut db = Tables {
+        chats: vec![open, closed],
+        ..Tables::default()
+    };
+    let out = run(apply(
+        &mut db,
+        &[
+            rate(1, Actor::User(UserId(7)), 5, ""),
+            rate(2, Actor::Worker(WorkerId(3)), 5, ""),
+            rate(2, Actor::Admin(AdminId(1)), 5, ""),
+            rate(2, Actor::User(UserId(8)), 1, ""),
+            rate(2, Actor::User(UserId(7)), 4, "Quick and friendly"),
+            rate(2, Actor::User(UserId(7)), 1, "changed my mind"),
+        ],
+    ))
+    .expect("batch");
+    assert!(
+        matches!(&out[0], Err(ChatError::Conflict(_))),
+        "open: {:?}",
+        out[0]
+    );
+    assert!(
+        matches!(&out[1], Err(ChatError::NotFound(_))),
+        "not their chat"
+    );
+    assert!(matches!(&out[2], Err(ChatError::Forbidden(_))), "staff");
+    assert!(
+        matches!(&out[3], Err(ChatError::NotFound(_))),
+        "another customer"
+    );
+    let Ok(WriteOutcome::Rated(r)) = &out[4] else {
+        panic!("rated: {:?}", out[4]);
+    };
+    assert_eq!((r.stars, r.comment.as_str()), (4, "Quick and friendly"));
+    assert!(matches!(&out[5], Err(ChatError::Conflict(_))), "once");
+    assert_eq!(db.ratings.len(), 1);
+    // The story says so, to everyone in the chat; the chat stays closed.
+    let [line] = &db.messages[..] else {
+        panic!("one system line: {:?}", db.messages);
+    };
+    assert_eq!(line.sender_type, SenderType::System);
+    assert_eq!(
+        line.message,
+        "Umar rated the chat 4 of 5: “Quick and friendly”"
+    );
+    assert_eq!(db.chats[1].status, ChatStatus::Closed);
+    assert_eq!(db.chats[1].last_seq, 1);
+    assert_eq!(db.events[0].visibility.user_id, Some(UserId(7)));
 }
