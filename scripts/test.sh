@@ -110,6 +110,9 @@ CARGO_DENY_VERSION="0.20.2"
 if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
     cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
 fi
+# Every platform's crates in the lock file, not only this one's (a fresh machine has only
+# what its builds downloaded): cargo deny reads them all, offline.
+cargo fetch --locked
 cargo deny --offline check licenses bans sources
 python3 "$REPO_ROOT/scripts/msrv_check.py"
 LEGS_RAN+=("cargo-deny,msrv")
