@@ -132,6 +132,9 @@ pub struct Settings {
     pub business_name: String,
     /// How often the email job looks for work, in milliseconds.
     pub email_poll_millis: u64,
+    /// How often the router looks at the queue for chats to give to available workers
+    /// (when an admin turned automatic assignment on), in milliseconds.
+    pub routing_poll_millis: u64,
     /// How long a staff reply may stay unread by a guest (who has no preferences) before
     /// it is emailed, in seconds.
     pub guest_email_delay_secs: i64,
@@ -318,6 +321,7 @@ impl Default for Settings {
             email_from: "Nati Automotive <chat@localhost>".into(),
             business_name: "Nati Automotive".into(),
             email_poll_millis: 2000,
+            routing_poll_millis: 1000,
             guest_email_delay_secs: 600,
             email_retry_base_secs: 30,
             email_max_attempts: 10,

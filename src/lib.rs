@@ -134,6 +134,7 @@ pub async fn serve(
     let expiry = jobs::expiry::start(state.clone());
     let email = jobs::email::start(state.clone());
     let webhooks = jobs::webhooks::start(state.clone());
+    let router = jobs::router::start(state.clone());
     let pruning = state
         .limits
         .start_pruning(std::time::Duration::from_secs(60));
@@ -164,6 +165,7 @@ pub async fn serve(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), webhooks).await;
     hub.abort();
     expiry.abort();
+    router.abort();
     pruning.abort();
     result
 }

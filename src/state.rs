@@ -21,6 +21,8 @@ pub struct AppState {
     /// This node's lasting id (`<data_dir>/node.id`): what it holds in the database (webhook
     /// leases) is marked with it, so a restart after a crash can give it back at once.
     pub node: Arc<str>,
+    /// What this node's router remembers between rounds (`jobs::router`).
+    pub router: Arc<std::sync::Mutex<crate::jobs::router::RouterMemory>>,
 }
 
 /// This node's lasting id: read from `<data_dir>/node.id`, made there on the first start.
@@ -82,6 +84,7 @@ impl AppState {
             store,
             settings: Arc::new(settings),
             limits,
+            router: Arc::default(),
         }
     }
 }

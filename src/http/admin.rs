@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chat_core::model::{Account, NewAccount};
 use chat_core::policy::require_admin;
+use chat_core::routing::{RoutingMode, RoutingSettings, SilenceTarget};
 use chat_core::{AccountRole, secret, validate};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -217,4 +218,135 @@ pub async fn emails(
     Ok(Json(EmailsResponse {
         emails: state.store.list_emails(q.status.as_deref(), limit).await?,
     }))
+}
+
+/// A chat in the queue, with how long it has waited.
+#[derive(Serialize, ToSchema)]
+pub struct QueuedChat {
+    pub chat_id: chat_core::ChatId,
+    pub topic: String,
+    pub status: chat_core::ChatStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Seconds since the chat was started.
+    pub waiting_secs: i64,
+}
+
+/// A worker as the router sees them.
+#[derive(Serialize, ToSchema)]
+pub struct WorkerLoad {
+    pub worker_id: chat_core::WorkerId,
+    pub name: String,
+    /// A panel open and not set to Away: may be given chats.
+    pub available: bool,
+    /// Open (not closed) chats assigned to them.
+    pub open_chats: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoutingResponse {
+    pub settings: RoutingSettings,
+    /// Waiting chats (no worker, waiting or open), oldest first (at most 100).
+    pub queue: Vec<QueuedChat>,
+    /// Active workers, by name.
+    pub workers: Vec<WorkerLoad>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRequest {
+    pub mode: RoutingMode,
+    /// 1 to 50.
+    #[schema(minimum = 1, maximum = 50)]
+    pub capacity: i64,
+    /// Take a chat from a worker who has not answered the customer for this many seconds
+    /// (0, the default: never; at most 86400).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 86400)]
+    pub silence_secs: i64,
+    /// Where such a chat goes: `queue` (the default) or `admins`.
+    #[serde(default)]
+    pub on_silence: SilenceTarget,
+}
+
+async fn routing_view(state: &AppState) -> ApiResult<RoutingResponse> {
+    let store = &state.store;
+    let settings = store.routing_settings().await?;
+    let now = OffsetDateTime::now_utc();
+    let queue = store
+        .waiting_chats(100)
+        .await?
+        .into_iter()
+        .map(|c| QueuedChat {
+            chat_id: c.chat_id,
+            topic: c.topic,
+            status: c.status,
+            created_at: c.created_at,
+            waiting_secs: (now - c.created_at).whole_seconds().max(0),
+        })
+        .collect();
+    let online = state.hub.staff_online();
+    let open: std::collections::HashMap<_, _> =
+        store.open_chats_per_worker().await?.into_iter().collect();
+    let mut workers: Vec<WorkerLoad> = store
+        .list_accounts(Some(AccountRole::Worker))
+        .await?
+        .into_iter()
+        .filter(|a| a.active)
+        .map(|a| {
+            let id = chat_core::WorkerId(a.id);
+            WorkerLoad {
+                worker_id: id,
+                available: online.contains(&chat_core::Actor::Worker(id)),
+                open_chats: open.get(&id).copied().unwrap_or(0),
+                name: a.name,
+            }
+        })
+        .collect();
+    workers.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(RoutingResponse {
+        settings,
+        queue,
+        workers,
+    })
+}
+
+/// GET /api/admin/routing — the queue (waiting chats with their waiting time), the
+/// workers with their availability and open chats, and how chats are assigned (admins).
+#[utoipa::path(get, path = "/api/admin/routing", tag = "admin",
+    responses((status = 200, body = RoutingResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn routing(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<RoutingResponse>> {
+    require_admin(&who.actor)?;
+    Ok(Json(routing_view(&state).await?))
+}
+
+/// PUT /api/admin/routing — how chats are assigned: `manual`, `round_robin` or
+/// `least_busy`, each worker's capacity, and when a silent worker's chat is taken back
+/// (admins). Waiting chats are given out at once.
+#[utoipa::path(put, path = "/api/admin/routing", tag = "admin", request_body = RoutingRequest,
+    responses((status = 200, body = RoutingResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn set_routing(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<RoutingRequest>,
+) -> ApiResult<Json<RoutingResponse>> {
+    require_admin(&who.actor)?;
+    let settings = RoutingSettings {
+        mode: req.mode,
+        capacity: req.capacity,
+        silence_secs: req.silence_secs,
+        on_silence: req.on_silence,
+    }
+    .validate()?;
+    state
+        .store
+        .set_routing_settings(&settings, OffsetDateTime::now_utc())
+        .await?;
+    crate::jobs::router::route(&state).await?;
+    Ok(Json(routing_view(&state).await?))
 }

@@ -193,6 +193,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::activate))
         .routes(routes!(admin::emails))
+        .routes(routes!(admin::routing, admin::set_routing))
         .routes(routes!(webhooks::endpoints))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::retry))

@@ -2,4 +2,5 @@
 //! guest-expiry sweep finds the same idle guests after a restart.
 pub mod email;
 pub mod expiry;
+pub mod router;
 pub mod webhooks;

@@ -390,8 +390,9 @@ impl Hub {
             .collect()
     }
 
-    /// Staff presence now: staff online on this node or, as last heard, on the others.
-    pub fn staff_presence(&self) -> StaffPresence {
+    /// Staff online now: a panel open and not "away", on this node or, as last heard, on
+    /// the others. Who may be given chats automatically (`jobs::router`).
+    pub fn staff_online(&self) -> HashSet<Actor> {
         let mut online: HashSet<Actor> = self.local_staff_online().into_iter().collect();
         online.extend(
             self.inner
@@ -401,8 +402,13 @@ impl Hub {
                 .iter()
                 .copied(),
         );
+        online
+    }
+
+    /// Staff presence now: staff online on this node or, as last heard, on the others.
+    pub fn staff_presence(&self) -> StaffPresence {
         StaffPresence {
-            staff_online: online.len(),
+            staff_online: self.staff_online().len(),
         }
     }
 

@@ -483,3 +483,70 @@ async fn two_nodes_send_each_webhook_once_in_order_per_chat() {
     drop((a, b));
     db.drop_database().await.expect("drop");
 }
+
+#[tokio::test]
+async fn two_nodes_take_a_silent_workers_chat_once() {
+    let Some(db) = shared_db().await else { return };
+    account(db.url(), "admin", "admin@t.test");
+    account(db.url(), "worker", "w1@t.test");
+    let env = [("NATI_ROUTING_POLL_MILLIS", "20".to_owned())];
+    let a = Node::start(db.url(), &env);
+    let b = Node::start(db.url(), &env);
+    let admin = login(&a.base, "admin@t.test", PASSWORD).await;
+    let (st, body) = admin
+        .put(
+            "/api/admin/routing",
+            json!({"mode": "manual", "capacity": 3, "silence_secs": 1}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let worker_id = body["workers"][0]["worker_id"].as_i64().expect("worker");
+    let mut chats = Vec::new();
+    for i in 0..4 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let (st, started) = Client::new(base, None)
+            .post("/api/chat/start", json!({"message": format!("help {i}")}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{started}");
+        let chat = started["chat"]["chat_id"].as_i64().expect("id");
+        let (st, assigned) = admin
+            .post(
+                "/api/chat/assign_worker",
+                json!({"chat_id": chat, "worker_id": worker_id}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{assigned}");
+        let guest = Client::new(base, started["guest_token"].as_str().map(String::from));
+        guest.send_message(chat, "still there?").await;
+        chats.push(chat);
+    }
+    // Both nodes look; each chat is taken back once.
+    for chat in &chats {
+        for _ in 0..200 {
+            let (_, d) = admin
+                .get(&format!("/api/chat/details?chat_id={chat}"))
+                .await;
+            if d["chat"]["worker_id"].is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for chat in &chats {
+        let (_, page) = admin
+            .get(&format!("/api/chat/messages?chat_id={chat}&limit=100"))
+            .await;
+        let lines = page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| {
+                m["message"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("did not answer within 1 second"))
+            })
+            .count();
+        assert_eq!(lines, 1, "chat {chat}: {page}");
+    }
+}

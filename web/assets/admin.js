@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { framed, hostSignIn } from './embed.js';
 import { webhooksTab } from './admin-webhooks.js';
+import { queueTab } from './admin-queue.js';
 import { startPanel, statusChips, tool } from './panel.js';
 import { el, icon, avatar, modal, field, statusPill, toast, timeEl } from './ui.js';
 
@@ -228,7 +229,7 @@ function keysTab(box) {
     actions,
     composer: (s) => (s.status === 'closed' ? { disabled: true, note: 'This chat is closed. Reopen it to answer.' }
       : s.status === 'escalated' ? { note: 'A worker asked for an admin. Your answer hands the chat back.' } : {}),
-    tabs: [{ id: 'accounts', label: 'Accounts', mount: accountsTab }, { id: 'keys', label: 'API keys', mount: keysTab },
+    tabs: [{ id: 'queue', label: 'Queue', mount: queueTab }, { id: 'accounts', label: 'Accounts', mount: accountsTab }, { id: 'keys', label: 'API keys', mount: keysTab },
       { id: 'webhooks', label: 'Webhooks', mount: webhooksTab }],
   });
 })();

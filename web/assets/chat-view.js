@@ -199,37 +199,13 @@ export class ChatView {
     }
     if (this.ratingFor === s.chat_id) return; // keep what is being typed
     this.ratingFor = s.chat_id;
-    const name = `stars-${uid()}`;
-    const stars = [1, 2, 3, 4, 5].map((n) => el('label', { class: 'star', title: `${n} of 5` },
-      el('input', { type: 'radio', name, value: String(n), 'aria-label': `${n} ${n === 1 ? 'star' : 'stars'}` }),
-      el('span', { 'aria-hidden': 'true', text: '★' })));
-    const comment = el('textarea', { class: 'rate-comment', rows: 2, maxlength: '1000', id: `rate-c-${uid()}` });
-    const error = el('p', { class: 'rate-error', role: 'alert', hidden: true });
-    const send = el('button', { class: 'btn primary small', type: 'submit', text: 'Send rating' });
-    const form = el('form', { class: 'rate-form', onsubmit: async (e) => {
-      e.preventDefault();
-      const picked = form.querySelector('input[type=radio]:checked');
-      if (!picked) { error.hidden = false; error.textContent = 'Choose 1 to 5 stars.'; return; }
-      send.disabled = true;
-      error.hidden = true;
-      try {
-        const r = await api.post('/api/chat/rate', { chat_id: s.chat_id, stars: Number(picked.value), comment: comment.value.trim() || null });
-        if (this.summary?.chat_id === s.chat_id) { this.summary.rating = r.rating.stars; this.renderRating(this.summary); }
-      } catch (err) {
-        send.disabled = false;
-        error.hidden = false;
-        error.textContent = err.status === 409 && /already/.test(err.message) ? 'This chat has already been rated. Thank you!' : `Could not send the rating: ${err.message}`;
-      }
-    } },
-    el('fieldset', { class: 'rate-stars' }, el('legend', { text: 'How did we do?' }), ...stars),
-    el('label', { class: 'rate-label', for: comment.id, text: 'Anything to add? (optional)' }), comment, error, send);
-    // Stars light up to the one chosen.
-    form.addEventListener('change', () => {
-      const v = Number(form.querySelector('input[type=radio]:checked')?.value || 0);
-      if (v) error.hidden = true;
-      stars.forEach((l, i) => l.classList.toggle('on', i < v));
-    });
-    this.rateBox.replaceChildren(form);
+    // Loaded only when a closed chat asks: the widget's first open stays small.
+    import('./rating.js').then(({ ratingForm }) => {
+      if (this.ratingFor !== s.chat_id || this.summary?.chat_id !== s.chat_id) return;
+      this.rateBox.replaceChildren(ratingForm(s, (stars) => {
+        if (this.summary?.chat_id === s.chat_id) { this.summary.rating = stars; this.renderRating(this.summary); }
+      }));
+    }).catch(() => { this.ratingFor = null; });
   }
 
   /** Disable writing with a reason (a guest session that ended). */

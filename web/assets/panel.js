@@ -418,9 +418,9 @@ export async function startPanel(cfg) {
       case 'message.created': {
         const m = f.data;
         const s = chats.get(f.chat_id);
-        // A private note keeps the chat's place (as on the server); a system line (a
-        // rating, say) may change more than the preview: ask for the chat as it is.
-        if (s && m.sender_type !== 'system') upsert({ ...s, ...preview(m), ...(m.is_private ? {} : { updated_at: m.created_at, last_message_at: m.created_at }) });
+        // A private note changes neither the preview nor the chat's place (as on the
+        // server); a system line (a rating, say) may change more: ask for the chat as it is.
+        if (s && m.sender_type !== 'system') upsert(m.is_private ? s : { ...s, ...preview(m), updated_at: m.created_at, last_message_at: m.created_at });
         else refreshChat(f.chat_id);
         if (current === f.chat_id) view.handle(f);
         const mine = m.sender_type === me.role && m.sender_id === me.id;

@@ -5,6 +5,7 @@
 //! - [`actor`]: the four roles and who is acting;
 //! - [`status`]: the chat status machine and every allowed transition;
 //! - [`policy`]: who may see and do what, in one module;
+//! - [`routing`]: the queue and automatic assignment (modes, capacity, who is available);
 //! - [`validate`]: the rules for message text, names, emails and passwords;
 //! - [`model`]: the records the store hands back;
 //! - [`store`]: the one storage trait every backend implements, and its error;
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod routing;
 pub mod rows;
 pub mod secret;
 pub mod status;
@@ -39,15 +41,15 @@ pub use error::ChatError;
 pub use ids::{AdminId, ChatId, GuestId, MessageId, UserId, WorkerId};
 pub use status::ChatStatus;
 pub use store::{
-    AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, Store, StoreError,
-    WebhookStore,
+    AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, RoutingStore, Store,
+    StoreError, WebhookStore,
 };
 
 /// `use chat_core::prelude::*;` brings the store traits into scope: calling a method of
 /// `dyn Store` that one of the narrow traits declares needs that trait in scope.
 pub mod prelude {
     pub use crate::store::{
-        AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, Store,
-        WebhookStore,
+        AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, RoutingStore,
+        Store, WebhookStore,
     };
 }

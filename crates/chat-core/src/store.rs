@@ -14,6 +14,7 @@ use crate::error::ChatError;
 use crate::hosttoken::HostProfile;
 use crate::ids::*;
 use crate::model::*;
+use crate::routing::RoutingSettings;
 use crate::webhook::{Delivery, DeliveryCount, DeliveryOutcome, NewDelivery};
 use crate::write::WriteQueue;
 use async_trait::async_trait;
@@ -361,6 +362,30 @@ pub trait HostStore: Send + Sync {
     ) -> Result<Option<ApiKey>, StoreError>;
 }
 
+/// The queue and its settings (the rules: [`crate::routing`]).
+#[async_trait]
+pub trait RoutingStore: Send + Sync {
+    /// The routing settings (the defaults when an admin never set them).
+    async fn routing_settings(&self) -> Result<RoutingSettings, StoreError>;
+    async fn set_routing_settings(
+        &self,
+        settings: &RoutingSettings,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The queue: chats with no worker, `pending` or `open`, oldest first, at most `limit`.
+    async fn waiting_chats(&self, limit: i64) -> Result<Vec<Chat>, StoreError>;
+    /// Chats whose worker has left a customer's message unanswered since before `cutoff`
+    /// (counted from the chat's latest system line when that is later), `pending` or
+    /// `open`, by id, at most `limit` (see [`crate::routing::on_silence`]).
+    async fn silent_chats(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Chat>, StoreError>;
+    /// Open (not closed) chats per worker who has any.
+    async fn open_chats_per_worker(&self) -> Result<Vec<(WorkerId, i64)>, StoreError>;
+}
+
 /// Canned replies: the team's and each staff member's own. The rules of who may see and
 /// change which are [`crate::policy::may_use_canned`] and `may_manage_canned`.
 #[async_trait]
@@ -515,6 +540,7 @@ pub trait Store:
     + HostStore
     + WebhookStore
     + CannedReplyStore
+    + RoutingStore
     + NodeStore
     + 'static
 {
@@ -561,6 +587,21 @@ pub trait Store:
         now: OffsetDateTime,
     ) -> Result<ReadPosition, StoreError> {
         self.writer().read(chat, *reader, up_to, now).await
+    }
+    /// Give a waiting chat to a worker automatically, if it still waits and the worker
+    /// has room (checked on the chat as locked and the worker's open chats as committed:
+    /// [`crate::routing::auto_assign`]).
+    async fn auto_assign_chat(
+        &self,
+        chat: ChatId,
+        worker: WorkerId,
+        worker_name: &str,
+        settings: RoutingSettings,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        self.writer()
+            .auto_assign(chat, worker, worker_name.to_owned(), settings, now)
+            .await
     }
     /// The customer rates a closed chat, once: the rating, and a system message telling
     /// the chat's story.

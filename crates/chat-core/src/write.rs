@@ -117,6 +117,14 @@ pub enum WriteCommand {
         rating: NewRating,
         now: OffsetDateTime,
     },
+    /// Give a waiting chat to a worker with room ([`crate::routing::auto_assign`]).
+    AutoAssign {
+        chat_id: ChatId,
+        worker: WorkerId,
+        worker_name: String,
+        settings: crate::routing::RoutingSettings,
+        now: OffsetDateTime,
+    },
 }
 
 impl WriteCommand {
@@ -129,6 +137,7 @@ impl WriteCommand {
             WriteCommand::Read { .. } => "read",
             WriteCommand::ExpireGuest { .. } => "expire_guest",
             WriteCommand::Rate { .. } => "rate",
+            WriteCommand::AutoAssign { .. } => "auto_assign",
         }
     }
 
@@ -140,6 +149,7 @@ impl WriteCommand {
                 Some(*chat_id)
             }
             WriteCommand::Rate { rating, .. } => Some(rating.chat_id),
+            WriteCommand::AutoAssign { chat_id, .. } => Some(*chat_id),
             WriteCommand::Start { .. } | WriteCommand::ExpireGuest { .. } => None,
         }
     }
@@ -314,6 +324,11 @@ pub trait WriteTx: Send {
         up_to: MessageId,
         senders: [SenderType; 2],
     ) -> Result<(), StoreError>;
+
+    // ---- automatic assignment -------------------------------------------------------
+    /// The worker's open (not closed) chats as committed, read under a lock that keeps
+    /// another transaction from assigning to the same worker until this one ends.
+    async fn worker_open_chats(&mut self, worker: WorkerId) -> Result<i64, StoreError>;
 
     // ---- ratings ---------------------------------------------------------------------
     /// Store a chat's rating unless it has one: false when it had (nothing is written).
@@ -646,6 +661,8 @@ pub async fn apply<T: WriteTx + ?Sized>(
 
     let mut plan = Plan::default();
     let mut in_batch: HashMap<ClientKey, usize> = HashMap::new();
+    // Chats given to each worker earlier in this batch (not yet in the table).
+    let mut given: HashMap<WorkerId, i64> = HashMap::new();
     let mut changed: Vec<ChatId> = Vec::new();
     let mut pending = Vec::with_capacity(cmds.len());
     for (i, cmd) in cmds.iter().enumerate() {
@@ -802,6 +819,29 @@ pub async fn apply<T: WriteTx + ?Sized>(
                         touched(&mut changed, chat.chat_id);
                         Pending::Read(pos)
                     }
+                }
+            }
+            WriteCommand::AutoAssign {
+                chat_id,
+                worker,
+                worker_name,
+                settings,
+                now,
+            } => {
+                let Some(chat) = chats.get_mut(chat_id) else {
+                    pending.push(Pending::Refused(ChatError::NotFound("chat")));
+                    continue;
+                };
+                let open =
+                    tx.worker_open_chats(*worker).await? + given.get(worker).copied().unwrap_or(0);
+                match crate::routing::auto_assign(chat, *worker, worker_name, open, *settings) {
+                    Ok(change) => {
+                        plan.change(chat, &change, *now)?;
+                        *given.entry(*worker).or_default() += 1;
+                        touched(&mut changed, chat.chat_id);
+                        Pending::Updated(chat.clone())
+                    }
+                    Err(e) => Pending::Refused(e),
                 }
             }
             WriteCommand::Rate { rating, now } => {

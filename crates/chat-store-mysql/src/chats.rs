@@ -71,9 +71,9 @@ fn summary_select(s: &MysqlStore, reader: &Actor) -> String {
          c.last_seq, c.created_at, c.updated_at, c.last_message_at, \
          COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, {subject} AS customer_host_id, \
          (SELECT SUBSTRING(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
-             AND m.sender_type <> 'system' {notes} ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+             AND m.sender_type <> 'system' AND m.is_private = FALSE ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
          COALESCE((SELECT m.sender_type = ? AND m.sender_id = ? FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
-             AND m.sender_type <> 'system' {notes} ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
+             AND m.sender_type <> 'system' AND m.is_private = FALSE ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
          (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \
              AND NOT (m.sender_type = ? AND m.sender_id = ?) {notes} \
              AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \

@@ -65,6 +65,7 @@ mod chats;
 mod host;
 mod nodes;
 mod outbox;
+mod routing;
 mod rows;
 pub mod schema;
 pub mod scratch;

@@ -30,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 10] = [
+const TEMPLATES: [(i64, &str, &str); 11] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -76,6 +76,11 @@ const TEMPLATES: [(i64, &str, &str); 10] = [
         10,
         "ratings",
         include_str!("../migrations/0010_ratings.sql"),
+    ),
+    (
+        11,
+        "settings",
+        include_str!("../migrations/0011_settings.sql"),
     ),
 ];
 
@@ -887,6 +892,7 @@ mod tests {
             "tbl_chat_webhook_deliveries",
             "tbl_chat_canned_replies",
             "tbl_chat_ratings",
+            "tbl_chat_settings",
             "tbl_user",
         ] {
             assert!(

@@ -21,7 +21,7 @@ use chat_core::model::{Chat, ChatRating, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
-use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreError};
+use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreError, WorkerId};
 use sqlx::{AssertSqlSafe, MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -330,6 +330,19 @@ impl WriteTx for MysqlWrite<'_> {
             ))
         })
         .transpose()
+    }
+
+    async fn worker_open_chats(&mut self, worker: WorkerId) -> Result<i64, StoreError> {
+        // A locking read: it sees the latest committed rows and locks the worker's range of
+        // the worker index, so another transaction assigning to this worker waits.
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM tbl_chats WHERE worker_id = ? AND status <> 'closed' FOR UPDATE",
+        )
+        .bind(worker.0)
+        .fetch_one(&mut *self.0)
+        .await
+        .map_err(db)?;
+        int(&row, "n")
     }
 
     async fn insert_rating(&mut self, r: &ChatRating) -> Result<bool, StoreError> {

@@ -13,11 +13,15 @@ use chat_core::model::{Chat, ChatRating, Message, NewChat, ReadPosition};
 use chat_core::write::{
     self, BatchExecutor, ClientKey, EventRow, MessageRow, WriteCommand, WriteOutcome, WriteTx,
 };
-use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreError};
+use chat_core::{Actor, ChatError, ChatId, GuestId, MessageId, SenderType, StoreError, WorkerId};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnection;
 use std::collections::HashMap;
 use time::OffsetDateTime;
+
+/// The key space of the per-worker advisory lock taken before counting a worker's open
+/// chats for an automatic assignment ("NWRK").
+const WORKER_LOCK: i32 = 0x4E57_524B;
 
 /// The write primitives on an open transaction's connection.
 pub(crate) struct PgWrite<'c> {
@@ -266,6 +270,25 @@ impl WriteTx for PgWrite<'_> {
         .await
         .map_err(db)?;
         Ok(row.map(|(id, at)| (MessageId(id), at)))
+    }
+
+    async fn worker_open_chats(&mut self, worker: WorkerId) -> Result<i64, StoreError> {
+        // Another node assigning to this worker waits here until this transaction ends,
+        // then counts what it committed (READ COMMITTED: each statement sees the latest).
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(WORKER_LOCK)
+            .bind(i32::try_from(worker.0).unwrap_or(i32::MAX))
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db)?;
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM tbl_chats WHERE worker_id = $1 AND status <> 'closed'",
+        )
+        .bind(worker.0)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(n)
     }
 
     async fn insert_rating(&mut self, r: &ChatRating) -> Result<bool, StoreError> {

@@ -18,8 +18,8 @@ fn scope_params(scope: ChatScope) -> (bool, Option<i64>, Option<i64>, Option<i64
 }
 
 /// The summary select. Parameters: `$1` reader type, `$2` reader id, `$3`..`$6` scope.
-/// Private notes count only for staff readers (`$1` admin or worker): a customer's
-/// preview, unread count and search never see them.
+/// The preview is the conversation with the customer: never a private note. Notes count
+/// in unread counts and search only for staff readers (`$1` admin or worker).
 macro_rules! summary_select {
     ($($more:literal),*) => {
         concat!(
@@ -28,10 +28,10 @@ macro_rules! summary_select {
              COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, \
              w.name AS worker_name, u.host_subject AS customer_host_id, \
              (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m \
-              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) \
+              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND m.is_private = FALSE \
               ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
              COALESCE((SELECT m.sender_type = $1 AND m.sender_id = $2 FROM tbl_chat_messages m \
-              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND (m.is_private = FALSE OR $1 IN ('admin', 'worker')) \
+              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND m.is_private = FALSE \
               ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
              (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
               AND m.sender_type <> 'system' AND NOT (m.sender_type = $1 AND m.sender_id = $2) \

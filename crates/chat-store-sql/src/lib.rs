@@ -25,6 +25,7 @@ pub mod canned;
 pub mod chats;
 pub mod host;
 pub mod outbox;
+pub mod routing;
 pub mod webhooks;
 
 /// What the `impl` macros name, in scope inside them.

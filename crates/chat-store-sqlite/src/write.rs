@@ -300,6 +300,17 @@ impl WriteTx for SqliteWrite<'_> {
             .map_err(db)
     }
 
+    async fn worker_open_chats(&mut self, worker: WorkerId) -> Result<i64, StoreError> {
+        // One writer: nobody else assigns until this transaction ends.
+        self.0
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tbl_chats WHERE worker_id = ?1 AND status <> 'closed'",
+            )
+            .map_err(db)?
+            .query_row([worker.0], |r| r.get(0))
+            .map_err(db)
+    }
+
     async fn insert_rating(&mut self, r: &ChatRating) -> Result<bool, StoreError> {
         let n = self
             .0

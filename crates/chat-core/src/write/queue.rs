@@ -166,6 +166,28 @@ impl WriteQueue {
         }
     }
 
+    /// Give a waiting chat to a worker (see [`WriteCommand::AutoAssign`]).
+    pub async fn auto_assign(
+        &self,
+        chat_id: ChatId,
+        worker: crate::ids::WorkerId,
+        worker_name: String,
+        settings: crate::routing::RoutingSettings,
+        now: OffsetDateTime,
+    ) -> Result<Chat, StoreError> {
+        let cmd = WriteCommand::AutoAssign {
+            chat_id,
+            worker,
+            worker_name,
+            settings,
+            now,
+        };
+        match self.submit(cmd).await? {
+            WriteOutcome::Updated(chat) => Ok(chat),
+            other => Err(unexpected("automatic assignment", &other)),
+        }
+    }
+
     /// Rate a closed chat (see [`WriteCommand::Rate`]).
     pub async fn rate(
         &self,

@@ -47,6 +47,13 @@ impl WriteTx for Tables {
         }
         Ok(ids)
     }
+    async fn worker_open_chats(&mut self, worker: WorkerId) -> Result<i64, StoreError> {
+        Ok(self
+            .chats
+            .iter()
+            .filter(|c| c.worker_id == Some(worker) && c.status != ChatStatus::Closed)
+            .count() as i64)
+    }
     async fn insert_rating(&mut self, rating: &ChatRating) -> Result<bool, StoreError> {
         if self.ratings.iter().any(|r| r.chat_id == rating.chat_id) {
             return Ok(false);
@@ -816,4 +823,56 @@ fn a_closed_chat_is_rated_once_by_its_customer() {
     assert_eq!(db.chats[1].status, ChatStatus::Closed);
     assert_eq!(db.chats[1].last_seq, 1);
     assert_eq!(db.events[0].visibility.user_id, Some(UserId(7)));
+}
+
+#[test]
+fn automatic_assignment_in_one_batch_never_passes_capacity() {
+    use crate::routing::{RoutingMode, RoutingSettings};
+    let settings = RoutingSettings {
+        mode: RoutingMode::LeastBusy,
+        capacity: 2,
+        ..RoutingSettings::default()
+    };
+    let mut busy = chat(9, 8);
+    busy.worker_id = Some(WorkerId(3));
+    busy.status = ChatStatus::Open;
+    let mut db = Tables {
+        chats: vec![chat(1, 7), chat(2, 7), chat(3, 7), busy],
+        ..Tables::default()
+    };
+    let give = |c: i64| WriteCommand::AutoAssign {
+        chat_id: ChatId(c),
+        worker: WorkerId(3),
+        worker_name: "Walt".into(),
+        settings,
+        now: t0(),
+    };
+    let out = run(apply(&mut db, &[give(1), give(2), give(3), give(1)])).expect("batch");
+    // Walt had one open chat: one more fits, then he is full.
+    assert!(matches!(&out[0], Ok(WriteOutcome::Updated(c)) if c.worker_id == Some(WorkerId(3))));
+    assert!(
+        matches!(&out[1], Err(ChatError::Conflict(_))),
+        "{:?}",
+        out[1]
+    );
+    assert!(matches!(&out[2], Err(ChatError::Conflict(_))));
+    assert!(
+        matches!(&out[3], Err(ChatError::Conflict(_))),
+        "no longer waiting"
+    );
+    let walts = db
+        .chats
+        .iter()
+        .filter(|c| c.worker_id == Some(WorkerId(3)))
+        .count();
+    assert_eq!(walts, 2);
+    let line = db
+        .messages
+        .iter()
+        .find(|m| m.sender_type == SenderType::System)
+        .expect("the story");
+    assert_eq!(
+        line.message,
+        "The chat was assigned to Walt (automatic, least busy)"
+    );
 }

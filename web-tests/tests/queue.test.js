@@ -1,0 +1,65 @@
+// The queue and automatic assignment in a real headless Chromium: an admin turns on
+// "least busy" in the Queue tab; a worker with the panel open is given a new chat live,
+// its story says it was automatic; the tab shows the worker's load and the waiting chats.
+// Desktop and phone width, with axe-core on each screen shot.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, newSession, signIn, shot, shots, apiToken } from '../lib/harness.js';
+
+let srv;
+let browser;
+const sessions = [];
+
+before(async () => {
+  srv = await startServer({ env: { NATI_ROUTING_POLL_MILLIS: '100' } });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  for (const s of sessions) if (s.page.problems.length) console.log('page problems:', s.page.problems);
+  await browser?.close();
+  await srv?.dispose();
+});
+
+const T = { timeout: 180000 };
+
+test('least busy: an available worker is given a new chat live', T, async () => {
+  const admin = await newSession(browser);
+  const worker = await newSession(browser, { width: 390, height: 844, mobile: true });
+  sessions.push(admin, worker);
+  const a = admin.page;
+  const w = worker.page;
+  await signIn(w, srv.url, 'worker1@nati.test');
+  await signIn(a, srv.url, 'admin@nati.test');
+
+  await a.getByRole('button', { name: 'Queue', exact: true }).click();
+  await a.getByRole('heading', { name: 'Queue' }).waitFor();
+  const walt = a.getByRole('list', { name: 'Workers' }).locator('li', { hasText: 'Walt Worker' });
+  await walt.locator('.tag', { hasText: 'Available' }).waitFor();
+  await a.getByRole('list', { name: 'Workers' }).locator('li', { hasText: 'Wendy Worker' }).locator('.tag', { hasText: 'Offline or away' }).waitFor();
+  assert.equal(await a.getByLabel('Assign new chats').inputValue(), 'manual');
+  await a.getByLabel('Assign new chats').selectOption('least_busy');
+  await a.getByLabel('Open chats per worker').fill('20');
+  await a.getByRole('button', { name: 'Save' }).click();
+  await a.locator('.toast', { hasText: 'Saved.' }).waitFor();
+
+  // A customer writes: Walt, the only one available, has it at once.
+  const user = await apiToken(srv.url, 'user2@nati.test');
+  const r = await fetch(`${srv.url}/api/chat/start`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user}` },
+    body: JSON.stringify({ topic: 'Timing belt', message: 'When should I change my timing belt?' }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  const row = w.locator('.chat-item', { hasText: 'Timing belt' });
+  await row.waitFor();
+  await row.click();
+  await w.locator('.msg.sys', { hasText: 'The chat was assigned to Walt Worker (automatic, least busy)' }).waitFor();
+  await w.locator('.msg.in .text', { hasText: 'timing belt' }).waitFor();
+
+  await a.getByRole('button', { name: 'Refresh' }).click();
+  await walt.locator('.tag', { hasText: /^[1-9]\d* of 20 open$/ }).waitFor();
+  await shots(a, 'queue-admin');
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual(w.problems, []);
+});
