@@ -267,13 +267,16 @@ pub struct RoutingRequest {
     /// Where such a chat goes: `queue` (the default) or `admins`.
     #[serde(default)]
     pub on_silence: SilenceTarget,
+    /// Workers may take waiting chats themselves (default false).
+    #[serde(default)]
+    pub workers_may_take: bool,
 }
 
-async fn routing_view(state: &AppState) -> ApiResult<RoutingResponse> {
-    let store = &state.store;
-    let settings = store.routing_settings().await?;
+/// The waiting chats, oldest first (at most 100), with their waiting time.
+pub async fn queue(state: &AppState) -> ApiResult<Vec<QueuedChat>> {
     let now = OffsetDateTime::now_utc();
-    let queue = store
+    Ok(state
+        .store
         .waiting_chats(100)
         .await?
         .into_iter()
@@ -284,7 +287,13 @@ async fn routing_view(state: &AppState) -> ApiResult<RoutingResponse> {
             created_at: c.created_at,
             waiting_secs: (now - c.created_at).whole_seconds().max(0),
         })
-        .collect();
+        .collect())
+}
+
+async fn routing_view(state: &AppState) -> ApiResult<RoutingResponse> {
+    let store = &state.store;
+    let settings = store.routing_settings().await?;
+    let queue = queue(state).await?;
     let online = state.hub.staff_online();
     let open: std::collections::HashMap<_, _> =
         store.open_chats_per_worker().await?.into_iter().collect();
@@ -341,6 +350,7 @@ pub async fn set_routing(
         capacity: req.capacity,
         silence_secs: req.silence_secs,
         on_silence: req.on_silence,
+        workers_may_take: req.workers_may_take,
     }
     .validate()?;
     state

@@ -485,6 +485,71 @@ pub async fn rate(
     Ok((StatusCode::CREATED, Json(RateResponse { rating })))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct QueueResponse {
+    /// Waiting chats (no worker, waiting or open), oldest first (at most 100).
+    pub queue: Vec<crate::http::admin::QueuedChat>,
+    /// Whether workers may take them (`POST /api/chat/take`).
+    pub workers_may_take: bool,
+}
+
+/// GET /api/chat/queue — the waiting chats: admins, and workers when admins let workers
+/// take chats.
+#[utoipa::path(get, path = "/api/chat/queue", tag = "chat",
+    responses((status = 200, body = QueueResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn queue(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<QueueResponse>> {
+    let settings = state.store.routing_settings().await?;
+    let allowed = match who.actor {
+        Actor::Admin(_) => true,
+        Actor::Worker(_) => settings.workers_may_take,
+        _ => false,
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "the queue is for admins, and for workers when admins let them take chats".into(),
+        ));
+    }
+    Ok(Json(QueueResponse {
+        queue: crate::http::admin::queue(&state).await?,
+        workers_may_take: settings.workers_may_take,
+    }))
+}
+
+/// POST /api/chat/take — a worker takes a waiting chat, when admins allow it and the
+/// worker has room (the same capacity as automatic assignment).
+#[utoipa::path(post, path = "/api/chat/take", tag = "chat", request_body = ChatIdRequest,
+    responses((status = 200, body = ChatResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn take(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<ChatIdRequest>,
+) -> ApiResult<Json<ChatResponse>> {
+    let Actor::Worker(worker) = who.actor else {
+        return Err(ApiError::Forbidden("only workers take chats".into()));
+    };
+    let settings = state.store.routing_settings().await?;
+    state
+        .store
+        .auto_assign_chat(
+            req.chat_id,
+            worker,
+            &who.name,
+            settings,
+            true,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    state.hub.notify();
+    Ok(Json(ChatResponse {
+        chat: service::summary(&state, &who, req.chat_id).await?,
+    }))
+}
+
 /// POST /api/chat/reopen — reopen a closed chat, or hand an escalated one back: staff.
 #[utoipa::path(post, path = "/api/chat/reopen", tag = "chat", request_body = ChatIdRequest,
     responses((status = 200, body = ChatResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),

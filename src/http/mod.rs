@@ -8,6 +8,7 @@ pub mod chat;
 pub mod embed;
 pub mod hostapi;
 pub mod prefs;
+pub mod reports;
 pub mod request_id;
 pub mod webhooks;
 
@@ -185,6 +186,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::escalate))
         .routes(routes!(chat::reopen))
         .routes(routes!(chat::rate))
+        .routes(routes!(chat::queue))
+        .routes(routes!(chat::take))
         .routes(routes!(chat::unassign))
         .routes(routes!(chat::details))
         .routes(routes!(chat::mark_read))
@@ -194,6 +197,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::activate))
         .routes(routes!(admin::emails))
         .routes(routes!(admin::routing, admin::set_routing))
+        .routes(routes!(reports::report))
         .routes(routes!(webhooks::endpoints))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::retry))

@@ -142,7 +142,7 @@ async fn assign(
         let name = workers.get(&worker).map_or("a worker", |(n, _)| n.as_str());
         let now = OffsetDateTime::now_utc();
         match store
-            .auto_assign_chat(chat, worker, name, settings, now)
+            .auto_assign_chat(chat, worker, name, settings, false, now)
             .await
         {
             Ok(_) => {

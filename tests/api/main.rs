@@ -16,6 +16,7 @@ mod nodes;
 mod notes;
 mod ratings;
 mod realtime;
+mod reports;
 mod routing;
 mod sessions;
 mod smoke;

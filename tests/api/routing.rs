@@ -62,7 +62,7 @@ async fn admins_choose_and_only_admins() {
     let v = routing(&d.admin).await;
     assert_eq!(
         v["settings"],
-        json!({"mode": "manual", "capacity": 3, "silence_secs": 0, "on_silence": "queue"})
+        json!({"mode": "manual", "capacity": 3, "silence_secs": 0, "on_silence": "queue", "workers_may_take": false})
     );
     for bad in [
         json!({"mode": "least_busy", "capacity": 0}),
@@ -303,4 +303,58 @@ async fn a_silent_worker_loses_the_chat_once_and_an_answer_keeps_it() {
         ),
         1
     );
+}
+
+#[tokio::test]
+async fn workers_take_waiting_chats_when_allowed_and_within_capacity() {
+    let d = Desk::new().await;
+    let take = |c: &Client, chat: i64| {
+        let c = c.clone();
+        async move { c.post("/api/chat/take", json!({"chat_id": chat})).await }
+    };
+    // Not allowed yet: no queue, no taking.
+    assert_eq!(d.w1.get("/api/chat/queue").await.0, StatusCode::FORBIDDEN);
+    let got = take(&d.w1, d.chat_u2).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    let (st, b) = d
+        .admin
+        .put(
+            ROUTING,
+            json!({"mode": "manual", "capacity": 2, "workers_may_take": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, q) = d.w1.get("/api/chat/queue").await;
+    assert_eq!(st, StatusCode::OK, "{q}");
+    assert_eq!(q["workers_may_take"], true);
+    let ids: Vec<i64> = q["queue"]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .filter_map(|c| c["chat_id"].as_i64())
+        .collect();
+    assert_eq!(ids, [d.chat_u2, d.chat_g]);
+    for c in [&d.u1, &d.guest] {
+        assert_eq!(c.get("/api/chat/queue").await.0, StatusCode::FORBIDDEN);
+    }
+    // Walt takes Ursula's chat: his now, and the story says so.
+    let (st, b) = take(&d.w1, d.chat_u2).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["chat"]["worker_id"], d.w1_id);
+    let story = d.all_messages(d.chat_u2).await;
+    assert_eq!(said(&story, "Walt took the chat from the queue"), 1);
+    // Taken is taken; Walt is full (2 of 2); Wendy has room; only workers take.
+    let got = take(&d.w2, d.chat_u2).await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict");
+    let got = take(&d.w1, d.chat_g).await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict");
+    for c in [&d.admin, &d.u1, &d.guest] {
+        let got = take(c, d.chat_g).await;
+        assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let got = take(&d.w2, 999_999).await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found");
+    let (st, b) = take(&d.w2, d.chat_g).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(d.chat(d.chat_g).await["worker_id"], d.w2_id);
 }

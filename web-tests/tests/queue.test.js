@@ -60,6 +60,28 @@ test('least busy: an available worker is given a new chat live', T, async () => 
   await a.getByRole('button', { name: 'Refresh' }).click();
   await walt.locator('.tag', { hasText: /^[1-9]\d* of 20 open$/ }).waitFor();
   await shots(a, 'queue-admin');
+
+  // Workers may take waiting chats: back to manual, Wendy takes one herself.
+  await a.getByLabel('Assign new chats').selectOption('manual');
+  await a.getByLabel('Workers may take waiting chats themselves (within their capacity)').check();
+  await a.getByRole('button', { name: 'Save' }).click();
+  await a.locator('.toast', { hasText: 'Saved.' }).waitFor();
+  const r2 = await fetch(`${srv.url}/api/chat/start`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user}` },
+    body: JSON.stringify({ topic: 'Wiper blades', message: 'Do you have wiper blades for a Golf?' }),
+  });
+  assert.equal(r2.status, 201, await r2.text());
+  const wendy = await newSession(browser);
+  sessions.push(wendy);
+  const wn = wendy.page;
+  await signIn(wn, srv.url, 'worker2@nati.test');
+  const waiting = wn.getByRole('button', { name: /^Waiting chats \(\d+\)$/ });
+  await waiting.click();
+  const dlg = wn.getByRole('dialog', { name: 'Waiting chats' });
+  await dlg.getByRole('button', { name: 'Take Wiper blades' }).click();
+  await wn.locator('.msg.sys', { hasText: 'Wendy Worker took the chat from the queue' }).waitFor();
+  await wn.locator('.chat-item', { hasText: 'Wiper blades' }).waitFor();
+  assert.deepEqual(wn.problems, []);
   assert.deepEqual(a.problems, []);
   assert.deepEqual(w.problems, []);
 });

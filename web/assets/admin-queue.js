@@ -25,6 +25,7 @@ function waited(secs) {
 export function queueTab(box) {
   const mode = el('select', { name: 'mode' }, ...MODES.map(([v, label]) => el('option', { value: v, text: label })));
   const capacity = el('input', { name: 'capacity', type: 'number', min: '1', max: '50', step: '1', required: true, inputmode: 'numeric' });
+  const mayTake = el('input', { type: 'checkbox', name: 'workers_may_take' });
   const silence = el('input', { name: 'silence', type: 'number', min: '0', max: '1440', step: '1', required: true, inputmode: 'numeric' });
   const target = el('select', { name: 'on_silence' },
     el('option', { value: 'queue', text: 'Back to the queue' }), el('option', { value: 'admins', text: 'To the admins (needs admin)' }));
@@ -33,6 +34,7 @@ export function queueTab(box) {
     field('Open chats per worker', capacity, 'Automatic assignment stops at this many; you can still assign more by hand.'),
     field('Take a chat back after (minutes without an answer)', silence, 'When the assigned worker has not answered the customer for this long. 0: never.'),
     field('A chat taken back goes', target),
+    el('label', { class: 'check' }, mayTake, el('span', { text: 'Workers may take waiting chats themselves (within their capacity)' })),
     el('button', { class: 'btn primary', type: 'submit', text: 'Save' }));
   const workersEl = el('ul', { class: 'acct-list', 'aria-label': 'Workers' });
   const queueEl = el('ul', { class: 'acct-list', 'aria-label': 'Waiting chats' });
@@ -41,6 +43,7 @@ export function queueTab(box) {
     capacity.value = String(v.settings.capacity);
     silence.value = String(Math.round((v.settings.silence_secs || 0) / 60));
     target.value = v.settings.on_silence || 'queue';
+    mayTake.checked = !!v.settings.workers_may_take;
     workersEl.replaceChildren(...(v.workers.length ? v.workers.map((w) => el('li', { class: 'acct' },
       el('div', { class: 'acct-main' }, el('strong', { text: w.name })),
       el('div', { class: 'acct-tags' },
@@ -63,7 +66,7 @@ export function queueTab(box) {
   const save = async () => {
     try {
       render(await api.put('/api/admin/routing', {
-        mode: mode.value, capacity: Number(capacity.value), silence_secs: Number(silence.value) * 60, on_silence: target.value,
+        mode: mode.value, capacity: Number(capacity.value), silence_secs: Number(silence.value) * 60, on_silence: target.value, workers_may_take: mayTake.checked,
       }));
       toast('Saved.', 'ok');
     } catch (e) {

@@ -5,6 +5,7 @@ import { api } from './api.js';
 import { framed, hostSignIn } from './embed.js';
 import { webhooksTab } from './admin-webhooks.js';
 import { queueTab } from './admin-queue.js';
+import { reportsTab } from './admin-reports.js';
 import { startPanel, statusChips, tool } from './panel.js';
 import { el, icon, avatar, modal, field, statusPill, toast, timeEl } from './ui.js';
 
@@ -229,7 +230,8 @@ function keysTab(box) {
     actions,
     composer: (s) => (s.status === 'closed' ? { disabled: true, note: 'This chat is closed. Reopen it to answer.' }
       : s.status === 'escalated' ? { note: 'A worker asked for an admin. Your answer hands the chat back.' } : {}),
-    tabs: [{ id: 'queue', label: 'Queue', mount: queueTab }, { id: 'accounts', label: 'Accounts', mount: accountsTab }, { id: 'keys', label: 'API keys', mount: keysTab },
+    tabs: [{ id: 'queue', label: 'Queue', mount: queueTab }, { id: 'reports', label: 'Reports', mount: reportsTab },
+      { id: 'accounts', label: 'Accounts', mount: accountsTab }, { id: 'keys', label: 'API keys', mount: keysTab },
       { id: 'webhooks', label: 'Webhooks', mount: webhooksTab }],
   });
 })();

@@ -1,9 +1,60 @@
 // The worker panel: assigned chats, answering, "mark resolved" and "need admin".
 
 import { startPanel, statusChips, statusMatches, tool } from './panel.js';
-import { el, modal, field, statusPill } from './ui.js';
+import { api } from './api.js';
+import { el, modal, field, statusPill, icon, toast } from './ui.js';
 
 const tag = (text) => el('span', { class: 'tag', text });
+
+/** "Waiting chats": the queue, shown only when admins let workers take chats. */
+function queueButton(ctx) {
+  const btn = el('button', { class: 'btn small waiting-btn', type: 'button', hidden: true, onclick: () => show() }, 'Waiting chats');
+  const mins = (s) => (s < 60 ? 'less than a minute' : `${Math.floor(s / 60)} min`);
+  async function peek() {
+    try {
+      const r = await api.get('/api/chat/queue');
+      btn.hidden = !r.workers_may_take;
+      btn.textContent = `Waiting chats (${r.queue.length})`;
+      return r;
+    } catch {
+      btn.hidden = true;
+      return null;
+    }
+  }
+  async function show() {
+    const r = await peek();
+    if (!r) return;
+    const list = el('ul', { class: 'acct-list', 'aria-label': 'Waiting chats' });
+    const d = el('dialog', { class: 'dlg', 'aria-label': 'Waiting chats' },
+      el('div', { class: 'dlg-head' }, el('h2', { text: 'Waiting chats' }),
+        el('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => d.close() }, icon('close'))),
+      list);
+    list.replaceChildren(...(r.queue.length ? r.queue.map((q) => el('li', { class: 'acct' },
+      el('div', { class: 'acct-main' }, el('strong', { text: q.topic || `Chat ${q.chat_id}` }),
+        el('span', { class: 'muted', text: `waiting ${mins(q.waiting_secs)}` })),
+      el('button', { class: 'btn primary small', type: 'button', text: 'Take', 'aria-label': `Take ${q.topic || `chat ${q.chat_id}`}`,
+        onclick: async () => {
+          try {
+            const t = await api.post('/api/chat/take', { chat_id: q.chat_id });
+            d.close();
+            ctx.upsert(t.chat);
+            ctx.open(q.chat_id);
+            toast('The chat is yours.', 'ok');
+          } catch (e) {
+            toast(e.message, 'error');
+            show();
+          }
+        } })))
+      : [el('li', { class: 'muted list-empty', text: 'Nobody is waiting.' })]));
+    d.addEventListener('close', () => d.remove());
+    document.body.append(d);
+    d.showModal();
+    peek();
+  }
+  peek();
+  setInterval(() => { if (!document.hidden) peek(); }, 15000);
+  return btn;
+}
 
 startPanel({
   role: 'worker',
@@ -12,7 +63,7 @@ startPanel({
   heading: 'My chats',
   listEmpty: 'No chats assigned to you yet. An admin assigns them; they appear here at once.',
   emptyText: 'Chats an admin assigns to you appear on the left, live.',
-  filterBar: (ctx) => statusChips(ctx),
+  filterBar: (ctx) => el('div', { class: 'worker-bar' }, statusChips(ctx), queueButton(ctx)),
   listQuery: (f) => ({ status: f.status }),
   matches: statusMatches,
   item: (s) => ({

@@ -6,6 +6,7 @@
 //! - [`status`]: the chat status machine and every allowed transition;
 //! - [`policy`]: who may see and do what, in one module;
 //! - [`routing`]: the queue and automatic assignment (modes, capacity, who is available);
+//! - [`reports`]: the admins' reports (per day and worker: response and resolution times);
 //! - [`validate`]: the rules for message text, names, emails and passwords;
 //! - [`model`]: the records the store hands back;
 //! - [`store`]: the one storage trait every backend implements, and its error;
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod reports;
 pub mod routing;
 pub mod rows;
 pub mod secret;
@@ -41,15 +43,15 @@ pub use error::ChatError;
 pub use ids::{AdminId, ChatId, GuestId, MessageId, UserId, WorkerId};
 pub use status::ChatStatus;
 pub use store::{
-    AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, RoutingStore, Store,
-    StoreError, WebhookStore,
+    AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, ReportStore,
+    RoutingStore, Store, StoreError, WebhookStore,
 };
 
 /// `use chat_core::prelude::*;` brings the store traits into scope: calling a method of
 /// `dyn Store` that one of the narrow traits declares needs that trait in scope.
 pub mod prelude {
     pub use crate::store::{
-        AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, RoutingStore,
-        Store, WebhookStore,
+        AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, ReportStore,
+        RoutingStore, Store, WebhookStore,
     };
 }

@@ -87,6 +87,9 @@ pub struct RoutingSettings {
     /// Where such a chat goes.
     #[serde(default)]
     pub on_silence: SilenceTarget,
+    /// Workers may take a waiting chat themselves ("Take"), within their capacity.
+    #[serde(default)]
+    pub workers_may_take: bool,
 }
 
 impl Default for RoutingSettings {
@@ -96,6 +99,7 @@ impl Default for RoutingSettings {
             capacity: 3,
             silence_secs: 0,
             on_silence: SilenceTarget::Queue,
+            workers_may_take: false,
         }
     }
 }
@@ -224,6 +228,17 @@ fn span(secs: i64) -> String {
     }
 }
 
+/// The words between the worker's name and the time in a silence line.
+const SILENT: &str = " did not answer within ";
+
+/// The worker's name in a system line written by [`on_silence`], if it is one (reports
+/// count these per worker).
+pub fn silent_worker_name(line: &str) -> Option<&str> {
+    line.find(SILENT)
+        .map(|at| &line[..at])
+        .filter(|n| !n.is_empty())
+}
+
 /// The writer's check for a silent worker, on the chat as locked: act only if the chat is
 /// exactly as it was found (same worker, nothing written since: `seen_seq`), and still
 /// waiting for its worker. Otherwise refused, changing nothing.
@@ -246,11 +261,11 @@ pub fn on_silence(
     let (status, note) = match settings.on_silence {
         SilenceTarget::Queue => (
             None,
-            format!("{worker_name} did not answer within {waited}; the chat is back in the queue"),
+            format!("{worker_name}{SILENT}{waited}; the chat is back in the queue"),
         ),
         SilenceTarget::Admins => (
             Some(ChatStatus::Escalated),
-            format!("{worker_name} did not answer within {waited}; an admin is asked to take over"),
+            format!("{worker_name}{SILENT}{waited}; an admin is asked to take over"),
         ),
     };
     Ok(ChatChange {
@@ -269,7 +284,13 @@ pub fn auto_assign(
     worker_name: &str,
     open_chats: i64,
     settings: RoutingSettings,
+    taken: bool,
 ) -> Result<ChatChange, ChatError> {
+    if taken && !settings.workers_may_take {
+        return Err(ChatError::forbidden(
+            "taking chats from the queue is not allowed (an admin decides, in the Queue tab)",
+        ));
+    }
     if !is_waiting(chat) {
         return Err(ChatError::conflict("the chat is no longer waiting"));
     }
@@ -281,10 +302,14 @@ pub fn auto_assign(
     }
     Ok(ChatChange {
         worker_id: Some(Some(worker)),
-        note: Some(format!(
-            "The chat was assigned to {worker_name} (automatic, {})",
-            settings.mode.label()
-        )),
+        note: Some(if taken {
+            format!("{worker_name} took the chat from the queue")
+        } else {
+            format!(
+                "The chat was assigned to {worker_name} (automatic, {})",
+                settings.mode.label()
+            )
+        }),
         ..ChatChange::default()
     })
 }
@@ -371,21 +396,36 @@ mod tests {
             last_message_at: None,
         };
         let set = s(RoutingMode::LeastBusy, 2);
-        let ok = auto_assign(&chat, WorkerId(4), "Walt", 1, set).expect("room");
+        let ok = auto_assign(&chat, WorkerId(4), "Walt", 1, set, false).expect("room");
         assert_eq!(ok.worker_id, Some(Some(WorkerId(4))));
         assert_eq!(
             ok.note.as_deref(),
             Some("The chat was assigned to Walt (automatic, least busy)")
         );
         assert!(matches!(
-            auto_assign(&chat, WorkerId(4), "Walt", 2, set),
+            auto_assign(&chat, WorkerId(4), "Walt", 2, set, false),
             Err(ChatError::Conflict(_))
         ));
+        // Taking: only when admins allow it, and within capacity too.
+        assert!(matches!(
+            auto_assign(&chat, WorkerId(4), "Walt", 0, set, true),
+            Err(ChatError::Forbidden(_))
+        ));
+        let may = RoutingSettings {
+            workers_may_take: true,
+            ..set
+        };
+        let took = auto_assign(&chat, WorkerId(4), "Walt", 1, may, true).expect("room");
+        assert_eq!(
+            took.note.as_deref(),
+            Some("Walt took the chat from the queue")
+        );
+        assert!(auto_assign(&chat, WorkerId(4), "Walt", 2, may, true).is_err());
         chat.worker_id = Some(WorkerId(5));
-        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, set).is_err());
+        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, set, false).is_err());
         chat.worker_id = None;
         chat.status = ChatStatus::Escalated;
-        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, set).is_err());
+        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, set, false).is_err());
     }
 
     #[test]
@@ -448,6 +488,11 @@ mod tests {
         // Anything since (a message, another node's action): nothing happens.
         assert!(on_silence(&chat, WorkerId(4), "Walt", 6, set).is_err());
         assert!(on_silence(&chat, WorkerId(5), "Wendy", 7, set).is_err());
+        assert_eq!(
+            silent_worker_name(back.note.as_deref().unwrap_or("")),
+            Some("Walt")
+        );
+        assert_eq!(silent_worker_name("Walt closed the chat"), None);
         set.silence_secs = MAX_SILENCE_SECS + 1;
         assert!(set.validate().is_err());
     }

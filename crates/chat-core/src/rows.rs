@@ -258,3 +258,22 @@ pub fn canned_owner(owner: Option<&Actor>) -> (&'static str, i64) {
         Some(a) => (a.sender_type().as_str(), a.raw_id()),
     }
 }
+
+/// A row of the reports' chat statement (chat_id, created_at, worker_id, status,
+/// updated_at, first_reply_at, rating). Closed chats take no message without reopening and
+/// a rating does not move `updated_at`, so a closed chat's `updated_at` is when it closed.
+pub fn chat_facts(r: &impl Columns) -> Result<crate::reports::ChatFacts, StoreError> {
+    let closed = r.text("status")? == "closed";
+    Ok(crate::reports::ChatFacts {
+        chat_id: ChatId(r.int("chat_id")?),
+        created_at: r.time("created_at")?,
+        worker_id: r.opt_int("worker_id")?.map(WorkerId),
+        first_reply_at: r.opt_time("first_reply_at")?,
+        closed_at: if closed {
+            Some(r.time("updated_at")?)
+        } else {
+            None
+        },
+        rating: r.opt_int("rating")?,
+    })
+}

@@ -362,6 +362,24 @@ pub trait HostStore: Send + Sync {
     ) -> Result<Option<ApiKey>, StoreError>;
 }
 
+/// What the admins' reports count (the arithmetic: [`crate::reports`]).
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// One [`ChatFacts`](crate::reports::ChatFacts) per chat started in `[from, to)`, by id.
+    async fn report_facts(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<crate::reports::ChatFacts>, StoreError>;
+    /// The system lines of the chats started in `[from, to)` that tell of a chat taken
+    /// from a silent worker: (chat, line, when).
+    async fn silence_lines(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<(ChatId, String, OffsetDateTime)>, StoreError>;
+}
+
 /// The queue and its settings (the rules: [`crate::routing`]).
 #[async_trait]
 pub trait RoutingStore: Send + Sync {
@@ -541,6 +559,7 @@ pub trait Store:
     + WebhookStore
     + CannedReplyStore
     + RoutingStore
+    + ReportStore
     + NodeStore
     + 'static
 {
@@ -588,19 +607,20 @@ pub trait Store:
     ) -> Result<ReadPosition, StoreError> {
         self.writer().read(chat, *reader, up_to, now).await
     }
-    /// Give a waiting chat to a worker automatically, if it still waits and the worker
-    /// has room (checked on the chat as locked and the worker's open chats as committed:
-    /// [`crate::routing::auto_assign`]).
+    /// Give a waiting chat to a worker (the router, or the worker taking it: `taken`), if
+    /// it still waits and the worker has room (checked on the chat as locked and the
+    /// worker's open chats as committed: [`crate::routing::auto_assign`]).
     async fn auto_assign_chat(
         &self,
         chat: ChatId,
         worker: WorkerId,
         worker_name: &str,
         settings: RoutingSettings,
+        taken: bool,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
         self.writer()
-            .auto_assign(chat, worker, worker_name.to_owned(), settings, now)
+            .auto_assign(chat, worker, worker_name.to_owned(), settings, taken, now)
             .await
     }
     /// The customer rates a closed chat, once: the rating, and a system message telling

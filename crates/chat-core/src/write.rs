@@ -123,6 +123,8 @@ pub enum WriteCommand {
         worker: WorkerId,
         worker_name: String,
         settings: crate::routing::RoutingSettings,
+        /// The worker took it themselves ("Take") rather than the router giving it.
+        taken: bool,
         now: OffsetDateTime,
     },
 }
@@ -826,6 +828,7 @@ pub async fn apply<T: WriteTx + ?Sized>(
                 worker,
                 worker_name,
                 settings,
+                taken,
                 now,
             } => {
                 let Some(chat) = chats.get_mut(chat_id) else {
@@ -834,7 +837,14 @@ pub async fn apply<T: WriteTx + ?Sized>(
                 };
                 let open =
                     tx.worker_open_chats(*worker).await? + given.get(worker).copied().unwrap_or(0);
-                match crate::routing::auto_assign(chat, *worker, worker_name, open, *settings) {
+                match crate::routing::auto_assign(
+                    chat,
+                    *worker,
+                    worker_name,
+                    open,
+                    *settings,
+                    *taken,
+                ) {
                     Ok(change) => {
                         plan.change(chat, &change, *now)?;
                         *given.entry(*worker).or_default() += 1;

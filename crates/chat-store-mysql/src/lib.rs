@@ -65,6 +65,7 @@ mod chats;
 mod host;
 mod nodes;
 mod outbox;
+mod reports;
 mod routing;
 mod rows;
 pub mod schema;

@@ -52,6 +52,7 @@ mod write;
 chat_store_sql::account_store!(PgStore);
 chat_store_sql::canned_reply_store!(PgStore);
 chat_store_sql::routing_store!(PgStore);
+chat_store_sql::report_store!(PgStore);
 chat_store_sql::chat_reads!(PgStore);
 chat_store_sql::host_store!(PgStore);
 chat_store_sql::job_store!(PgStore);

@@ -25,6 +25,7 @@ pub mod canned;
 pub mod chats;
 pub mod host;
 pub mod outbox;
+pub mod reports;
 pub mod routing;
 pub mod webhooks;
 

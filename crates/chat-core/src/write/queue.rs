@@ -173,6 +173,7 @@ impl WriteQueue {
         worker: crate::ids::WorkerId,
         worker_name: String,
         settings: crate::routing::RoutingSettings,
+        taken: bool,
         now: OffsetDateTime,
     ) -> Result<Chat, StoreError> {
         let cmd = WriteCommand::AutoAssign {
@@ -180,6 +181,7 @@ impl WriteQueue {
             worker,
             worker_name,
             settings,
+            taken,
             now,
         };
         match self.submit(cmd).await? {

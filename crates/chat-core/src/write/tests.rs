@@ -845,6 +845,7 @@ fn automatic_assignment_in_one_batch_never_passes_capacity() {
         worker: WorkerId(3),
         worker_name: "Walt".into(),
         settings,
+        taken: false,
         now: t0(),
     };
     let out = run(apply(&mut db, &[give(1), give(2), give(3), give(1)])).expect("batch");
