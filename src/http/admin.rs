@@ -241,6 +241,8 @@ pub struct WorkerLoad {
     pub available: bool,
     /// Open (not closed) chats assigned to them.
     pub open_chats: i64,
+    /// The most they are given automatically (their own, or the settings' `capacity`).
+    pub capacity: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -270,6 +272,9 @@ pub struct RoutingRequest {
     /// Workers may take waiting chats themselves (default false).
     #[serde(default)]
     pub workers_may_take: bool,
+    /// Each worker's own capacity, by worker id (0 to 50); others have `capacity`.
+    #[serde(default)]
+    pub capacities: std::collections::BTreeMap<i64, i64>,
 }
 
 /// The waiting chats, oldest first (at most 100), with their waiting time.
@@ -308,6 +313,7 @@ async fn routing_view(state: &AppState) -> ApiResult<RoutingResponse> {
                 worker_id: id,
                 available: online.contains(&chat_core::Actor::Worker(id)),
                 open_chats: open.get(&id).copied().unwrap_or(0),
+                capacity: settings.capacity_of(id),
                 name: a.name,
             }
         })
@@ -351,6 +357,7 @@ pub async fn set_routing(
         silence_secs: req.silence_secs,
         on_silence: req.on_silence,
         workers_may_take: req.workers_may_take,
+        capacities: req.capacities,
     }
     .validate()?;
     state

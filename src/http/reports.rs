@@ -61,10 +61,14 @@ pub async fn report(
             .map(|v| day("to", v))
             .transpose()?
             .unwrap_or(today);
+    let out_of_range = || ApiError::Unprocessable("to: a date out of range".into());
     let from = match q.from.as_deref() {
         Some(v) => day("from", v)?,
-        None => to - Duration::days(6),
+        None => to.checked_sub(Duration::days(6)).ok_or_else(out_of_range)?,
     };
+    if from.year() < 1970 {
+        return Err(ApiError::Unprocessable("from: a day from 1970 on".into()));
+    }
     if from > to {
         return Err(ApiError::Unprocessable("from: must not be after to".into()));
     }
@@ -74,7 +78,9 @@ pub async fn report(
         )));
     }
     let start = from.with_time(Time::MIDNIGHT).assume_utc();
-    let end = (to + Duration::days(1))
+    let end = to
+        .checked_add(Duration::days(1))
+        .ok_or_else(out_of_range)?
         .with_time(Time::MIDNIGHT)
         .assume_utc();
     let facts = state.store.report_facts(start, end).await?;

@@ -50,9 +50,9 @@ pub async fn route(state: &AppState) -> Result<usize, StoreError> {
         .into_iter()
         .map(|a| (WorkerId(a.id), (a.name, a.active)))
         .collect();
-    let mut moved = take_back_from_silent(state, settings, &workers).await?;
+    let mut moved = take_back_from_silent(state, &settings, &workers).await?;
     if settings.mode != RoutingMode::Manual {
-        moved += assign(state, settings, &workers).await?;
+        moved += assign(state, &settings, &workers).await?;
     }
     if moved > 0 {
         state.hub.notify();
@@ -62,7 +62,7 @@ pub async fn route(state: &AppState) -> Result<usize, StoreError> {
 
 async fn take_back_from_silent(
     state: &AppState,
-    settings: RoutingSettings,
+    settings: &RoutingSettings,
     workers: &HashMap<WorkerId, (String, bool)>,
 ) -> Result<usize, StoreError> {
     if settings.silence_secs == 0 {
@@ -79,8 +79,9 @@ async fn take_back_from_silent(
             .get(&worker)
             .map_or_else(|| "The worker".to_owned(), |(n, _)| n.clone());
         let seen = chat.last_seq;
+        let settings = settings.clone();
         let rule: chat_core::write::Rule =
-            Box::new(move |c| routing::on_silence(c, worker, &name, seen, settings));
+            Box::new(move |c| routing::on_silence(c, worker, &name, seen, &settings));
         match state.store.update_chat(chat.chat_id, rule, now).await {
             Ok(_) => {
                 moved += 1;
@@ -102,7 +103,7 @@ async fn take_back_from_silent(
 
 async fn assign(
     state: &AppState,
-    settings: RoutingSettings,
+    settings: &RoutingSettings,
     workers: &HashMap<WorkerId, (String, bool)>,
 ) -> Result<usize, StoreError> {
     let store = &state.store;
@@ -142,7 +143,7 @@ async fn assign(
         let name = workers.get(&worker).map_or("a worker", |(n, _)| n.as_str());
         let now = OffsetDateTime::now_utc();
         match store
-            .auto_assign_chat(chat, worker, name, settings, false, now)
+            .auto_assign_chat(chat, worker, name, settings.clone(), false, now)
             .await
         {
             Ok(_) => {

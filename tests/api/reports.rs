@@ -111,6 +111,9 @@ async fn a_day_of_chats_in_numbers_and_as_csv() {
         "from=2026-13-01",
         "from=2025-01-01&to=2026-12-31",
         "format=xml",
+        "from=9999-12-31&to=9999-12-31",
+        "to=0000-01-03",
+        "from=1969-12-31",
     ] {
         let got = d.admin.get(&format!("/api/admin/reports?{q}")).await;
         assert!(

@@ -62,7 +62,7 @@ async fn admins_choose_and_only_admins() {
     let v = routing(&d.admin).await;
     assert_eq!(
         v["settings"],
-        json!({"mode": "manual", "capacity": 3, "silence_secs": 0, "on_silence": "queue", "workers_may_take": false})
+        json!({"mode": "manual", "capacity": 3, "capacities": {}, "silence_secs": 0, "on_silence": "queue", "workers_may_take": false})
     );
     for bad in [
         json!({"mode": "least_busy", "capacity": 0}),
@@ -356,5 +356,39 @@ async fn workers_take_waiting_chats_when_allowed_and_within_capacity() {
     assert_error(&got, StatusCode::NOT_FOUND, "not_found");
     let (st, b) = take(&d.w2, d.chat_g).await;
     assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(d.chat(d.chat_g).await["worker_id"], d.w2_id);
+}
+
+#[tokio::test]
+async fn a_worker_may_have_a_capacity_of_their_own() {
+    let d = Desk::on(TestServer::start_with(|s| s.routing_poll_millis = 30).await).await;
+    let _w1 = Ws::connect(&d.server.base, token(&d.w1), "").await;
+    let _w2 = Ws::connect(&d.server.base, token(&d.w2), "").await;
+    let bad = d
+        .admin
+        .put(
+            ROUTING,
+            json!({"mode": "least_busy", "capacity": 5, "capacities": {d.w1_id.to_string(): 51}}),
+        )
+        .await;
+    assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    // Walt takes none automatically; Wendy up to 5.
+    let (st, v) = d
+        .admin
+        .put(
+            ROUTING,
+            json!({"mode": "least_busy", "capacity": 5, "capacities": {d.w1_id.to_string(): 0}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let walt = v["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .find(|w| w["worker_id"] == d.w1_id)
+        .expect("Walt")
+        .clone();
+    assert_eq!(walt["capacity"], 0, "{walt}");
+    assert_eq!(d.chat(d.chat_u2).await["worker_id"], d.w2_id);
     assert_eq!(d.chat(d.chat_g).await["worker_id"], d.w2_id);
 }

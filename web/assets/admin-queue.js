@@ -44,11 +44,17 @@ export function queueTab(box) {
     silence.value = String(Math.round((v.settings.silence_secs || 0) / 60));
     target.value = v.settings.on_silence || 'queue';
     mayTake.checked = !!v.settings.workers_may_take;
+    const own = v.settings.capacities || {};
     workersEl.replaceChildren(...(v.workers.length ? v.workers.map((w) => el('li', { class: 'acct' },
       el('div', { class: 'acct-main' }, el('strong', { text: w.name })),
       el('div', { class: 'acct-tags' },
         w.available ? tag('Available', 'ok') : tag('Offline or away'),
-        tag(`${w.open_chats} of ${v.settings.capacity} open`, w.open_chats >= v.settings.capacity ? 'warn' : ''))))
+        tag(`${w.open_chats} of ${w.capacity} open`, w.open_chats >= w.capacity ? 'warn' : ''),
+        el('input', {
+          class: 'cap-input', type: 'number', min: '0', max: '50', step: '1', inputmode: 'numeric', 'data-worker': String(w.worker_id),
+          value: own[w.worker_id] != null ? String(own[w.worker_id]) : '', placeholder: String(v.settings.capacity),
+          'aria-label': `Own capacity of ${w.name} (empty: the default)`,
+        }))))
       : [el('li', { class: 'muted list-empty', text: 'No active workers.' })]));
     queueEl.replaceChildren(...(v.queue.length ? v.queue.map((q) => el('li', { class: 'acct' },
       el('div', { class: 'acct-main' }, el('strong', { text: q.topic || `Chat ${q.chat_id}` }),
@@ -65,7 +71,10 @@ export function queueTab(box) {
   };
   const save = async () => {
     try {
+      const capacities = {};
+      for (const i of workersEl.querySelectorAll('input[data-worker]')) if (i.value !== '') capacities[i.dataset.worker] = Number(i.value);
       render(await api.put('/api/admin/routing', {
+        capacities,
         mode: mode.value, capacity: Number(capacity.value), silence_secs: Number(silence.value) * 60, on_silence: target.value, workers_may_take: mayTake.checked,
       }));
       toast('Saved.', 'ok');
@@ -77,7 +86,9 @@ export function queueTab(box) {
     el('div', { class: 'page-head' }, el('h1', { text: 'Queue' }), tool('Refresh', load)),
     el('p', { class: 'muted', text: 'Chats without a worker wait here, oldest first. With automatic assignment, available workers (a panel open, not Away) get them up to their capacity.' }),
     form,
-    el('h2', { text: 'Workers' }), workersEl,
+    el('h2', { text: 'Workers' }),
+    el('p', { class: 'muted', text: 'A worker\u2019s own capacity, if set, replaces the one above for them (0: no chats automatically). Saved with Save.' }),
+    workersEl,
     el('h2', { text: 'Waiting chats' }), queueEl);
   box.append(page);
   load();

@@ -12,7 +12,7 @@
 //!   committed and the ones assigned earlier in the same batch; so two nodes, or a burst of
 //!   new chats, never take a worker past it.
 //!
-//! - **Silence** ([`silent_since`], [`on_silence`]): when the assigned worker has not
+//! - **Silence** ([`on_silence`]; the stores' `silent_chats` find the candidates): when the assigned worker has not
 //!   answered a customer's message within `silence_secs` (counted from the message, or from
 //!   the chat's latest system line when that is later: an assignment, a reopening), the chat
 //!   goes back to the queue (or to the admins, as escalated), the story says why, and the
@@ -72,13 +72,17 @@ pub enum SilenceTarget {
 pub const MAX_SILENCE_SECS: i64 = 86_400;
 
 /// The routing settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoutingSettings {
     pub mode: RoutingMode,
-    /// Most open (not closed) chats a worker is given automatically, 1 to 50. Admins may
-    /// still assign more by hand.
+    /// Most open (not closed) chats a worker is given automatically, 1 to 50, unless
+    /// `capacities` says otherwise for them. Admins may still assign more by hand.
     #[schema(minimum = 1, maximum = 50)]
     pub capacity: i64,
+    /// Each worker's own capacity, by worker id (0 to 50; 0: none automatically, and no
+    /// taking); workers not named have `capacity`.
+    #[serde(default)]
+    pub capacities: std::collections::BTreeMap<i64, i64>,
     /// Take a chat from a worker who has not answered the customer for this long, in
     /// seconds (0: never; at most a day).
     #[serde(default)]
@@ -97,6 +101,7 @@ impl Default for RoutingSettings {
         RoutingSettings {
             mode: RoutingMode::Manual,
             capacity: 3,
+            capacities: std::collections::BTreeMap::new(),
             silence_secs: 0,
             on_silence: SilenceTarget::Queue,
             workers_may_take: false,
@@ -108,8 +113,26 @@ impl RoutingSettings {
     /// The settings' name in `tbl_chat_settings`.
     pub const NAME: &'static str = "routing";
 
+    /// The most open chats `worker` is given automatically.
+    pub fn capacity_of(&self, worker: WorkerId) -> i64 {
+        self.capacities
+            .get(&worker.0)
+            .copied()
+            .unwrap_or(self.capacity)
+    }
+
     /// Check settings an admin sends.
     pub fn validate(self) -> Result<Self, ChatError> {
+        if let Some((w, n)) = self
+            .capacities
+            .iter()
+            .find(|(_, n)| !(0..=MAX_CAPACITY).contains(*n))
+        {
+            return Err(ChatError::invalid(
+                "capacities",
+                format!("worker {w}: {n} is not 0 to {MAX_CAPACITY}"),
+            ));
+        }
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(ChatError::invalid(
                 "capacity",
@@ -143,7 +166,7 @@ pub struct Candidate {
 /// given a chat most recently (round robin continues after them). Pure: the router asks
 /// it, the writer checks its answer again.
 pub fn plan(
-    settings: RoutingSettings,
+    settings: &RoutingSettings,
     waiting: &[ChatId],
     mut workers: Vec<Candidate>,
     mut last: Option<WorkerId>,
@@ -156,7 +179,7 @@ pub fn plan(
     workers.dedup_by_key(|c| c.worker);
     let mut out = Vec::new();
     for &chat in waiting {
-        let room = |i: &usize| workers[*i].open_chats < settings.capacity;
+        let room = |i: &usize| workers[*i].open_chats < settings.capacity_of(workers[*i].worker);
         if !(0..workers.len()).any(|i| room(&i)) {
             break;
         }
@@ -201,18 +224,6 @@ pub fn plan(
     out
 }
 
-/// Whether the chat's worker has been silent too long: `waiting_since` is when the clock
-/// started (the first unanswered customer message, or the latest system line if later);
-/// `None` when nothing waits for an answer.
-pub fn silent_since(
-    settings: RoutingSettings,
-    waiting_since: Option<time::OffsetDateTime>,
-    now: time::OffsetDateTime,
-) -> bool {
-    settings.silence_secs > 0
-        && waiting_since.is_some_and(|t| now - t >= time::Duration::seconds(settings.silence_secs))
-}
-
 /// How long `secs` is, in words for the chat's story.
 fn span(secs: i64) -> String {
     match secs {
@@ -247,7 +258,7 @@ pub fn on_silence(
     worker: WorkerId,
     worker_name: &str,
     seen_seq: i64,
-    settings: RoutingSettings,
+    settings: &RoutingSettings,
 ) -> Result<ChatChange, ChatError> {
     if chat.worker_id != Some(worker)
         || chat.last_seq != seen_seq
@@ -283,7 +294,7 @@ pub fn auto_assign(
     worker: WorkerId,
     worker_name: &str,
     open_chats: i64,
-    settings: RoutingSettings,
+    settings: &RoutingSettings,
     taken: bool,
 ) -> Result<ChatChange, ChatError> {
     if taken && !settings.workers_may_take {
@@ -294,10 +305,10 @@ pub fn auto_assign(
     if !is_waiting(chat) {
         return Err(ChatError::conflict("the chat is no longer waiting"));
     }
-    if open_chats >= settings.capacity {
+    let capacity = settings.capacity_of(worker);
+    if open_chats >= capacity {
         return Err(ChatError::conflict(format!(
-            "{worker_name} has no room ({open_chats} open chats, capacity {})",
-            settings.capacity
+            "{worker_name} has no room ({open_chats} open chats, capacity {capacity})"
         )));
     }
     Ok(ChatChange {
@@ -341,7 +352,7 @@ mod tests {
     #[test]
     fn manual_assigns_nothing() {
         let got = plan(
-            s(RoutingMode::Manual, 3),
+            &s(RoutingMode::Manual, 3),
             &chats(2),
             vec![c(1, 0)],
             None,
@@ -353,7 +364,7 @@ mod tests {
     #[test]
     fn round_robin_goes_in_turn_after_the_last_one() {
         let got = plan(
-            s(RoutingMode::RoundRobin, 5),
+            &s(RoutingMode::RoundRobin, 5),
             &chats(4),
             vec![c(3, 0), c(1, 4), c(2, 0)],
             Some(WorkerId(1)),
@@ -366,7 +377,7 @@ mod tests {
     #[test]
     fn least_busy_fills_the_emptiest_first_and_stops_at_capacity() {
         let got = plan(
-            s(RoutingMode::LeastBusy, 2),
+            &s(RoutingMode::LeastBusy, 2),
             &chats(5),
             vec![c(1, 1), c(2, 0), c(3, 2)],
             None,
@@ -396,42 +407,56 @@ mod tests {
             last_message_at: None,
         };
         let set = s(RoutingMode::LeastBusy, 2);
-        let ok = auto_assign(&chat, WorkerId(4), "Walt", 1, set, false).expect("room");
+        let ok = auto_assign(&chat, WorkerId(4), "Walt", 1, &set, false).expect("room");
         assert_eq!(ok.worker_id, Some(Some(WorkerId(4))));
         assert_eq!(
             ok.note.as_deref(),
             Some("The chat was assigned to Walt (automatic, least busy)")
         );
         assert!(matches!(
-            auto_assign(&chat, WorkerId(4), "Walt", 2, set, false),
+            auto_assign(&chat, WorkerId(4), "Walt", 2, &set, false),
             Err(ChatError::Conflict(_))
         ));
         // Taking: only when admins allow it, and within capacity too.
         assert!(matches!(
-            auto_assign(&chat, WorkerId(4), "Walt", 0, set, true),
+            auto_assign(&chat, WorkerId(4), "Walt", 0, &set, true),
             Err(ChatError::Forbidden(_))
         ));
         let may = RoutingSettings {
             workers_may_take: true,
-            ..set
+            ..set.clone()
         };
-        let took = auto_assign(&chat, WorkerId(4), "Walt", 1, may, true).expect("room");
+        let took = auto_assign(&chat, WorkerId(4), "Walt", 1, &may, true).expect("room");
         assert_eq!(
             took.note.as_deref(),
             Some("Walt took the chat from the queue")
         );
-        assert!(auto_assign(&chat, WorkerId(4), "Walt", 2, may, true).is_err());
+        assert!(auto_assign(&chat, WorkerId(4), "Walt", 2, &may, true).is_err());
         chat.worker_id = Some(WorkerId(5));
-        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, set, false).is_err());
+        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, &set, false).is_err());
         chat.worker_id = None;
         chat.status = ChatStatus::Escalated;
-        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, set, false).is_err());
+        assert!(auto_assign(&chat, WorkerId(4), "Walt", 0, &set, false).is_err());
+    }
+
+    #[test]
+    fn each_worker_may_have_a_capacity_of_their_own() {
+        let mut set = s(RoutingMode::LeastBusy, 1);
+        set.capacities.insert(2, 3);
+        set.capacities.insert(3, 0);
+        let got = plan(&set, &chats(5), vec![c(1, 0), c(2, 0), c(3, 0)], None, &[]);
+        let to: Vec<i64> = got.iter().map(|(_, w)| w.0).collect();
+        assert_eq!(
+            to,
+            [1, 2, 2, 2],
+            "1 has room for one, 2 for three, 3 for none"
+        );
     }
 
     #[test]
     fn a_chat_does_not_go_straight_back_to_its_silent_worker() {
         let got = plan(
-            s(RoutingMode::LeastBusy, 3),
+            &s(RoutingMode::LeastBusy, 3),
             &chats(2),
             vec![c(1, 0), c(2, 2)],
             None,
@@ -442,25 +467,10 @@ mod tests {
     }
 
     #[test]
-    fn silence_is_counted_and_acted_on_once() {
+    fn a_silent_worker_loses_the_chat_once() {
         let t0 = time::OffsetDateTime::UNIX_EPOCH;
         let mut set = s(RoutingMode::Manual, 3);
-        assert!(
-            !silent_since(set, Some(t0), t0 + time::Duration::hours(9)),
-            "off"
-        );
         set.silence_secs = 300;
-        assert!(!silent_since(set, None, t0), "nothing to answer");
-        assert!(!silent_since(
-            set,
-            Some(t0),
-            t0 + time::Duration::seconds(299)
-        ));
-        assert!(silent_since(
-            set,
-            Some(t0),
-            t0 + time::Duration::seconds(300)
-        ));
         let chat = Chat {
             chat_id: ChatId(1),
             user_id: Some(crate::ids::UserId(1)),
@@ -475,7 +485,7 @@ mod tests {
             updated_at: t0,
             last_message_at: None,
         };
-        let back = on_silence(&chat, WorkerId(4), "Walt", 7, set).expect("acts");
+        let back = on_silence(&chat, WorkerId(4), "Walt", 7, &set).expect("acts");
         assert_eq!(back.worker_id, Some(None));
         assert_eq!(back.status, None);
         assert_eq!(
@@ -483,11 +493,11 @@ mod tests {
             Some("Walt did not answer within 5 minutes; the chat is back in the queue")
         );
         set.on_silence = SilenceTarget::Admins;
-        let up = on_silence(&chat, WorkerId(4), "Walt", 7, set).expect("acts");
+        let up = on_silence(&chat, WorkerId(4), "Walt", 7, &set).expect("acts");
         assert_eq!(up.status, Some(ChatStatus::Escalated));
         // Anything since (a message, another node's action): nothing happens.
-        assert!(on_silence(&chat, WorkerId(4), "Walt", 6, set).is_err());
-        assert!(on_silence(&chat, WorkerId(5), "Wendy", 7, set).is_err());
+        assert!(on_silence(&chat, WorkerId(4), "Walt", 6, &set).is_err());
+        assert!(on_silence(&chat, WorkerId(5), "Wendy", 7, &set).is_err());
         assert_eq!(
             silent_worker_name(back.note.as_deref().unwrap_or("")),
             Some("Walt")
@@ -502,6 +512,13 @@ mod tests {
         assert!(s(RoutingMode::RoundRobin, 0).validate().is_err());
         assert!(s(RoutingMode::RoundRobin, 51).validate().is_err());
         assert!(s(RoutingMode::RoundRobin, 50).validate().is_ok());
+        let mut own = s(RoutingMode::RoundRobin, 3);
+        own.capacities.insert(7, 0);
+        assert_eq!(own.capacity_of(WorkerId(7)), 0);
+        assert_eq!(own.capacity_of(WorkerId(8)), 3);
+        assert!(own.clone().validate().is_ok());
+        own.capacities.insert(9, 51);
+        assert!(own.validate().is_err());
     }
 
     proptest! {
@@ -518,7 +535,7 @@ mod tests {
         ) {
             let mode = if least { RoutingMode::LeastBusy } else { RoutingMode::RoundRobin };
             let workers: Vec<Candidate> = loads.iter().enumerate().map(|(i, &l)| c(i as i64, l)).collect();
-            let got = plan(s(mode, capacity), &chats(n), workers.clone(), last.map(WorkerId), &[]);
+            let got = plan(&s(mode, capacity), &chats(n), workers.clone(), last.map(WorkerId), &[]);
             let room: i64 = workers.iter().map(|w| (capacity - w.open_chats).max(0)).sum();
             prop_assert_eq!(got.len() as i64, n.min(room));
             let order: Vec<i64> = got.iter().map(|(ch, _)| ch.0).collect();

@@ -842,7 +842,7 @@ pub async fn apply<T: WriteTx + ?Sized>(
                     *worker,
                     worker_name,
                     open,
-                    *settings,
+                    settings,
                     *taken,
                 ) {
                     Ok(change) => {

@@ -844,7 +844,7 @@ fn automatic_assignment_in_one_batch_never_passes_capacity() {
         chat_id: ChatId(c),
         worker: WorkerId(3),
         worker_name: "Walt".into(),
-        settings,
+        settings: settings.clone(),
         taken: false,
         now: t0(),
     };
