@@ -562,7 +562,21 @@ pub async fn reopen(
     act_and_show(&state, &who, req.chat_id, ChatAction::Reopen).await
 }
 
-/// POST /api/chat/unassign — an admin takes the worker off a chat.
+/// POST /api/chat/assign_to_me — an admin takes a chat themselves: out of the queue (and
+/// from its worker, if any) until they put it back (`unassign`) or assign a worker.
+#[utoipa::path(post, path = "/api/chat/assign_to_me", tag = "chat", request_body = ChatIdRequest,
+    responses((status = 200, body = ChatResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn assign_to_me(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<ChatIdRequest>,
+) -> ApiResult<Json<ChatResponse>> {
+    act_and_show(&state, &who, req.chat_id, ChatAction::AssignToMe).await
+}
+
+/// POST /api/chat/unassign — an admin takes the worker off a chat (or puts a chat they
+/// took back in the queue).
 #[utoipa::path(post, path = "/api/chat/unassign", tag = "chat", request_body = ChatIdRequest,
     responses((status = 200, body = ChatResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]

@@ -188,6 +188,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::rate))
         .routes(routes!(chat::queue))
         .routes(routes!(chat::take))
+        .routes(routes!(chat::assign_to_me))
         .routes(routes!(chat::unassign))
         .routes(routes!(chat::details))
         .routes(routes!(chat::mark_read))

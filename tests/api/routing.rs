@@ -392,3 +392,62 @@ async fn a_worker_may_have_a_capacity_of_their_own() {
     assert_eq!(d.chat(d.chat_u2).await["worker_id"], d.w2_id);
     assert_eq!(d.chat(d.chat_g).await["worker_id"], d.w2_id);
 }
+
+#[tokio::test]
+async fn an_admin_takes_a_chat_out_of_the_queue_and_puts_it_back() {
+    let d = Desk::on(TestServer::start_with(|s| s.routing_poll_millis = 30).await).await;
+    let _w2 = Ws::connect(&d.server.base, token(&d.w2), "").await;
+    // Ada takes Ursula's chat before the router may give it out.
+    let (st, b) = d
+        .admin
+        .post("/api/chat/assign_to_me", json!({"chat_id": d.chat_u2}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert!(b["chat"]["worker_id"].is_null());
+    assert_eq!(b["chat"]["assigned_by"], d.admin_id);
+    let got = d
+        .admin
+        .post("/api/chat/assign_to_me", json!({"chat_id": d.chat_u2}))
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict");
+    for c in [&d.w1, &d.u2] {
+        let (st, _) = c
+            .post("/api/chat/assign_to_me", json!({"chat_id": d.chat_u2}))
+            .await;
+        assert!(
+            st == StatusCode::FORBIDDEN || st == StatusCode::NOT_FOUND,
+            "{st}"
+        );
+    }
+    // Automatic assignment on: the guest's chat goes to Wendy, Ada's stays Ada's.
+    d.admin
+        .put(ROUTING, json!({"mode": "least_busy", "capacity": 5}))
+        .await;
+    let v = routing(&d.admin).await;
+    let queued: Vec<i64> = v["queue"]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .filter_map(|q| q["chat_id"].as_i64())
+        .collect();
+    assert!(!queued.contains(&d.chat_u2), "{v}");
+    assert_eq!(d.chat(d.chat_g).await["worker_id"], d.w2_id);
+    assert!(d.chat(d.chat_u2).await["worker_id"].is_null());
+    let story = d.all_messages(d.chat_u2).await;
+    assert_eq!(said(&story, "Ada Admin took the chat"), 1);
+    // Back to the queue: Wendy gets it.
+    let (st, b) = d
+        .admin
+        .post("/api/chat/unassign", json!({"chat_id": d.chat_u2}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    for _ in 0..200 {
+        if d.chat(d.chat_u2).await["worker_id"] == d.w2_id {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(d.chat(d.chat_u2).await["worker_id"], d.w2_id);
+    let story = d.all_messages(d.chat_u2).await;
+    assert_eq!(said(&story, "Ada Admin put the chat back in the queue"), 1);
+}

@@ -81,6 +81,16 @@ test('least busy: an available worker is given a new chat live', T, async () => 
   await dlg.getByRole('button', { name: 'Take Wiper blades' }).click();
   await wn.locator('.msg.sys', { hasText: 'Wendy Worker took the chat from the queue' }).waitFor();
   await wn.locator('.chat-item', { hasText: 'Wiper blades' }).waitFor();
+
+  // The admin takes it over: it leaves Wendy's list and shows as the admin's.
+  await a.getByRole('button', { name: 'Chats', exact: true }).click();
+  await a.locator('.chat-item', { hasText: 'Wiper blades' }).click();
+  await a.locator('.msg.sys', { hasText: 'Wendy Worker took the chat from the queue' }).waitFor();
+  await a.getByRole('button', { name: 'Assign to me' }).click();
+  await a.locator('.msg.sys', { hasText: 'Alice Admin took the chat' }).waitFor();
+  await a.locator('.chat-item', { hasText: 'Wiper blades' }).locator('.tag', { hasText: 'Taken by an admin' }).waitFor();
+  await a.getByRole('button', { name: 'Back to the queue' }).waitFor();
+  await wn.locator('.chat-item', { hasText: 'Wiper blades' }).waitFor({ state: 'detached' });
   assert.deepEqual(wn.problems, []);
   assert.deepEqual(a.problems, []);
   assert.deepEqual(w.problems, []);

@@ -95,6 +95,10 @@ function actions(s, box, ctx) {
     }, 'primary');
     box.append(el('div', { class: 'assign' }, sel, go));
     if (s.worker_id) box.append(tool('Unassign', () => ctx.act('/api/chat/unassign', { chat_id: id }, 'Worker taken off the chat.')));
+    // An admin's own chat: no worker, assigned by them (it is out of the queue).
+    const mine = !s.worker_id && s.assigned_by === ctx.me.id;
+    if (mine) box.append(tool('Back to the queue', () => ctx.act('/api/chat/unassign', { chat_id: id }, 'Back in the queue.')));
+    else box.append(tool('Assign to me', () => ctx.act('/api/chat/assign_to_me', { chat_id: id }, 'The chat is yours.')));
     if (s.status === 'escalated') box.append(tool('Hand back', () => ctx.act('/api/chat/reopen', { chat_id: id }, 'Escalation handled.'), 'ghost', 'check'));
     box.append(tool('Close', () => ctx.act('/api/chat/close', { chat_id: id }, 'Chat closed.'), 'ghost', 'close'));
   } else {
@@ -223,10 +227,10 @@ function keysTab(box) {
     matches,
     item: (s) => ({
       title: s.customer_name,
-      tags: [statusPill(s.status), s.worker_name ? tag(s.worker_name) : tag('Unassigned', 'warn'), customerTag(s), s.topic ? tag(s.topic, 'topic') : null,
+      tags: [statusPill(s.status), s.worker_name ? tag(s.worker_name) : s.assigned_by ? tag('Taken by an admin') : tag('Unassigned', 'warn'), customerTag(s), s.topic ? tag(s.topic, 'topic') : null,
         s.rating ? tag(`Rated ${s.rating}/5`, 'rating') : null],
     }),
-    convSubtitle: (s) => el('span', { class: 'muted', text: [s.worker_name ? `Assigned to ${s.worker_name}` : 'Unassigned', s.topic, s.customer_host_id ? `Verified by the site · ${s.customer_email}` : s.customer_verified ? s.customer_email : `Anonymous guest${s.customer_email ? ` · ${s.customer_email}` : ''}`].filter(Boolean).join(' · ') }),
+    convSubtitle: (s) => el('span', { class: 'muted', text: [s.worker_name ? `Assigned to ${s.worker_name}` : s.assigned_by ? 'Taken by an admin' : 'Unassigned', s.topic, s.customer_host_id ? `Verified by the site · ${s.customer_email}` : s.customer_verified ? s.customer_email : `Anonymous guest${s.customer_email ? ` · ${s.customer_email}` : ''}`].filter(Boolean).join(' · ') }),
     actions,
     composer: (s) => (s.status === 'closed' ? { disabled: true, note: 'This chat is closed. Reopen it to answer.' }
       : s.status === 'escalated' ? { note: 'A worker asked for an admin. Your answer hands the chat back.' } : {}),

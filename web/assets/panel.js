@@ -253,7 +253,7 @@ export async function startPanel(cfg) {
   function item(s) {
     const n = unread.get(s.chat_id) || 0;
     const info = cfg.item(s);
-    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.last_message_mine, s.worker_name, s.customer_name, s.topic, s.rating, n, current === s.chat_id]);
+    const sig = JSON.stringify([s.updated_at, s.status, s.last_message, s.last_message_mine, s.worker_name, s.assigned_by, s.customer_name, s.topic, s.rating, n, current === s.chat_id]);
     const cached = itemNodes.get(s.chat_id);
     if (cached && cached._sig === sig) return cached;
     const li = el('li', { class: 'chat-li' }, el('button', {

@@ -30,8 +30,11 @@ pub enum ChatAction {
         worker: WorkerId,
         worker_name: String,
     },
-    /// Take the worker off the chat.
+    /// Take the worker off the chat (or an admin's hold: back to the queue).
     Unassign,
+    /// An admin takes the chat themselves ("Assign to me"): it leaves the queue (and its
+    /// worker, if any) and is theirs until they put it back or assign a worker.
+    AssignToMe,
     Close,
     /// "Need admin", with an optional reason.
     Escalate {
@@ -127,7 +130,9 @@ pub fn authorize(actor: &Actor, chat: &Chat, action: &ChatAction) -> Result<(), 
     let allowed = match action {
         ChatAction::Message | ChatAction::Read => true,
         ChatAction::Note => sees_private_notes(actor),
-        ChatAction::Assign { .. } | ChatAction::Unassign => matches!(actor, Actor::Admin(_)),
+        ChatAction::Assign { .. } | ChatAction::Unassign | ChatAction::AssignToMe => {
+            matches!(actor, Actor::Admin(_))
+        }
         ChatAction::Close => matches!(actor, Actor::Admin(_) | Actor::Worker(_) | Actor::User(_)),
         ChatAction::Escalate { .. } | ChatAction::Reopen => {
             matches!(actor, Actor::Admin(_) | Actor::Worker(_))
@@ -151,6 +156,7 @@ impl ChatAction {
             ChatAction::Note => "write private notes in",
             ChatAction::Assign { .. } => "assign",
             ChatAction::Unassign => "unassign",
+            ChatAction::AssignToMe => "take",
             ChatAction::Close => "close",
             ChatAction::Escalate { .. } => "escalate",
             ChatAction::Reopen => "reopen",
@@ -222,11 +228,30 @@ pub fn decide(
             });
         }
         ChatAction::Unassign => {
-            if chat.worker_id.is_none() {
+            if chat.worker_id.is_none() && chat.assigned_by.is_none() {
                 return Err(ChatError::conflict("the chat has no worker"));
             }
             change.worker_id = Some(None);
-            change.note = Some(format!("{actor_name} took the worker off the chat"));
+            change.note = Some(if chat.worker_id.is_some() {
+                format!("{actor_name} took the worker off the chat")
+            } else {
+                format!("{actor_name} put the chat back in the queue")
+            });
+        }
+        ChatAction::AssignToMe => {
+            status::on_assign(chat.status)?;
+            let Actor::Admin(admin) = actor else {
+                return Err(ChatError::forbidden("only admins take chats themselves"));
+            };
+            if chat.worker_id.is_none() && chat.assigned_by == Some(*admin) {
+                return Err(ChatError::conflict("the chat is already yours"));
+            }
+            // No worker, and the admin as the one who made the assignment: held by them
+            // (`routing::is_waiting` leaves it out of the queue).
+            change.worker_id = Some(None);
+            change.assigned_by = Some(*admin);
+            change.admin_id = Some(*admin);
+            change.note = Some(format!("{actor_name} took the chat"));
         }
         ChatAction::Close => {
             change.status = Some(status::on_close(chat.status)?);

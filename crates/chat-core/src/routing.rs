@@ -1,7 +1,8 @@
 //! The queue and automatic assignment, the rules in one place.
 //!
 //! - **The queue**: chats with no worker that are `pending` or `open`, oldest first (by
-//!   when they were started). Escalated chats wait for an admin, not for a worker.
+//!   when they were started). Escalated chats wait for an admin, not for a worker, and a
+//!   chat an admin took ("Assign to me": no worker, `assigned_by` the admin) is theirs.
 //! - **Modes** ([`RoutingMode`]): `manual` (an admin assigns every chat), `round_robin` (the
 //!   next available worker in turn) and `least_busy` (the available worker with the fewest
 //!   open chats; ties go in turn).
@@ -149,9 +150,12 @@ impl RoutingSettings {
     }
 }
 
-/// Is this chat waiting in the queue?
+/// Is this chat waiting in the queue? Not when an admin holds it (no worker, but an
+/// admin who assigned it: to themselves, "Assign to me").
 pub fn is_waiting(chat: &Chat) -> bool {
-    chat.worker_id.is_none() && matches!(chat.status, ChatStatus::Pending | ChatStatus::Open)
+    chat.worker_id.is_none()
+        && chat.assigned_by.is_none()
+        && matches!(chat.status, ChatStatus::Pending | ChatStatus::Open)
 }
 
 /// An available worker and how many open chats they have.

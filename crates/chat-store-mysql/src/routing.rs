@@ -49,7 +49,7 @@ impl chat_core::store::RoutingStore for MysqlStore {
     async fn waiting_chats(&self, limit: i64) -> Result<Vec<Chat>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CHAT_COLS} FROM tbl_chats WHERE worker_id IS NULL \
-             AND status IN ('pending', 'open') ORDER BY created_at, chat_id LIMIT ?"
+             AND assigned_by IS NULL AND status IN ('pending', 'open') ORDER BY created_at, chat_id LIMIT ?"
         ));
         let found = sqlx::query(sql)
             .bind(rows::limit(limit))

@@ -36,7 +36,7 @@ pub async fn waiting_chats(db: &impl Sql, limit: i64) -> Result<Vec<Chat>, Store
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {CHAT_COLUMNS} FROM tbl_chats WHERE worker_id IS NULL \
-             AND status IN ('pending', 'open') ORDER BY created_at, chat_id LIMIT $1"
+             AND assigned_by IS NULL AND status IN ('pending', 'open') ORDER BY created_at, chat_id LIMIT $1"
         )
     });
     let found = db.read(SQL.as_str(), args![limit]).await?;

@@ -527,18 +527,19 @@ fn actor(i: u8) -> Actor {
 }
 
 fn action(i: u8) -> Option<ChatAction> {
-    match i % 9 {
+    match i % 10 {
         0..=2 => None, // a message
         3 => Some(ChatAction::Assign {
-            worker: WorkerId(3 + i64::from(i / 9 % 2)),
+            worker: WorkerId(3 + i64::from(i / 10 % 2)),
             worker_name: "W".into(),
         }),
         4 => Some(ChatAction::Close),
         5 => Some(ChatAction::Escalate {
-            reason: (i / 9 % 2 == 1).then(|| "brakes".to_owned()),
+            reason: (i / 10 % 2 == 1).then(|| "brakes".to_owned()),
         }),
         6 => Some(ChatAction::Reopen),
         7 => Some(ChatAction::Unassign),
+        8 => Some(ChatAction::AssignToMe),
         _ => Some(ChatAction::Note),
     }
 }
