@@ -71,16 +71,19 @@ test('least busy: an available worker is given a new chat live', T, async () => 
     body: JSON.stringify({ topic: 'Wiper blades', message: 'Do you have wiper blades for a Golf?' }),
   });
   assert.equal(r2.status, 201, await r2.text());
-  const wendy = await newSession(browser);
+  const wendy = await newSession(browser, { width: 390, height: 844, mobile: true });
   sessions.push(wendy);
   const wn = wendy.page;
   await signIn(wn, srv.url, 'worker2@nati.test');
   const waiting = wn.getByRole('button', { name: /^Waiting chats \(\d+\)$/ });
   await waiting.click();
   const dlg = wn.getByRole('dialog', { name: 'Waiting chats' });
+  await dlg.getByRole('button', { name: 'Take Wiper blades' }).waitFor();
+  await shot(wn, 'queue-take');
   await dlg.getByRole('button', { name: 'Take Wiper blades' }).click();
   await wn.locator('.msg.sys', { hasText: 'Wendy Worker took the chat from the queue' }).waitFor();
-  await wn.locator('.chat-item', { hasText: 'Wiper blades' }).waitFor();
+  // On a phone the chat opens over the list; its row is there, behind it.
+  await wn.locator('.chat-item', { hasText: 'Wiper blades' }).waitFor({ state: 'attached' });
 
   // The admin takes it over: it leaves Wendy's list and shows as the admin's.
   await a.getByRole('button', { name: 'Chats', exact: true }).click();

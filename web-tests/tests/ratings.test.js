@@ -71,6 +71,9 @@ test('a customer rates a closed chat in the panel; the staff see it', T, async (
   assert.equal(await u.locator('.msg.sys i').count(), 0, 'text, never HTML');
   await shot(u, 'rating-thanks');
   assert.equal(await horizontalOverflow(u), null);
+  await u.setViewportSize({ width: 1366, height: 768 });
+  await u.locator('.rate-thanks').waitFor();
+  await shot(u, 'rating-thanks');
 
   // The admin sees the line live and the rating on the chat's row.
   await a.locator('.msg.sys', { hasText: 'rated the chat 4 of 5' }).waitFor();
