@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -230,4 +231,39 @@ export async function apiGet(base, token, path) {
   const r = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
   if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
   return r.json();
+}
+
+/** POST JSON as `token`; fails the test unless the answer is 2xx; the parsed body. */
+export async function apiPost(base, token, path, body) {
+  const r = await fetch(`${base}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/**
+ * One server and one browser for a test file: started before its tests, closed after
+ * them, printing the page problems of every session the file opened (`s.sessions`).
+ * `s.srv` and `s.browser` are set once the file's tests run.
+ */
+export function browserSuite(serverOptions) {
+  const s = { srv: null, browser: null, sessions: [] };
+  before(async () => {
+    s.srv = await startServer(serverOptions);
+    s.browser = await launchBrowser();
+  });
+  after(async () => {
+    for (const x of s.sessions) if (x.page.problems.length) console.log('page problems:', x.page.problems);
+    await s.browser?.close();
+    await s.srv?.dispose();
+  });
+  /** A new session (see newSession) that the suite keeps track of. */
+  s.session = async (size) => {
+    const x = await newSession(s.browser, size);
+    s.sessions.push(x);
+    return x;
+  };
+  return s;
 }

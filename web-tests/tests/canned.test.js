@@ -3,35 +3,14 @@
 // (arrow keys, Enter), with {customer_name} and {worker_name} filled in; what is sent is
 // text, never HTML. At phone width too, with axe-core on the open suggestions.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newSession, signIn, shot, apiToken } from '../lib/harness.js';
+import { signIn, shot, apiToken, browserSuite, apiPost } from '../lib/harness.js';
 
-let srv;
-let browser;
-const sessions = [];
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const s of sessions) if (s.page.problems.length) console.log('page problems:', s.page.problems);
-  await browser?.close();
-  await srv?.dispose();
-});
+const suite = browserSuite();
 
 const T = { timeout: 180000 };
 
-async function post(token, path, body) {
-  const r = await fetch(`${srv.url}${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.ok, `${path}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
 
 async function openReplies(page) {
   await page.locator('.me-btn').click();
@@ -41,18 +20,17 @@ async function openReplies(page) {
 
 test('the team keeps replies, a worker keeps their own, and / offers them in a chat', T, async () => {
   // A customer's chat, assigned to Walt.
-  const user = await apiToken(srv.url, 'user1@nati.test');
-  const { chat } = await post(user, '/api/chat/start', { topic: 'Winter tyres', message: 'Are my winter tyres in?' });
-  const adminToken = await apiToken(srv.url, 'admin@nati.test');
-  const workers = await (await fetch(`${srv.url}/api/admin/accounts?role=worker`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
+  const user = await apiToken(suite.srv.url, 'user1@nati.test');
+  const { chat } = await apiPost(suite.srv.url, user, '/api/chat/start', { topic: 'Winter tyres', message: 'Are my winter tyres in?' });
+  const adminToken = await apiToken(suite.srv.url, 'admin@nati.test');
+  const workers = await (await fetch(`${suite.srv.url}/api/admin/accounts?role=worker`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
   const walt = (workers.accounts || workers).find((a) => a.name === 'Walt Worker');
-  await post(adminToken, '/api/chat/assign_worker', { chat_id: chat.chat_id, worker_id: walt.id });
+  await apiPost(suite.srv.url, adminToken, '/api/chat/assign_worker', { chat_id: chat.chat_id, worker_id: walt.id });
 
   // The admin adds a team reply in the dialog.
-  const admin = await newSession(browser);
-  sessions.push(admin);
+  const admin = await suite.session();
   const a = admin.page;
-  await signIn(a, srv.url, 'admin@nati.test');
+  await signIn(a, suite.srv.url, 'admin@nati.test');
   let dlg = await openReplies(a);
   await dlg.locator('.muted', { hasText: 'No saved replies yet.' }).waitFor();
   await dlg.getByLabel('Shortcut').fill('tyres');
@@ -73,10 +51,9 @@ test('the team keeps replies, a worker keeps their own, and / offers them in a c
   await dlg.getByRole('button', { name: 'Close' }).click();
 
   // Walt, at phone width, adds his own and uses the team's.
-  const worker = await newSession(browser, { width: 390, height: 844, mobile: true });
-  sessions.push(worker);
+  const worker = await suite.session({ width: 390, height: 844, mobile: true });
   const w = worker.page;
-  await signIn(w, srv.url, 'worker1@nati.test');
+  await signIn(w, suite.srv.url, 'worker1@nati.test');
   dlg = await openReplies(w);
   await dlg.locator('.replies li', { hasText: '/tyres' }).waitFor();
   assert.equal(await dlg.getByRole('button', { name: 'Delete /tyres' }).count(), 0, "a team reply is the admins' to delete");
@@ -132,5 +109,5 @@ test('the team keeps replies, a worker keeps their own, and / offers them in a c
   await box.fill('/nothing-like-this');
   assert.equal(await list.isVisible(), false);
 
-  for (const s of sessions) assert.deepEqual(s.page.problems, [], 'no script errors, CSP violations or dialogs');
+  for (const s of suite.sessions) assert.deepEqual(s.page.problems, [], 'no script errors, CSP violations or dialogs');
 });

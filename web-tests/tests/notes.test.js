@@ -4,56 +4,34 @@
 // nor a typing indicator while it was written. "Need admin" keeps its reason as a note.
 // Desktop and phone width, with axe-core on each screen shot.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newSession, signIn, shot, apiToken } from '../lib/harness.js';
+import { signIn, shot, apiToken, browserSuite, apiPost } from '../lib/harness.js';
 
-let srv;
-let browser;
-const sessions = [];
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const s of sessions) if (s.page.problems.length) console.log('page problems:', s.page.problems);
-  await browser?.close();
-  await srv?.dispose();
-});
+const suite = browserSuite();
 
 const T = { timeout: 180000 };
 const NOTE = 'Pads worn to the metal, quote <b>both</b> axles';
 
-async function post(token, path, body) {
-  const r = await fetch(`${srv.url}${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.ok, `${path}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
 
 test('a private note reaches the staff, never the customer', T, async () => {
-  const userToken = await apiToken(srv.url, 'user1@nati.test');
-  const { chat } = await post(userToken, '/api/chat/start', { topic: 'Brake check', message: 'How are my brakes?' });
-  const adminToken = await apiToken(srv.url, 'admin@nati.test');
-  const workers = await (await fetch(`${srv.url}/api/admin/accounts?role=worker`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
+  const userToken = await apiToken(suite.srv.url, 'user1@nati.test');
+  const { chat } = await apiPost(suite.srv.url, userToken, '/api/chat/start', { topic: 'Brake check', message: 'How are my brakes?' });
+  const adminToken = await apiToken(suite.srv.url, 'admin@nati.test');
+  const workers = await (await fetch(`${suite.srv.url}/api/admin/accounts?role=worker`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
   const walt = (workers.accounts || workers).find((a) => a.name === 'Walt Worker');
-  await post(adminToken, '/api/chat/assign_worker', { chat_id: chat.chat_id, worker_id: walt.id });
+  await apiPost(suite.srv.url, adminToken, '/api/chat/assign_worker', { chat_id: chat.chat_id, worker_id: walt.id });
 
-  const customer = await newSession(browser, { width: 390, height: 844, mobile: true });
-  const worker = await newSession(browser);
-  const admin = await newSession(browser, { width: 390, height: 844, mobile: true });
-  sessions.push(customer, worker, admin);
+  const customer = await suite.session({ width: 390, height: 844, mobile: true });
+  const worker = await suite.session();
+  const admin = await suite.session({ width: 390, height: 844, mobile: true });
   const u = customer.page;
   const w = worker.page;
   const a = admin.page;
-  await signIn(u, srv.url, 'user1@nati.test');
+  await signIn(u, suite.srv.url, 'user1@nati.test');
   await u.locator('.chat-item', { hasText: 'Brake check' }).click();
   await u.locator('.msg.mine .text', { hasText: 'How are my brakes?' }).waitFor();
-  await signIn(w, srv.url, 'worker1@nati.test');
+  await signIn(w, suite.srv.url, 'worker1@nati.test');
   await w.locator('.chat-item', { hasText: 'Umar User' }).click();
   await w.locator('.msg.in .text', { hasText: 'How are my brakes?' }).waitFor();
 
@@ -105,7 +83,7 @@ test('a private note reaches the staff, never the customer', T, async () => {
   assert.ok(!(await u.evaluate(() => document.body.innerText)).includes('discount'));
 
   // The admin, on a phone, reads both notes marked with their author.
-  await signIn(a, srv.url, 'admin@nati.test');
+  await signIn(a, suite.srv.url, 'admin@nati.test');
   await a.locator('.chat-item', { hasText: 'Umar User' }).click();
   const adminNote = a.locator('.msg.private', { hasText: 'Pads worn to the metal' });
   await adminNote.waitFor();
@@ -113,5 +91,5 @@ test('a private note reaches the staff, never the customer', T, async () => {
   await a.locator('.msg.private', { hasText: 'Need admin: Customer wants a discount' }).waitFor();
   await shot(a, 'private-note-admin');
 
-  for (const s of sessions) assert.deepEqual(s.page.problems, [], 'no script errors, CSP violations or dialogs');
+  for (const s of suite.sessions) assert.deepEqual(s.page.problems, [], 'no script errors, CSP violations or dialogs');
 });

@@ -3,35 +3,21 @@
 // its story says it was automatic; the tab shows the worker's load and the waiting chats.
 // Desktop and phone width, with axe-core on each screen shot.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newSession, signIn, shot, shots, apiToken } from '../lib/harness.js';
+import { signIn, shot, shots, apiToken, browserSuite } from '../lib/harness.js';
 
-let srv;
-let browser;
-const sessions = [];
-
-before(async () => {
-  srv = await startServer({ env: { NATI_ROUTING_POLL_MILLIS: '100' } });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const s of sessions) if (s.page.problems.length) console.log('page problems:', s.page.problems);
-  await browser?.close();
-  await srv?.dispose();
-});
+const suite = browserSuite({ env: { NATI_ROUTING_POLL_MILLIS: '100' } });
 
 const T = { timeout: 180000 };
 
 test('least busy: an available worker is given a new chat live', T, async () => {
-  const admin = await newSession(browser);
-  const worker = await newSession(browser, { width: 390, height: 844, mobile: true });
-  sessions.push(admin, worker);
+  const admin = await suite.session();
+  const worker = await suite.session({ width: 390, height: 844, mobile: true });
   const a = admin.page;
   const w = worker.page;
-  await signIn(w, srv.url, 'worker1@nati.test');
-  await signIn(a, srv.url, 'admin@nati.test');
+  await signIn(w, suite.srv.url, 'worker1@nati.test');
+  await signIn(a, suite.srv.url, 'admin@nati.test');
 
   await a.getByRole('button', { name: 'Queue', exact: true }).click();
   await a.getByRole('heading', { name: 'Queue' }).waitFor();
@@ -45,8 +31,8 @@ test('least busy: an available worker is given a new chat live', T, async () => 
   await a.locator('.toast', { hasText: 'Saved.' }).waitFor();
 
   // A customer writes: Walt, the only one available, has it at once.
-  const user = await apiToken(srv.url, 'user2@nati.test');
-  const r = await fetch(`${srv.url}/api/chat/start`, {
+  const user = await apiToken(suite.srv.url, 'user2@nati.test');
+  const r = await fetch(`${suite.srv.url}/api/chat/start`, {
     method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user}` },
     body: JSON.stringify({ topic: 'Timing belt', message: 'When should I change my timing belt?' }),
   });
@@ -66,15 +52,14 @@ test('least busy: an available worker is given a new chat live', T, async () => 
   await a.getByLabel('Workers may take waiting chats themselves (within their capacity)').check();
   await a.getByRole('button', { name: 'Save' }).click();
   await a.locator('.toast', { hasText: 'Saved.' }).waitFor();
-  const r2 = await fetch(`${srv.url}/api/chat/start`, {
+  const r2 = await fetch(`${suite.srv.url}/api/chat/start`, {
     method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user}` },
     body: JSON.stringify({ topic: 'Wiper blades', message: 'Do you have wiper blades for a Golf?' }),
   });
   assert.equal(r2.status, 201, await r2.text());
-  const wendy = await newSession(browser, { width: 390, height: 844, mobile: true });
-  sessions.push(wendy);
+  const wendy = await suite.session({ width: 390, height: 844, mobile: true });
   const wn = wendy.page;
-  await signIn(wn, srv.url, 'worker2@nati.test');
+  await signIn(wn, suite.srv.url, 'worker2@nati.test');
   const waiting = wn.getByRole('button', { name: /^Waiting chats \(\d+\)$/ });
   await waiting.click();
   const dlg = wn.getByRole('dialog', { name: 'Waiting chats' });

@@ -4,53 +4,31 @@
 // a tag in their list. In the customer panel and on the guest page, at phone width, with
 // axe-core on each screen shot.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newSession, signIn, shot, apiToken, horizontalOverflow } from '../lib/harness.js';
+import { signIn, shot, apiToken, horizontalOverflow, browserSuite, apiPost } from '../lib/harness.js';
 
-let srv;
-let browser;
-const sessions = [];
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const s of sessions) if (s.page.problems.length) console.log('page problems:', s.page.problems);
-  await browser?.close();
-  await srv?.dispose();
-});
+const suite = browserSuite();
 
 const T = { timeout: 180000 };
 
-async function post(token, path, body) {
-  const r = await fetch(`${srv.url}${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.ok, `${path}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
 
 test('a customer rates a closed chat in the panel; the staff see it', T, async () => {
-  const userToken = await apiToken(srv.url, 'user1@nati.test');
-  const { chat } = await post(userToken, '/api/chat/start', { topic: 'Oil change', message: 'Is my car ready?' });
-  const adminToken = await apiToken(srv.url, 'admin@nati.test');
-  await post(adminToken, '/api/chat/send_message', { chat_id: chat.chat_id, message: 'Yes, come by any time.' });
-  await post(adminToken, '/api/chat/close', { chat_id: chat.chat_id });
+  const userToken = await apiToken(suite.srv.url, 'user1@nati.test');
+  const { chat } = await apiPost(suite.srv.url, userToken, '/api/chat/start', { topic: 'Oil change', message: 'Is my car ready?' });
+  const adminToken = await apiToken(suite.srv.url, 'admin@nati.test');
+  await apiPost(suite.srv.url, adminToken, '/api/chat/send_message', { chat_id: chat.chat_id, message: 'Yes, come by any time.' });
+  await apiPost(suite.srv.url, adminToken, '/api/chat/close', { chat_id: chat.chat_id });
 
-  const customer = await newSession(browser, { width: 390, height: 844, mobile: true });
-  const admin = await newSession(browser);
-  sessions.push(customer, admin);
+  const customer = await suite.session({ width: 390, height: 844, mobile: true });
+  const admin = await suite.session();
   const u = customer.page;
   const a = admin.page;
-  await signIn(a, srv.url, 'admin@nati.test');
+  await signIn(a, suite.srv.url, 'admin@nati.test');
   await a.locator('.chat-item', { hasText: 'Umar User' }).click();
   await a.locator('.msg.out .text', { hasText: 'Yes, come by any time.' }).waitFor();
 
-  await signIn(u, srv.url, 'user1@nati.test');
+  await signIn(u, suite.srv.url, 'user1@nati.test');
   await u.locator('.chat-item', { hasText: 'Oil change' }).click();
   const form = u.locator('.rate-form');
   await form.getByRole('group', { name: 'How did we do?' }).waitFor();
@@ -87,23 +65,22 @@ test('a customer rates a closed chat in the panel; the staff see it', T, async (
   await u.locator('.rate-thanks').waitFor();
   assert.equal(await u.locator('.rate-form').count(), 0);
 
-  for (const s of sessions) assert.deepEqual(s.page.problems, [], 'no script errors, CSP violations or dialogs');
+  for (const s of suite.sessions) assert.deepEqual(s.page.problems, [], 'no script errors, CSP violations or dialogs');
 });
 
 test('a guest rates on the guest page at phone width', T, async () => {
-  const s = await newSession(browser, { width: 360, height: 740, mobile: true });
-  sessions.push(s);
+  const s = await suite.session({ width: 360, height: 740, mobile: true });
   const p = s.page;
-  await p.goto(`${srv.url}/guest`);
+  await p.goto(`${suite.srv.url}/guest`);
   await p.getByLabel('Message', { exact: true }).fill('Do you fit tow bars?');
   await p.getByRole('button', { name: /Start chat|Leave a message/ }).click();
   await p.locator('.msg.mine .text', { hasText: 'tow bars' }).waitFor();
   // The admin answers and closes it: the guest is asked at once.
-  const adminToken = await apiToken(srv.url, 'admin@nati.test');
-  const list = await (await fetch(`${srv.url}/api/chat/list?q=tow`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
+  const adminToken = await apiToken(suite.srv.url, 'admin@nati.test');
+  const list = await (await fetch(`${suite.srv.url}/api/chat/list?q=tow`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
   const chatId = list.chats[0].chat_id;
-  await post(adminToken, '/api/chat/send_message', { chat_id: chatId, message: 'We do, from 250 euros.' });
-  await post(adminToken, '/api/chat/close', { chat_id: chatId });
+  await apiPost(suite.srv.url, adminToken, '/api/chat/send_message', { chat_id: chatId, message: 'We do, from 250 euros.' });
+  await apiPost(suite.srv.url, adminToken, '/api/chat/close', { chat_id: chatId });
   const form = p.locator('.rate-form');
   await form.getByRole('group', { name: 'How did we do?' }).waitFor();
   await form.getByRole('radio', { name: '5 stars' }).check();

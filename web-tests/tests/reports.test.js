@@ -2,48 +2,26 @@
 // admin's Reports tab shows the week in figures, bar charts (pictures with a text
 // alternative) and tables, and offers the CSV. Desktop and phone width, with axe-core.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newSession, signIn, shots, apiToken } from '../lib/harness.js';
+import { signIn, shots, apiToken, browserSuite, apiPost } from '../lib/harness.js';
 
-let srv;
-let browser;
-const sessions = [];
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const s of sessions) if (s.page.problems.length) console.log('page problems:', s.page.problems);
-  await browser?.close();
-  await srv?.dispose();
-});
+const suite = browserSuite();
 
 const T = { timeout: 180000 };
 
-async function post(token, path, body) {
-  const r = await fetch(`${srv.url}${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.ok, `${path}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
 
 test('the week in numbers, charts, tables and CSV', T, async () => {
-  const user = await apiToken(srv.url, 'user1@nati.test');
-  const admin = await apiToken(srv.url, 'admin@nati.test');
-  const { chat } = await post(user, '/api/chat/start', { topic: 'Brakes', message: 'Squeaky brakes' });
-  await post(admin, '/api/chat/send_message', { chat_id: chat.chat_id, message: 'Come in at 9.' });
-  await post(admin, '/api/chat/close', { chat_id: chat.chat_id });
-  await post(user, '/api/chat/rate', { chat_id: chat.chat_id, stars: 5 });
+  const user = await apiToken(suite.srv.url, 'user1@nati.test');
+  const admin = await apiToken(suite.srv.url, 'admin@nati.test');
+  const { chat } = await apiPost(suite.srv.url, user, '/api/chat/start', { topic: 'Brakes', message: 'Squeaky brakes' });
+  await apiPost(suite.srv.url, admin, '/api/chat/send_message', { chat_id: chat.chat_id, message: 'Come in at 9.' });
+  await apiPost(suite.srv.url, admin, '/api/chat/close', { chat_id: chat.chat_id });
+  await apiPost(suite.srv.url, user, '/api/chat/rate', { chat_id: chat.chat_id, stars: 5 });
 
-  const s = await newSession(browser);
-  sessions.push(s);
+  const s = await suite.session();
   const a = s.page;
-  await signIn(a, srv.url, 'admin@nati.test');
+  await signIn(a, suite.srv.url, 'admin@nati.test');
   await a.getByRole('button', { name: 'Reports', exact: true }).click();
   await a.getByRole('heading', { name: 'Reports' }).waitFor();
   await a.locator('.kpi', { hasText: 'Average rating' }).locator('.kpi-v', { hasText: '5.00' }).waitFor();
