@@ -61,7 +61,8 @@ test('admins read the webhook delivery log and retry a failed delivery', { timeo
   }
   await log.getByText(/chat\.started · chat \d+/).waitFor();
   // The reason depends on what holds that port by then (closed, or another test's server): any one.
-  await log.getByText(/Last error: gave up after \d+ attempts?: \S/).first().waitFor();
+  // On a slow machine a delivery may pass its age limit before its first attempt.
+  await log.getByText(/Last error: gave up(?: after \d+ attempts?)?: \S/).first().waitFor();
   assert.ok(await log.getByRole('button', { name: 'Retry now' }).count() >= 1);
   await shots(page, 'admin-webhooks');
   await page.setViewportSize({ width: 390, height: 844 });

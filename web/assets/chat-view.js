@@ -247,6 +247,9 @@ export class ChatView {
     if (f.type === 'ack' || (f.type === 'error' && f.client_id)) return this.onAck(f);
     if (f.chat_id !== this.chatId) return;
     if (f.type === 'message.created') {
+      // A late frame for a message older than the page shown (a socket catching up): it
+      // comes with "Load earlier", in its place, rather than out of order now.
+      if (this.hasMore && f.data.message_id < Math.min(...[...this.msgs.values()].map((m) => m.message_id || Infinity))) return;
       const near = this.nearBottom();
       const m = this.put(f.data);
       this.typers.delete(`${m.sender_type}:${m.sender_id}`);
