@@ -132,6 +132,21 @@ pub struct Settings {
     pub business_name: String,
     /// How often the email job looks for work, in milliseconds.
     pub email_poll_millis: u64,
+    /// The largest file one upload may be, in bytes.
+    pub attachment_max_bytes: u64,
+    /// The most bytes of files one message may carry.
+    pub attachment_message_max_bytes: u64,
+    /// The most bytes of files one account (or guest) may upload in 24 hours.
+    pub attachment_daily_quota_bytes: u64,
+    /// Where attachment bytes are kept: `disk` (content-addressed under
+    /// `<data_dir>/attachments`) or `database` (PostgreSQL and MariaDB: every node serves
+    /// every file without a shared disk). Unset: `disk` on SQLite, `database` otherwise.
+    pub attachment_storage: Option<String>,
+    /// Uploads never sent in a message are removed after this many seconds.
+    pub attachment_unsent_ttl_secs: u64,
+    /// clamd's local socket (`/run/clamav/clamd.ctl`): every upload is scanned and an
+    /// infected file refused; while clamd cannot be reached, uploads are refused (503).
+    pub clamd_socket: Option<PathBuf>,
     /// How often the router looks at the queue for chats to give to available workers
     /// (when an admin turned automatic assignment on), in milliseconds.
     pub routing_poll_millis: u64,
@@ -322,6 +337,12 @@ impl Default for Settings {
             business_name: "Nati Automotive".into(),
             email_poll_millis: 2000,
             routing_poll_millis: 1000,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            attachment_message_max_bytes: 10 * 1024 * 1024,
+            attachment_daily_quota_bytes: 200 * 1024 * 1024,
+            attachment_storage: None,
+            attachment_unsent_ttl_secs: 24 * 3600,
+            clamd_socket: None,
             guest_email_delay_secs: 600,
             email_retry_base_secs: 30,
             email_max_attempts: 10,

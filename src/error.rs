@@ -55,6 +55,26 @@ pub enum ApiError {
     /// A server-to-server API key lacks the scope for this call.
     #[error("this API key lacks the scope `{0}`")]
     MissingScope(&'static str),
+    /// An upload larger than a file may be (`attachment_max_bytes`).
+    #[error("the file is larger than {0} bytes, the most a file may be")]
+    FileTooLarge(u64),
+    /// An upload whose kind is not allowed (decided from its bytes).
+    #[error("{0}")]
+    FileRefused(String),
+    /// The account's uploads of the last 24 hours reached `attachment_daily_quota_bytes`.
+    #[error(
+        "you have sent {0} bytes of files in the last 24 hours, the most allowed; try again later"
+    )]
+    QuotaExceeded(u64),
+    /// The virus scanner found something.
+    #[error("the file was refused: the virus scanner found {0}")]
+    Infected(String),
+    /// The virus scanner is configured but cannot be reached: uploads wait for it.
+    #[error("files cannot be checked right now; try again in a few minutes")]
+    ScannerUnavailable,
+    /// A byte range outside a file of this size.
+    #[error("the range is outside the file ({0} bytes)")]
+    RangeNotSatisfiable(u64),
 }
 
 /// The body of every error response.
@@ -72,7 +92,8 @@ pub struct ErrorDetail {
     /// `token_algorithm`, `token_unknown_key`, `token_signature`, `token_expired`,
     /// `token_not_yet_valid`, `token_lifetime`, `token_issuer`, `token_audience`,
     /// `token_claims`, `token_replayed`; `password_login_disabled`, `guests_not_allowed`;
-    /// API keys: `missing_scope`.
+    /// API keys: `missing_scope`; attachments: `file_too_large`, `file_type_refused`,
+    /// `quota_exceeded`, `file_infected`, `scanner_unavailable`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -112,6 +133,12 @@ impl ApiError {
             MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
             PasswordLoginDisabled(_) => (StatusCode::FORBIDDEN, "password_login_disabled"),
             GuestsNotAllowed => (StatusCode::FORBIDDEN, "guests_not_allowed"),
+            FileTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
+            FileRefused(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_refused"),
+            QuotaExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
+            Infected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "file_infected"),
+            ScannerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "scanner_unavailable"),
+            RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable"),
         }
     }
 

@@ -13,6 +13,7 @@
 //! in the store crates. The library never binds a socket: [`serve`] takes a listener.
 #![forbid(unsafe_code)]
 
+pub mod attachments;
 pub mod auth;
 pub mod clientip;
 pub mod config;
@@ -135,6 +136,7 @@ pub async fn serve(
     let email = jobs::email::start(state.clone());
     let webhooks = jobs::webhooks::start(state.clone());
     let router = jobs::router::start(state.clone());
+    let attachments = jobs::attachments::start(state.clone());
     let pruning = state
         .limits
         .start_pruning(std::time::Duration::from_secs(60));
@@ -166,6 +168,7 @@ pub async fn serve(
     hub.abort();
     expiry.abort();
     router.abort();
+    attachments.abort();
     pruning.abort();
     result
 }

@@ -169,6 +169,54 @@ fn find_url_start(s: &str) -> Option<usize> {
     None
 }
 
+/// Where a file of a message is downloaded (signing in first: the link alone opens
+/// nothing).
+fn file_url(settings: &Settings, id: &str) -> String {
+    format!("{}/api/chat/attachments/{id}", settings.base_url())
+}
+
+/// A message's files as plain-text lines: name, size and link (empty without files).
+fn file_lines(settings: &Settings, m: &Message) -> String {
+    let mut out = String::new();
+    for f in &m.attachments {
+        let _ = writeln!(
+            out,
+            "  {} ({}): {} (sign in to open)",
+            f.name,
+            human_size(f.size),
+            file_url(settings, &f.id)
+        );
+    }
+    out
+}
+
+/// The same as links.
+fn file_links_html(settings: &Settings, m: &Message) -> String {
+    let mut out = String::new();
+    for f in &m.attachments {
+        let _ = write!(
+            out,
+            "<div><a href=\"{}\">{}</a> <span style=\"color:#666\">({}; sign in to open)</span></div>",
+            escape_html(&file_url(settings, &f.id)),
+            escape_html(&f.name),
+            human_size(f.size)
+        );
+    }
+    out
+}
+
+/// "830 KB", "2.4 MB".
+pub fn human_size(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    if b < 1000.0 {
+        format!("{bytes} B")
+    } else if b < 1_000_000.0 {
+        format!("{:.0} KB", b / 1000.0)
+    } else {
+        format!("{:.1} MB", b / 1_000_000.0)
+    }
+}
+
 /// The panel a recipient opens the chat in.
 pub fn chat_link(settings: &Settings, recipient: &Actor, chat: &Chat) -> String {
     let panel = match recipient.role() {
@@ -225,17 +273,22 @@ pub fn compose(settings: &Settings, s: &Summary<'_>) -> Result<lettre::Message, 
     for m in s.messages {
         let _ = write!(
             plain,
-            "{} — {}\n{}\n\n",
+            "{} — {}\n{}\n{}\n",
             m.sender_name,
             fmt_time(m.created_at),
-            m.message
+            chat_core::attachment::text_with_files(&m.message, &m.attachments),
+            file_lines(settings, m)
         );
         let _ = write!(
             html,
-            "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div></div>",
+            "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div>{}</div>",
             escape_html(&m.sender_name),
             fmt_time(m.created_at),
-            linkify_html(&m.message)
+            linkify_html(&chat_core::attachment::text_with_files(
+                &m.message,
+                &m.attachments
+            )),
+            file_links_html(settings, m)
         );
     }
     if s.more > 0 {
@@ -276,17 +329,22 @@ pub fn compose_transcript(
     for m in s.messages {
         let _ = write!(
             plain,
-            "{} — {}\n{}\n\n",
+            "{} — {}\n{}\n{}\n",
             m.sender_name,
             fmt_time(m.created_at),
-            m.message
+            chat_core::attachment::text_with_files(&m.message, &m.attachments),
+            file_lines(settings, m)
         );
         let _ = write!(
             html,
-            "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div></div>",
+            "<div style=\"margin:12px 0\"><b>{}</b> <span style=\"color:#666\">{}</span><div style=\"white-space:pre-wrap\">{}</div>{}</div>",
             escape_html(&m.sender_name),
             fmt_time(m.created_at),
-            linkify_html(&m.message)
+            linkify_html(&chat_core::attachment::text_with_files(
+                &m.message,
+                &m.attachments
+            )),
+            file_links_html(settings, m)
         );
     }
     // The same signed link: the page it opens asks a closed chat's guest for a rating.
@@ -366,6 +424,52 @@ mod tests {
             linkify_html("a \"https://q.test/\"onmouseover=x"),
             "a &quot;<a href=\"https://q.test/\" target=\"_blank\" rel=\"noopener nofollow ugc\">https://q.test/</a>&quot;onmouseover=x"
         );
+    }
+
+    #[test]
+    fn files_are_named_with_links_that_need_sign_in() {
+        use chat_core::attachment::{AttachmentKind, AttachmentMeta};
+        let photo = |id: &str, name: &str| AttachmentMeta {
+            id: id.into(),
+            kind: AttachmentKind::Image,
+            mime: "image/jpeg".into(),
+            name: name.into(),
+            size: 2_400_000,
+            width: Some(10),
+            height: Some(10),
+            thumb: true,
+        };
+        let settings = Settings {
+            public_url: Some("https://chat.nati.test".into()),
+            ..Settings::default()
+        };
+        let m = Message {
+            message_id: chat_core::MessageId(1),
+            chat_id: chat_core::ChatId(2),
+            seq: 3,
+            sender_type: chat_core::SenderType::User,
+            sender_id: Some(4),
+            sender_name: "Umar".into(),
+            message: String::new(),
+            is_read: false,
+            client_id: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            is_private: false,
+            attachments: vec![photo("ab", "light.jpg"), photo("cd", "<b>dash</b>.jpg")],
+        };
+        assert_eq!(
+            chat_core::attachment::text_with_files(&m.message, &m.attachments),
+            "[2 photos]"
+        );
+        let lines = file_lines(&settings, &m);
+        assert!(lines.contains(
+            "light.jpg (2.4 MB): https://chat.nati.test/api/chat/attachments/ab (sign in to open)"
+        ));
+        let html = file_links_html(&settings, &m);
+        assert!(html.contains("href=\"https://chat.nati.test/api/chat/attachments/cd\""));
+        assert!(html.contains("&lt;b&gt;dash&lt;/b&gt;.jpg") && !html.contains("<b>dash"));
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(830_000), "830 KB");
     }
 
     #[test]

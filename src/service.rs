@@ -35,18 +35,24 @@ pub async fn summary(state: &AppState, who: &Principal, id: ChatId) -> ApiResult
         .ok_or(ApiError::NotFound("chat"))
 }
 
-/// Send a message, or a private note for the staff (`private`). A retried `client_id`
-/// returns the stored message (`Duplicate`).
+/// Send a message, or a private note for the staff (`private`), with files uploaded for
+/// this chat (`attachments`, their ids; the text is then an optional caption). A retried
+/// `client_id` returns the stored message (`Duplicate`).
 pub async fn send_message(
     state: &AppState,
     who: &Principal,
     chat_id: ChatId,
-    text: &str,
+    text: Option<&str>,
     client_id: Option<&str>,
     private: bool,
+    attachments: &[String],
 ) -> ApiResult<(SendOutcome, Chat)> {
-    let text = validate::message_text(text)?;
+    let text = match text {
+        None if !attachments.is_empty() => String::new(),
+        t => validate::message_text(t.unwrap_or_default())?,
+    };
     let client_id = client_id.map(validate::client_id).transpose()?;
+    let files = crate::attachments::for_message(state, who, chat_id, attachments).await?;
     // No read first: the rule runs in the writer on the chat as locked there, and says
     // "not found" to anyone who may not see it.
     let new = NewMessage {
@@ -56,6 +62,7 @@ pub async fn send_message(
         text,
         client_id,
         private,
+        attachments: files,
     };
     let action = if private {
         ChatAction::Note
@@ -71,6 +78,19 @@ pub async fn send_message(
         )
         .await?;
     state.hub.notify();
+    if !attachments.is_empty() {
+        let ids: Vec<String> = out
+            .0
+            .message()
+            .attachments
+            .iter()
+            .map(|a| a.id.clone())
+            .collect();
+        state
+            .store
+            .mark_attachments_sent(&ids, out.0.message().is_private)
+            .await?;
+    }
     Ok(out)
 }
 

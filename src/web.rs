@@ -58,7 +58,7 @@ pub fn frame_ancestors(framing: Framing, embed_origins: &[String]) -> String {
 pub fn csp(framing: Framing, embed_origins: &[String]) -> String {
     let ancestors = frame_ancestors(framing, embed_origins);
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
          connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors {ancestors}"
     )

@@ -210,13 +210,14 @@ pub async fn start(
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub chat_id: ChatId,
-    /// 1 to 4000 characters after trimming; stored exactly as sent.
+    /// 1 to 4000 characters after trimming; stored exactly as sent. Required, unless the
+    /// message carries `attachments` (it is then their caption, and may be left out).
     #[schema(
         min_length = 1,
         max_length = 4000,
         pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
     )]
-    pub message: String,
+    pub message: Option<String>,
     /// Your id for this message: a retry with the same id is stored once.
     #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     pub client_id: Option<String>,
@@ -225,6 +226,11 @@ pub struct SendRequest {
     /// only: a customer gets 403. A note changes nothing else in the chat.
     #[serde(default)]
     pub private: bool,
+    /// Files for the message: ids from `POST /api/chat/attachments`, uploaded by the sender
+    /// for this chat; at most 10, together at most `attachment_message_max_bytes`.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub attachments: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -251,9 +257,10 @@ pub async fn send_message(
         &state,
         &who,
         req.chat_id,
-        &req.message,
+        req.message.as_deref(),
         req.client_id.as_deref(),
         req.private,
+        &req.attachments,
     )
     .await?;
     let (status, duplicate) = match out {

@@ -2,6 +2,7 @@
 //! Handlers stay thin: parse, ask [`crate::service`] or the store, answer.
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod canned;
 pub mod chat;
@@ -193,6 +194,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::details))
         .routes(routes!(chat::mark_read))
         .routes(routes!(chat::guest_resume))
+        .routes(routes!(attachments::upload))
+        .routes(routes!(attachments::download))
+        .routes(routes!(attachments::thumb))
         .routes(routes!(admin::list, admin::create))
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::activate))

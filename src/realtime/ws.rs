@@ -50,11 +50,15 @@ pub struct WsQuery {
 enum ClientFrame {
     Send {
         chat_id: ChatId,
-        message: String,
+        /// The text; may be left out when `attachments` are given.
+        message: Option<String>,
         client_id: Option<String>,
         /// A private note for the staff (see `POST /api/chat/send_message`).
         #[serde(default)]
         private: bool,
+        /// Ids of uploads for this message (see `POST /api/chat/attachments`).
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Read {
         chat_id: ChatId,
@@ -225,9 +229,10 @@ const SENDS_IN_FLIGHT: usize = 64;
 /// A `send` taken off the socket, for the socket's writer.
 struct SendJob {
     chat_id: ChatId,
-    message: String,
+    message: Option<String>,
     client_id: Option<String>,
     private: bool,
+    attachments: Vec<String>,
 }
 
 /// A stored (or refused) `send`, back from the writer.
@@ -257,9 +262,10 @@ impl Writer {
                     &state,
                     &who,
                     job.chat_id,
-                    &job.message,
+                    job.message.as_deref(),
                     job.client_id.as_deref(),
                     job.private,
+                    &job.attachments,
                 )
                 .await
                 .map(|(out, _)| out);
@@ -601,12 +607,12 @@ impl Conn {
         self.touch_guest().await;
         match frame {
             ClientFrame::Ping => self.send_json(socket, json!({"type": "pong"})).await,
-            ClientFrame::Send { chat_id, message, client_id, private } => {
+            ClientFrame::Send { chat_id, message, client_id, private, attachments } => {
                 let writer = self
                     .writer
                     .get_or_insert_with(|| Writer::start(self.state.clone(), self.who.clone()));
                 // Full only with SENDS_IN_FLIGHT unanswered sends: then the socket waits.
-                if writer.jobs.send(SendJob { chat_id, message, client_id, private }).await.is_err() {
+                if writer.jobs.send(SendJob { chat_id, message, client_id, private, attachments }).await.is_err() {
                     return Err(Stop::Close(close::RESTART, "storage unavailable"));
                 }
                 self.in_flight += 1;

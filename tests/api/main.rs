@@ -3,6 +3,7 @@
 
 mod access;
 mod assets;
+mod attachments;
 mod backup;
 mod canned;
 mod crash;

@@ -25,6 +25,9 @@ export function useBearer(token) {
   omitCookies = true;
 }
 
+/** What a fetch needs to be this page's own person (files: thumbnails, downloads). */
+export const auth = () => ({ headers: bearer ? { authorization: `Bearer ${bearer}` } : {}, credentials: omitCookies ? 'omit' : 'same-origin' });
+
 export async function request(method, path, { query, body } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {

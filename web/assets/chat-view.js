@@ -83,17 +83,38 @@ export class ChatView {
     }, icon('lock')) : null;
     this.noteHint = el('div', { class: 'note-hint', hidden: true }, icon('lock'),
       el('span', { text: 'Private note: only admins and the assigned worker see it, never the customer.' }));
+    // Files: a button, the camera (phones), drag and drop, paste; attach.js does the rest.
+    const pick = (accept, capture) => el('input', { type: 'file', hidden: true, multiple: !capture, accept, capture, onchange: (e) => { this.addFiles([...e.target.files]); e.target.value = ''; } });
+    const fileIn = pick('image/*,application/pdf,audio/*,video/*');
+    const camIn = pick('image/*', 'environment');
+    this.tray = el('ul', { class: 'tray', 'aria-label': 'Files to send', hidden: true });
     this.form = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
-      this.canned ? this.suggest : null, this.noteBtn, this.input, this.sendBtn);
+      this.canned ? this.suggest : null, this.noteBtn, fileIn, camIn,
+      el('button', { class: 'icon-btn attach', type: 'button', 'aria-label': 'Attach photos or files', title: 'Attach photos or files', onclick: () => fileIn.click() }, icon('clip')),
+      el('button', { class: 'icon-btn cam', type: 'button', 'aria-label': 'Take a photo', onclick: () => camIn.click() }, icon('camera')),
+      this.input, this.sendBtn);
+    this.input.addEventListener('paste', (e) => { const f = [...(e.clipboardData?.files || [])]; if (f.length) { e.preventDefault(); this.addFiles(f); } });
     if (this.canned) this.input.placeholder = 'Write a message… (/ for saved replies)';
     this.divider = el('li', { class: 'divider' }, el('span', { text: 'Unread messages' }));
     this.root = el('section', { class: 'conv', 'aria-label': 'Conversation' },
       o.header === false ? null : this.header,
       el('div', { class: 'conv-body' }, this.scroller, this.jump),
-      this.typingBox, this.rateBox, this.note, this.noteHint, this.form);
+      this.typingBox, this.rateBox, this.note, this.noteHint, this.tray, this.form);
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.root.addEventListener('dragover', (e) => { if (e.dataTransfer?.types.includes('Files')) e.preventDefault(); });
+    this.root.addEventListener('drop', (e) => { const f = [...(e.dataTransfer?.files || [])]; if (f.length) { e.preventDefault(); this.addFiles(f); } });
     document.addEventListener('visibilitychange', () => this.markRead());
     addEventListener('focus', () => this.markRead());
+  }
+
+  /** attach.js, loaded the first time a file is picked or shown. */
+  files() {
+    return (this.att ||= import('./attach.js'));
+  }
+
+  addFiles(list) {
+    if (this.input.disabled || !this.chatId) return toast('Files can be sent in an open chat.', 'error');
+    this.files().then((a) => a.add(this, list));
   }
 
   mine(m) {
@@ -353,7 +374,8 @@ export class ChatView {
     const bubble = el('div', { class: 'bubble' },
       m.is_private ? el('div', { class: 'note-label' }, icon('lock'), el('span', { text: mine ? 'Private note' : `Private note · ${m.sender_name}` })) : null,
       mine || m.is_private ? null : el('div', { class: 'sender', text: m.sender_name }),
-      el('p', { class: 'text' }, linkify(m.message)),
+      m.attachments?.length ? this.shown(m) : null,
+      m.message ? el('p', { class: 'text' }, linkify(m.message)) : null,
       el('span', { class: 'meta' }, timeEl(m.created_at, 'msg'), tick));
     const fail = m.state === 'failed'
       ? el('div', { class: 'failed', role: 'alert' }, el('span', { text: m.error || 'Not sent.' }), ' ',
@@ -362,6 +384,12 @@ export class ChatView {
     return el('li', { class: `msg ${ours ? 'out' : 'in'} ${mine ? 'mine' : ''} ${m.is_private ? 'private' : ''} ${m.state || ''}`, 'data-id': m.message_id || '' },
       ours ? null : avatar(m.sender_name, 'msg-av'),
       el('div', { class: 'col' }, bubble, fail));
+  }
+
+  shown(m) {
+    const box = el('div', { class: 'files' });
+    this.files().then((a) => a.show(this, m, box));
+    return box;
   }
 
   nearBottom() {
@@ -423,84 +451,11 @@ export class ChatView {
   }
 
   onKey(e) {
-    if (!this.suggest.hidden) {
-      const n = this.suggestHits.length;
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        e.preventDefault();
-        this.pickSuggestion((this.suggestAt + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
-        return;
-      }
-      if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
-        e.preventDefault();
-        this.useSuggestion(this.suggestAt);
-        return;
-      }
-      if (e.key === 'Escape') {
-        e.preventDefault();
-        this.closeSuggest();
-        return;
-      }
-    }
+    if (!this.suggest.hidden && this.cannedJs?.key(this, e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !matchMedia('(pointer: coarse)').matches) {
       e.preventDefault();
       this.submit();
     }
-  }
-
-  /** The team's canned replies and one's own, fetched at most once a minute. */
-  async cannedReplies() {
-    if (!this.cannedList || Date.now() - this.cannedAt > 60000) {
-      try {
-        this.cannedList = (await api.get('/api/chat/canned_replies')).replies;
-        this.cannedAt = Date.now();
-      } catch {
-        this.cannedList = this.cannedList || [];
-      }
-    }
-    return this.cannedList;
-  }
-
-  /** A canned reply's text with `{customer_name}` and `{worker_name}` filled in. */
-  fillReply(text) {
-    const customer = this.summary?.customer_name || 'there';
-    return text.replaceAll('{customer_name}', customer).replaceAll('{worker_name}', this.me.name || '');
-  }
-
-  /** While the box holds only `/` and a shortcut's start, list the replies it matches. */
-  async updateSuggest() {
-    const typed = this.input.value;
-    const m = /^\/([A-Za-z0-9_-]*)$/.exec(typed);
-    if (!this.canned || !m) return this.closeSuggest();
-    const all = await this.cannedReplies();
-    if (this.input.value !== typed) return;
-    const q = m[1].toLowerCase();
-    this.suggestHits = all.filter((r) => r.shortcut.startsWith(q)).slice(0, 8);
-    if (!this.suggestHits.length) return this.closeSuggest();
-    this.suggest.replaceChildren(...this.suggestHits.map((r, i) => el('li', {
-      role: 'option', id: `${this.suggest.id}-${i}`, 'aria-selected': 'false',
-      onmousedown: (e) => { e.preventDefault(); this.useSuggestion(i); },
-    }, el('span', { class: 'sc', text: `/${r.shortcut}` }),
-      r.shared ? el('span', { class: 'tag', text: 'team' }) : null,
-      el('span', { class: 'pv', text: this.fillReply(r.text) }))));
-    this.suggest.hidden = false;
-    this.pickSuggestion(0);
-  }
-
-  pickSuggestion(i) {
-    this.suggestAt = i;
-    [...this.suggest.children].forEach((li, j) => li.setAttribute('aria-selected', String(j === i)));
-    this.input.setAttribute('aria-activedescendant', `${this.suggest.id}-${i}`);
-    this.suggest.children[i]?.scrollIntoView({ block: 'nearest' });
-  }
-
-  useSuggestion(i) {
-    const r = this.suggestHits[i];
-    if (!r) return;
-    this.input.value = this.fillReply(r.text);
-    this.closeSuggest();
-    this.onInput();
-    this.input.focus();
-    this.input.setSelectionRange(this.input.value.length, this.input.value.length);
   }
 
   closeSuggest() {
@@ -514,7 +469,7 @@ export class ChatView {
     const t = this.input;
     t.style.height = 'auto';
     t.style.height = `${Math.min(t.scrollHeight, 160)}px`;
-    if (this.canned) this.updateSuggest();
+    if (this.canned) import('./canned.js').then((c) => { this.cannedJs = c; c.update(this); });
     if (!this.chatId) return;
     const now = Date.now();
     if (this.noteMode) return; // the customer never hears of a note being written
@@ -538,8 +493,13 @@ export class ChatView {
 
   submit() {
     const text = this.input.value;
-    if (!text.trim() || this.input.disabled || !this.chatId) return;
+    const up = this.uploads || [];
+    if ((!text.trim() && !up.length) || this.input.disabled || !this.chatId) return;
     if (text.trim().length > 4000) return toast('A message can be at most 4000 characters.', 'error');
+    if (up.some((u) => !u.meta)) return toast('Wait until every file is uploaded (or remove it).', 'error');
+    this.uploads = [];
+    this.tray.replaceChildren();
+    this.tray.hidden = true;
     this.input.value = '';
     this.onInput();
     this.dividerBefore = null;
@@ -548,7 +508,7 @@ export class ChatView {
       key: `p${uid()}`, client_id: uid(), chat_id: this.chatId, t: Date.now(), rev: 1,
       sender_type: this.me.role, sender_id: this.me.id, sender_name: this.me.name,
       message: text, created_at: new Date().toISOString(), is_read: false, state: 'sending',
-      is_private: this.noteMode,
+      is_private: this.noteMode, attachments: up.map((u) => u.meta),
     };
     this.msgs.set(m.key, m);
     this.render();
@@ -565,7 +525,7 @@ export class ChatView {
     m.error = null;
     this.render();
     clearTimeout(m.timer);
-    const frame = { type: 'send', chat_id: m.chat_id, message: m.message, client_id: m.client_id };
+    const frame = { type: 'send', chat_id: m.chat_id, client_id: m.client_id, ...this.content(m) };
     if (m.is_private) frame.private = true;
     if (this.o.live?.send(frame)) {
       m.timer = setTimeout(() => this.http(m), 8000);
@@ -574,10 +534,17 @@ export class ChatView {
     this.http(m);
   }
 
+  /** A message's text (left out when only files go) and its files' ids. */
+  content(m) {
+    const c = m.message.trim() ? { message: m.message } : {};
+    if (m.attachments?.length) c.attachments = m.attachments.map((a) => a.id);
+    return c;
+  }
+
   async http(m) {
     if (m.message_id || !this.msgs.has(m.key)) return;
     try {
-      const body = { chat_id: m.chat_id, message: m.message, client_id: m.client_id };
+      const body = { chat_id: m.chat_id, client_id: m.client_id, ...this.content(m) };
       if (m.is_private) body.private = true;
       const r = await api.post('/api/chat/send_message', body);
       if (m.chat_id === this.chatId) {

@@ -230,6 +230,7 @@ pub async fn run(store: &dyn Store) {
         text: text.into(),
         client_id: cid.map(String::from),
         private: false,
+        attachments: Vec::new(),
     };
     let m = send(w1act, "Walt", "On it", Some("c-1"));
     let (out, c) = store

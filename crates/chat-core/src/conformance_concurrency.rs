@@ -30,6 +30,7 @@ fn text(chat_id: ChatId, sender: Actor, text: String) -> NewMessage {
         text,
         client_id: None,
         private: false,
+        attachments: Vec::new(),
     }
 }
 

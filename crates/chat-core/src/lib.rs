@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actor;
+pub mod attachment;
 pub mod conformance;
 pub mod conformance_concurrency;
 pub mod conformance_webhooks;
@@ -51,7 +52,7 @@ pub use store::{
 /// `dyn Store` that one of the narrow traits declares needs that trait in scope.
 pub mod prelude {
     pub use crate::store::{
-        AccountStore, CannedReplyStore, ChatReads, HostStore, JobStore, NodeStore, ReportStore,
-        RoutingStore, Store, WebhookStore,
+        AccountStore, AttachmentStore, BlobStore, CannedReplyStore, ChatReads, HostStore, JobStore,
+        NodeStore, ReportStore, RoutingStore, Store, WebhookStore,
     };
 }

@@ -102,6 +102,9 @@ pub struct Message {
     /// webhooks.
     #[serde(default)]
     pub is_private: bool,
+    /// The files sent with it (the text is then a caption, and may be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentMeta>,
 }
 
 /// An account of `tbl_user`, `tbl_admin` or `tbl_worker`.
@@ -323,6 +326,9 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// A private note for the staff (see [`Message::is_private`]).
     pub private: bool,
+    /// Files uploaded for this chat by the sender (checked by
+    /// [`crate::attachment::attach`]).
+    pub attachments: Vec<crate::attachment::AttachmentMeta>,
 }
 
 /// A customer's rating of a closed chat: 1 to 5 stars and a comment, once per chat.

@@ -139,8 +139,63 @@ pub fn message(row: &impl Columns) -> Result<Message, StoreError> {
         client_id: row.opt_text("client_id")?,
         created_at: row.time("created_at")?,
         is_private: row.flag("is_private")?,
+        attachments: attachments(row.opt_text("attachments")?.as_deref())?,
     })
 }
+
+/// The `attachments` column of a message: a JSON list of
+/// [`AttachmentMeta`](crate::attachment::AttachmentMeta), or empty.
+pub fn attachments(
+    col: Option<&str>,
+) -> Result<Vec<crate::attachment::AttachmentMeta>, StoreError> {
+    match col {
+        None | Some("") => Ok(Vec::new()),
+        Some(s) => {
+            serde_json::from_str(s).map_err(|e| StoreError::Database(format!("attachments: {e}")))
+        }
+    }
+}
+
+/// What [`attachments`] reads back.
+pub fn attachments_column(files: &[crate::attachment::AttachmentMeta]) -> Option<String> {
+    if files.is_empty() {
+        None
+    } else {
+        serde_json::to_string(files).ok()
+    }
+}
+
+/// One row of `tbl_chat_attachments`.
+pub fn attachment(row: &impl Columns) -> Result<crate::attachment::Attachment, StoreError> {
+    use crate::attachment::{Attachment, AttachmentKind, AttachmentMeta};
+    let kind = row.text("kind")?;
+    let ut = row.text("uploader_type")?;
+    Ok(Attachment {
+        meta: AttachmentMeta {
+            id: row.text("attachment_id")?,
+            kind: AttachmentKind::parse(&kind).ok_or_else(|| bad("attachment kind", &kind))?,
+            mime: row.text("mime")?,
+            name: row.text("name")?,
+            size: row.int("size")?,
+            width: row.opt_int("width")?,
+            height: row.opt_int("height")?,
+            thumb: row.opt_text("thumb_sha256")?.is_some(),
+        },
+        chat_id: ChatId(row.int("chat_id")?),
+        uploader_type: SenderType::parse(&ut).ok_or_else(|| bad("uploader_type", &ut))?,
+        uploader_id: row.int("uploader_id")?,
+        client_id: row.text("client_id")?,
+        sha256: row.text("sha256")?,
+        thumb_sha256: row.opt_text("thumb_sha256")?,
+        sent: row.flag("sent")?,
+        private: row.flag("is_private")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+/// The columns [`attachment`] reads.
+pub const ATTACHMENT_COLUMNS: &str = "attachment_id, chat_id, uploader_type, uploader_id, client_id, kind, mime, name, size, \
+    width, height, sha256, thumb_sha256, sent, is_private, created_at";
 
 pub fn preferences(row: &impl Columns) -> Result<Preferences, StoreError> {
     let scope = row.text("admin_scope")?;

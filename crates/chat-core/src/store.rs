@@ -9,7 +9,9 @@
 //!   [`crate::policy`] and call it on the chat *as locked inside the transaction*, so two
 //!   racing requests can never both pass a check that only one of them should.
 
+use crate::SenderType;
 use crate::actor::{AccountRole, Actor};
+use crate::attachment::Attachment;
 use crate::error::ChatError;
 use crate::hosttoken::HostProfile;
 use crate::ids::*;
@@ -432,6 +434,54 @@ pub trait CannedReplyStore: Send + Sync {
     async fn delete_canned_reply(&self, id: i64) -> Result<bool, StoreError>;
 }
 
+/// Uploaded files: their records (`tbl_chat_attachments`). The bytes are kept by the
+/// binary's file storage, on disk or through [`BlobStore`].
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Keep an upload's record. A record with the same uploader and client id wins: it is
+    /// returned instead (a retried upload is the same file).
+    async fn insert_attachment(&self, a: &Attachment) -> Result<Attachment, StoreError>;
+    async fn attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError>;
+    async fn attachments(&self, ids: &[String]) -> Result<Vec<Attachment>, StoreError>;
+    async fn attachment_by_client_id(
+        &self,
+        uploader_type: SenderType,
+        uploader_id: i64,
+        client_id: &str,
+    ) -> Result<Option<Attachment>, StoreError>;
+    /// Bytes uploaded by one account since `since` (the daily quota).
+    async fn uploaded_bytes_since(
+        &self,
+        uploader_type: SenderType,
+        uploader_id: i64,
+        since: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
+    /// Mark uploads as sent in a message (`private`: in a private note).
+    async fn mark_attachments_sent(&self, ids: &[String], private: bool) -> Result<(), StoreError>;
+    /// Uploads never sent, made before `before` (to be removed).
+    async fn unsent_attachments(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Attachment>, StoreError>;
+    /// Remove the records; returns the content addresses (file and thumbnail) no remaining
+    /// record uses, whose bytes may now go.
+    async fn delete_attachments(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+}
+
+/// Bytes kept in the database itself, in numbered chunks under a content address, so that
+/// several nodes serve every file without a shared disk (PostgreSQL and MariaDB).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Write chunk `n` of `key` (writing it again is harmless).
+    async fn put_chunk(&self, key: &str, n: i64, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Chunk `n` of `key`, if kept.
+    async fn chunk(&self, key: &str, n: i64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// How many chunks `key` has.
+    async fn chunk_count(&self, key: &str) -> Result<i64, StoreError>;
+    async fn delete_blob(&self, key: &str) -> Result<(), StoreError>;
+}
+
 /// The webhook outbox and its delivery log.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -560,9 +610,14 @@ pub trait Store:
     + CannedReplyStore
     + RoutingStore
     + ReportStore
+    + AttachmentStore
     + NodeStore
     + 'static
 {
+    /// The database's own file storage, where it has one (PostgreSQL, MariaDB).
+    fn blobs(&self) -> Option<&dyn BlobStore> {
+        None
+    }
     /// The node's writer: every write to a chat goes through it, in batches (see
     /// [`crate::write`]). The write methods below are its typed front.
     fn writer(&self) -> &WriteQueue;

@@ -189,6 +189,8 @@ pub struct MessageRow {
     #[serde(skip)]
     pub created_at: OffsetDateTime,
     pub is_private: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentMeta>,
 }
 
 impl MessageRow {
@@ -206,7 +208,13 @@ impl MessageRow {
             client_id: self.client_id.clone(),
             created_at: self.created_at,
             is_private: self.is_private,
+            attachments: self.attachments.clone(),
         }
+    }
+
+    /// The files as stored in the `attachments` column: a JSON list, or empty for none.
+    pub fn attachments_column(&self) -> Option<String> {
+        crate::rows::attachments_column(&self.attachments)
     }
 }
 
@@ -444,6 +452,7 @@ impl Plan {
             client_id: client_id.map(str::to_owned),
             created_at: now,
             is_private: private,
+            attachments: Vec::new(),
         });
         let index = self.messages.len() - 1;
         self.event(
@@ -714,6 +723,7 @@ pub async fn apply<T: WriteTx + ?Sized>(
                     new.private,
                     now,
                 );
+                plan.messages[i].attachments = new.attachments.clone();
                 // A private note is not activity the customer could see: the chat keeps
                 // its place in every list.
                 if !new.private {

@@ -20,7 +20,7 @@ type Q<'q> = Query<'q, MySql, MySqlArguments>;
 
 pub(crate) const CHAT_COLS: &str = "chat_id, user_id, guest_id, admin_id, worker_id, assigned_by, status, topic, last_seq, \
     created_at, updated_at, last_message_at";
-pub(crate) const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private";
+pub(crate) const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private, attachments";
 const EVENT_COLS: &str = "event_id, chat_id, seq, kind, payload, worker_id, previous_worker_id, user_id, guest_id, created_at";
 
 /// Begin a transaction that may write events: take the event lock first.

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod attachments;
 mod canned;
 mod chats;
 mod host;
@@ -425,5 +426,9 @@ async fn run_migrations(
 impl Store for MysqlStore {
     fn writer(&self) -> &chat_core::write::WriteQueue {
         &self.queue
+    }
+
+    fn blobs(&self) -> Option<&dyn chat_core::store::BlobStore> {
+        Some(self)
     }
 }

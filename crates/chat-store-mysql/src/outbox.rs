@@ -233,7 +233,7 @@ impl chat_core::store::JobStore for MysqlStore {
         let (rt, rid) = (reader.sender_type().as_str(), reader.raw_id());
         let rows = sqlx::query(
         "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, m.is_read, \
-         m.client_id, m.created_at, m.is_private FROM tbl_chat_messages m WHERE m.chat_id = ? AND m.message_id >= ? \
+         m.client_id, m.created_at, m.is_private, m.attachments FROM tbl_chat_messages m WHERE m.chat_id = ? AND m.message_id >= ? \
          AND m.sender_type <> 'system' AND m.is_private = FALSE AND NOT (m.sender_type = ? AND m.sender_id = ?) \
          AND m.message_id > COALESCE((SELECT r.last_read_message_id FROM tbl_chat_read_positions r \
              WHERE r.chat_id = m.chat_id AND r.reader_type = ? AND r.reader_id = ?), 0) \

@@ -30,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "_nati_chat_migrations";
 pub const OWN_COLLATION: &str = "utf8mb4_unicode_ci";
 
 /// The migration templates, in order, with sqlx's description of each file name.
-const TEMPLATES: [(i64, &str, &str); 11] = [
+const TEMPLATES: [(i64, &str, &str); 12] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -81,6 +81,11 @@ const TEMPLATES: [(i64, &str, &str); 11] = [
         11,
         "settings",
         include_str!("../migrations/0011_settings.sql"),
+    ),
+    (
+        12,
+        "attachments",
+        include_str!("../migrations/0012_attachments.sql"),
     ),
 ];
 

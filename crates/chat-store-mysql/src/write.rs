@@ -97,7 +97,7 @@ impl WriteTx for MysqlWrite<'_> {
         for piece in pieces(rows) {
             let mut q: QueryBuilder<MySql> = QueryBuilder::new(
                 "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, \
-                 client_id, created_at, is_private) ",
+                 client_id, created_at, is_private, attachments) ",
             );
             q.push_values(piece, |mut b, m| {
                 b.push_bind(m.chat_id.0)
@@ -109,7 +109,8 @@ impl WriteTx for MysqlWrite<'_> {
                     .push_bind(m.is_read)
                     .push_bind(m.client_id.as_deref())
                     .push_bind(m.created_at)
-                    .push_bind(m.is_private);
+                    .push_bind(m.is_private)
+                    .push_bind(m.attachments_column());
             });
             let done = q.build().execute(&mut *self.0).await.map_err(db)?;
             first.get_or_insert(done.last_insert_id());

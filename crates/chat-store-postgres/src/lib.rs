@@ -41,6 +41,7 @@
 //! The listener holds one connection of the pool while the hub runs.
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod chats;
 mod nodes;
 mod outbox;
@@ -52,6 +53,7 @@ mod write;
 chat_store_sql::account_store!(PgStore);
 chat_store_sql::canned_reply_store!(PgStore);
 chat_store_sql::routing_store!(PgStore);
+chat_store_sql::attachment_store!(PgStore);
 chat_store_sql::report_store!(PgStore);
 chat_store_sql::chat_reads!(PgStore);
 chat_store_sql::host_store!(PgStore);
@@ -172,5 +174,9 @@ impl PgStore {
 impl Store for PgStore {
     fn writer(&self) -> &chat_core::write::WriteQueue {
         &self.queue
+    }
+
+    fn blobs(&self) -> Option<&dyn chat_core::store::BlobStore> {
+        Some(self)
     }
 }

@@ -74,7 +74,7 @@ impl WriteTx for PgWrite<'_> {
         let cid: Vec<&str> = keys.iter().map(|k| k.client_id.as_str()).collect();
         let rows = sqlx::query(
             "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.sender_name, m.message, \
-             m.is_read, m.client_id, m.created_at, m.is_private \
+             m.is_read, m.client_id, m.created_at, m.is_private, m.attachments \
              FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS k(chat_id, sender_type, sender_id, client_id) \
              JOIN tbl_chat_messages m ON m.chat_id = k.chat_id AND m.sender_type = k.sender_type \
              AND m.sender_id = k.sender_id AND m.client_id = k.client_id",
@@ -93,10 +93,10 @@ impl WriteTx for PgWrite<'_> {
         // Before the messages too, so message ids are also assigned in commit order.
         self.lock_log().await?;
         let got: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private) \
-             SELECT c, s, st, si, sn, m, r, ci, t, p \
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[]) \
-             WITH ORDINALITY AS v(c, s, st, si, sn, m, r, ci, t, p, ord) ORDER BY ord \
+            "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private, attachments) \
+             SELECT c, s, st, si, sn, m, r, ci, t, p, a \
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[], $11::text[]) \
+             WITH ORDINALITY AS v(c, s, st, si, sn, m, r, ci, t, p, a, ord) ORDER BY ord \
              RETURNING message_id, chat_id, seq",
         )
         .bind(rows.iter().map(|m| m.chat_id.0).collect::<Vec<_>>())
@@ -109,6 +109,7 @@ impl WriteTx for PgWrite<'_> {
         .bind(rows.iter().map(|m| m.client_id.as_deref()).collect::<Vec<_>>())
         .bind(rows.iter().map(|m| m.created_at).collect::<Vec<OffsetDateTime>>())
         .bind(rows.iter().map(|m| m.is_private).collect::<Vec<_>>())
+        .bind(rows.iter().map(|m| m.attachments_column()).collect::<Vec<_>>())
         .fetch_all(&mut *self.conn)
         .await
         .map_err(db)?;
@@ -191,7 +192,7 @@ impl WriteTx for PgWrite<'_> {
         chat: ChatId,
     ) -> Result<Option<Message>, StoreError> {
         let row = sqlx::query(
-            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private \
+            "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private, attachments \
              FROM tbl_chat_messages WHERE chat_id = $1 AND sender_type IN ('user', 'guest') ORDER BY message_id LIMIT 1",
         )
         .bind(chat.0)

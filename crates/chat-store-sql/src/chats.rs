@@ -54,7 +54,7 @@ macro_rules! message_select {
     ($($more:literal),*) => {
         concat!(
             "SELECT message_id, chat_id, seq, sender_type, sender_id, sender_name, message, \
-             is_read, client_id, created_at, is_private FROM tbl_chat_messages WHERE ",
+             is_read, client_id, created_at, is_private, attachments FROM tbl_chat_messages WHERE ",
             $($more),*
         )
     };

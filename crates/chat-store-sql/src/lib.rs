@@ -21,6 +21,7 @@ macro_rules! per_role {
 }
 
 pub mod accounts;
+pub mod attachments;
 pub mod canned;
 pub mod chats;
 pub mod host;

@@ -105,7 +105,7 @@ pub async fn unread_for(
     limit: i64,
 ) -> Result<Vec<Message>, StoreError> {
     let sql = "SELECT m.message_id, m.chat_id, m.seq, m.sender_type, m.sender_id, \
-               m.sender_name, m.message, m.is_read, m.client_id, m.created_at, m.is_private \
+               m.sender_name, m.message, m.is_read, m.client_id, m.created_at, m.is_private, m.attachments \
                FROM tbl_chat_messages m WHERE m.chat_id = $1 AND m.message_id >= $4 \
                AND m.sender_type <> 'system' AND m.is_private = FALSE AND NOT (m.sender_type = $2 AND m.sender_id = $3) \
                AND m.message_id > COALESCE((SELECT r.last_read_message_id \

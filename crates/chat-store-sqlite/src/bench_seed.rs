@@ -220,6 +220,7 @@ pub async fn seed(url: &str, messages: u64, chats: u64) -> Result<Seeded, StoreE
                         client_id: None,
                         created_at: when,
                         is_private: false,
+                        attachments: Vec::new(),
                     }
                 })
                 .collect();

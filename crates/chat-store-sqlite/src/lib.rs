@@ -16,6 +16,7 @@ mod write;
 chat_store_sql::account_store!(SqliteStore);
 chat_store_sql::canned_reply_store!(SqliteStore);
 chat_store_sql::routing_store!(SqliteStore);
+chat_store_sql::attachment_store!(SqliteStore);
 chat_store_sql::report_store!(SqliteStore);
 chat_store_sql::chat_reads!(SqliteStore);
 chat_store_sql::host_store!(SqliteStore);

@@ -27,7 +27,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use chat_core::rows::CHAT_COLUMNS as CHAT_COLS;
-const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private";
+const MESSAGE_COLS: &str = "message_id, chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private, attachments";
 
 /// A driver error, keeping it as the source. Busy and locked (another connection holds
 /// the write lock past the busy timeout) are worth a retry.
@@ -86,6 +86,8 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         client_id: row.get(8)?,
         created_at: time_at(row, 9)?,
         is_private: row.get::<_, i64>(10)? != 0,
+        attachments: chat_core::rows::attachments(row.get::<_, Option<String>>(11)?.as_deref())
+            .map_err(bad)?,
     })
 }
 
@@ -139,8 +141,8 @@ impl WriteTx for SqliteWrite<'_> {
         let mut st = self
             .0
             .prepare_cached(
-                "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO tbl_chat_messages (chat_id, seq, sender_type, sender_id, sender_name, message, is_read, client_id, created_at, is_private, attachments) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .map_err(db)?;
         for m in rows {
@@ -155,6 +157,7 @@ impl WriteTx for SqliteWrite<'_> {
                 m.client_id,
                 ts(m.created_at),
                 m.is_private as i64,
+                m.attachments_column(),
             ])
             .map_err(db)?;
             ids.push(MessageId(self.0.last_insert_rowid()));

@@ -195,11 +195,18 @@ pub fn from_stored(e: &StoredEvent, previous: Option<&Chat>) -> Vec<WebhookEvent
             let Some(message_id) = p["message_id"].as_i64() else {
                 return Vec::new();
             };
-            vec![make(
-                EventType::MessageCreated,
-                0,
-                serde_json::json!({"chat_id": e.chat_id, "message_id": message_id, "sender": Party::of(&sender)}),
-            )]
+            let mut data = serde_json::json!({"chat_id": e.chat_id, "message_id": message_id, "sender": Party::of(&sender)});
+            // Files: what they are, never their bytes (nor a way to them without signing in).
+            if let Some(files) = p["attachments"].as_array().filter(|f| !f.is_empty()) {
+                data["attachments"] = files
+                    .iter()
+                    .map(|f| {
+                        serde_json::json!({"id": f["id"], "kind": f["kind"], "mime": f["mime"],
+                            "name": f["name"], "size": f["size"]})
+                    })
+                    .collect();
+            }
+            vec![make(EventType::MessageCreated, 0, data)]
         }
         "chat.updated" => {
             let (Some(before), Ok(now)) =

@@ -1,0 +1,309 @@
+//! Attachments at the edge: an upload is streamed to a file under the data directory
+//! (hashing and counting as it arrives, refused as soon as it passes the size limit),
+//! its kind decided from its bytes ([`chat_core::attachment::sniff`]), scanned by clamd
+//! when one is configured ([`scan`]), photos written again without their metadata and
+//! with a thumbnail ([`image`]), and the result kept in the file storage ([`storage`])
+//! with a record in the database. Serving checks the chat's rule for every request.
+//!
+//! Who may do what is in `chat_core`: only a chat's participants upload to it (the same
+//! rule as sending a message, [`chat_core::policy::rule`]), only the uploader sends an
+//! upload ([`chat_core::attachment::attach`]), and only those who may read the message
+//! download its files ([`may_download`]).
+
+pub mod image;
+pub mod scan;
+pub mod storage;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::body::Body;
+use chat_core::attachment::{self as att, Attachment, AttachmentMeta, Limits};
+use chat_core::policy::{self, ChatAction};
+use chat_core::{ChatId, StoreError};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use storage::Files;
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+
+/// The limits from the settings.
+pub fn limits(state: &AppState) -> Limits {
+    let s = &state.settings;
+    Limits {
+        max_file: s.attachment_max_bytes,
+        max_message: s.attachment_message_max_bytes,
+        daily_quota: s.attachment_daily_quota_bytes,
+    }
+}
+
+/// A new unguessable attachment id: 128 random bits, hex.
+fn new_id() -> String {
+    let token = chat_core::secret::new_token("");
+    format!("{:x}", Sha256::digest(token.as_bytes()))[..32].to_owned()
+}
+
+/// Removes a temporary file when dropped (an upload refused half way leaves nothing).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// What the client said about an upload.
+pub struct UploadRequest<'a> {
+    pub chat_id: ChatId,
+    pub client_id: &'a str,
+    pub name: &'a str,
+    /// The declared length, if any: refused at once when over the limit.
+    pub length: Option<u64>,
+}
+
+/// Take an upload. `Ok((record, true))` for a new file, `false` for a retry of one kept
+/// already under the same client id.
+pub async fn upload(
+    state: &AppState,
+    who: &Principal,
+    req: UploadRequest<'_>,
+    body: Body,
+) -> ApiResult<(Attachment, bool)> {
+    let client_id = chat_core::validate::client_id(req.client_id)?;
+    let chat = state
+        .store
+        .chat(req.chat_id)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))?;
+    // The same rule as a message: a participant of a chat that takes messages.
+    policy::rule(who.actor, &who.name, ChatAction::Message)(&chat)?;
+    let (ut, uid) = (who.actor.sender_type(), who.actor.raw_id());
+    if let Some(existing) = state
+        .store
+        .attachment_by_client_id(ut, uid, &client_id)
+        .await?
+    {
+        return Ok((existing, false));
+    }
+    let limits = limits(state);
+    if req.length.is_some_and(|n| n > limits.max_file) {
+        return Err(ApiError::FileTooLarge(limits.max_file));
+    }
+    let now = OffsetDateTime::now_utc();
+    let used = state
+        .store
+        .uploaded_bytes_since(ut, uid, now - time::Duration::days(1))
+        .await?
+        .max(0) as u64;
+    if used.saturating_add(req.length.unwrap_or(1)) > limits.daily_quota {
+        return Err(ApiError::QuotaExceeded(limits.daily_quota));
+    }
+
+    // Stream the body to a file, hashing and counting.
+    let dir = Files::temp_dir(state);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating {}: {e}", dir.display())))?;
+    let temp = TempFile(dir.join(format!("{}.upload", new_id())));
+    let mut file = tokio::fs::File::create(&temp.0)
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating an upload file: {e}")))?;
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(att::SNIFF_BYTES);
+    let mut stream = body.into_data_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| ApiError::BadRequest(format!("reading the upload: {e}")))?;
+        size += piece.len() as u64;
+        if size > limits.max_file {
+            return Err(ApiError::FileTooLarge(limits.max_file));
+        }
+        if head.len() < att::SNIFF_BYTES {
+            let take = (att::SNIFF_BYTES - head.len()).min(piece.len());
+            head.extend_from_slice(&piece[..take]);
+        }
+        hash.update(&piece);
+        file.write_all(&piece)
+            .await
+            .map_err(|e| ApiError::Internal(format!("writing an upload: {e}")))?;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| ApiError::Internal(format!("syncing an upload: {e}")))?;
+    drop(file);
+    if used.saturating_add(size) > limits.daily_quota {
+        return Err(ApiError::QuotaExceeded(limits.daily_quota));
+    }
+    let sniffed = att::sniff(&head).map_err(|r| ApiError::FileRefused(r.to_string()))?;
+
+    if let Some(socket) = &state.settings.clamd_socket {
+        match scan::scan(socket, &temp.0).await {
+            Ok(scan::Verdict::Clean) => {}
+            Ok(scan::Verdict::Infected(sig)) => {
+                tracing::warn!(chat_id = req.chat_id.0, signature = %sig, "infected upload refused");
+                metrics::counter!("nati_attachments_refused_total", "reason" => "infected")
+                    .increment(1);
+                return Err(ApiError::Infected(sig));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "clamd unavailable: upload refused");
+                return Err(ApiError::ScannerUnavailable);
+            }
+        }
+    }
+
+    let files = Files::of(state)?;
+    let mut meta = AttachmentMeta {
+        id: new_id(),
+        kind: sniffed.kind,
+        mime: sniffed.mime.to_owned(),
+        name: att::clean_name(req.name, sniffed.ext),
+        size: size as i64,
+        width: None,
+        height: None,
+        thumb: false,
+    };
+    let mut sha256 = format!("{:x}", hash.finalize());
+    let mut thumb_sha256 = None;
+    let mut stored = temp;
+    if sniffed.kind == att::AttachmentKind::Image {
+        let src = stored.0.clone();
+        let mime = sniffed.mime;
+        let photo = tokio::task::spawn_blocking(move || image::process(&src, mime))
+            .await
+            .map_err(|e| ApiError::Internal(format!("photo task: {e}")))?;
+        let photo = match photo {
+            Ok(p) => p,
+            Err(image::PhotoError::Io(e)) => {
+                return Err(ApiError::Internal(format!("writing a photo: {e}")));
+            }
+            Err(e) => return Err(ApiError::FileRefused(e.to_string())),
+        };
+        let clean = TempFile(photo.path.clone());
+        files.put_bytes(&photo.thumb_sha256, &photo.thumb).await?;
+        thumb_sha256 = Some(photo.thumb_sha256.clone());
+        meta.thumb = true;
+        meta.width = Some(photo.width.into());
+        meta.height = Some(photo.height.into());
+        meta.size = photo.size as i64;
+        if meta.mime != photo.mime {
+            meta.name = renamed(&meta.name, photo.ext);
+        }
+        meta.mime = photo.mime.to_owned();
+        sha256 = photo.sha256.clone();
+        stored = clean;
+    }
+    files
+        .put_file(&sha256, &stored.0, meta.size.max(0) as u64)
+        .await?;
+    let record = Attachment {
+        meta,
+        chat_id: req.chat_id,
+        uploader_type: ut,
+        uploader_id: uid,
+        client_id,
+        sha256,
+        thumb_sha256,
+        sent: false,
+        private: false,
+        created_at: now,
+    };
+    let kept = state.store.insert_attachment(&record).await?;
+    metrics::counter!("nati_attachments_uploaded_total", "kind" => kept.meta.kind.as_str())
+        .increment(1);
+    metrics::counter!("nati_attachment_bytes_uploaded_total").increment(kept.meta.size as u64);
+    Ok((kept.clone(), kept.meta.id == record.meta.id))
+}
+
+/// `name` with its extension replaced by `ext`.
+fn renamed(name: &str, ext: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => format!("{stem}.{ext}"),
+        _ => format!("{name}.{ext}"),
+    }
+}
+
+/// May `who` download this file? Before it is sent: its uploader only. After: whoever may
+/// read the chat, and for a file in a private note, the staff of that chat only.
+pub async fn may_download(
+    state: &AppState,
+    who: &Principal,
+    a: &Attachment,
+) -> Result<bool, StoreError> {
+    let own = who.actor.sender_type() == a.uploader_type && who.actor.raw_id() == a.uploader_id;
+    if !a.sent {
+        return Ok(own);
+    }
+    let Some(chat) = state.store.chat(a.chat_id).await? else {
+        return Ok(false);
+    };
+    Ok(policy::can_view(&who.actor, &chat)
+        && (!a.private || policy::sees_private_notes(&who.actor)))
+}
+
+/// The metas of uploads `who` puts into a message of `chat` (checked by
+/// [`att::attach`]).
+pub async fn for_message(
+    state: &AppState,
+    who: &Principal,
+    chat: ChatId,
+    ids: &[String],
+) -> ApiResult<Vec<AttachmentMeta>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if ids.len() > att::MAX_FILES_PER_MESSAGE {
+        return Err(ApiError::Unprocessable(
+            att::AttachError::TooMany.to_string(),
+        ));
+    }
+    let found = state.store.attachments(ids).await?;
+    att::attach(
+        &found,
+        ids,
+        chat,
+        who.actor.sender_type(),
+        who.actor.raw_id(),
+        &limits(state),
+    )
+    .map_err(|e| match e {
+        att::AttachError::Unknown(_) => ApiError::NotFound("attachment"),
+        other => ApiError::Unprocessable(other.to_string()),
+    })
+}
+
+/// Remove uploads never sent, older than `attachment_unsent_ttl_secs`, and bytes no record
+/// uses any more. Returns how many records went.
+pub async fn sweep(state: &AppState) -> ApiResult<usize> {
+    let ttl = time::Duration::seconds(state.settings.attachment_unsent_ttl_secs as i64);
+    let old = state
+        .store
+        .unsent_attachments(OffsetDateTime::now_utc() - ttl, 500)
+        .await?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = old.iter().map(|a| a.meta.id.clone()).collect();
+    remove(state, &ids).await?;
+    Ok(ids.len())
+}
+
+/// Remove these records and the bytes no other record uses.
+pub async fn remove(state: &AppState, ids: &[String]) -> ApiResult<()> {
+    let unused = state.store.delete_attachments(ids).await?;
+    let files = Files::of(state)?;
+    for key in unused {
+        files.delete(&key).await?;
+    }
+    Ok(())
+}
+
+/// Remove what interrupted uploads left in the temporary directory (at start).
+pub fn clear_temp(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
