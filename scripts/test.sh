@@ -78,6 +78,11 @@ fi
 if ! command -v php >/dev/null 2>&1; then
     apt_pkgs+=(php-cli)
 fi
+# Attachments are scanned by a real clamd in the tests (the EICAR file must be refused):
+# Debian's clamav-daemon, started below with a local signature (scripts/clamd.sh).
+if ! command -v clamd >/dev/null 2>&1 || ! command -v sigtool >/dev/null 2>&1; then
+    apt_pkgs+=(clamav-daemon clamav)
+fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     echo "installing missing system packages: ${apt_pkgs[*]}"
     SUDO=()
@@ -116,6 +121,13 @@ cargo fetch --locked
 cargo deny --offline check licenses bans sources
 python3 "$REPO_ROOT/scripts/msrv_check.py"
 LEGS_RAN+=("cargo-deny,msrv")
+
+# A clamd of the tests' own for the attachment scan tests of every backend; stopped after
+# the MariaDB leg.
+CLAMD_DIR="$(mktemp -d)"
+NATI_TEST_CLAMD_SOCKET="$("$REPO_ROOT/scripts/clamd.sh" "$CLAMD_DIR")" || die "could not start clamd"
+export NATI_TEST_CLAMD_SOCKET
+echo "clamd for the tests at $NATI_TEST_CLAMD_SOCKET"
 
 banner "cargo test (sqlite)"
 cargo test --workspace
@@ -258,6 +270,9 @@ trap 'rc=$?; trap - EXIT; if ! my_drop_scratch; then echo "warning: could not dr
 
 NATI_TEST_MYSQL_URL="$MY_URL" cargo test -p chat-store-mysql
 NATI_TEST_DATABASE_URL="$MY_URL" cargo test --test api
+if kill "$(cat "$CLAMD_DIR/clamd.launcher.pid")" 2>/dev/null; then :; fi
+rm -rf "$CLAMD_DIR"
+unset NATI_TEST_CLAMD_SOCKET
 my_drop_scratch
 trap - EXIT
 LEGS_RAN+=("mariadb(store,api)")

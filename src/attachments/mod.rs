@@ -135,8 +135,7 @@ pub async fn upload(
     if used.saturating_add(size) > limits.daily_quota {
         return Err(ApiError::QuotaExceeded(limits.daily_quota));
     }
-    let sniffed = att::sniff(&head).map_err(|r| ApiError::FileRefused(r.to_string()))?;
-
+    // Scanned first: an infected file is told as such (and logged), whatever its kind.
     if let Some(socket) = &state.settings.clamd_socket {
         match scan::scan(socket, &temp.0).await {
             Ok(scan::Verdict::Clean) => {}
@@ -152,6 +151,8 @@ pub async fn upload(
             }
         }
     }
+
+    let sniffed = att::sniff(&head).map_err(|r| ApiError::FileRefused(r.to_string()))?;
 
     let files = Files::of(state)?;
     let mut meta = AttachmentMeta {

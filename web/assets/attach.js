@@ -73,7 +73,7 @@ function tray(view) {
   view.tray.replaceChildren(...ups.map((u) => {
     const name = u.file.name || 'photo';
     u.bar = u.state === 'uploading' ? el('progress', { max: 1, value: u.progress, 'aria-label': `Uploading ${name}` }) : null;
-    return el('li', { class: `up ${u.state}` },
+    return el('li', { class: `up is-${u.state}` },
       u.preview ? el('img', { src: u.preview, alt: '' }) : icon('clip'),
       el('span', { class: 'up-name', text: name }),
       u.bar,
