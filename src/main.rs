@@ -207,6 +207,15 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 file.display(),
                 s.bytes
             );
+            // The attachments' files, after the database: every file it refers to was kept
+            // before its record, and kept files never change.
+            let files = settings.data_dir.join("attachments");
+            let to = nati_chat::attachments::storage::backup_dir(&file);
+            let n = nati_chat::attachments::storage::copy_tree(&files, &to)
+                .with_context(|| format!("copying attachments into {}", to.display()))?;
+            if n > 0 {
+                println!("copied {n} attachment files into {}", to.display());
+            }
             Ok(())
         }
         Command::Restore { file } => {
@@ -214,8 +223,12 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let s = chat_store_sqlite::backup::restore(&file, &url)
                 .await
                 .with_context(|| format!("restoring {}", file.display()))?;
+            let from = nati_chat::attachments::storage::backup_dir(&file);
+            let files = settings.data_dir.join("attachments");
+            let n = nati_chat::attachments::storage::copy_tree(&from, &files)
+                .with_context(|| format!("restoring attachments from {}", from.display()))?;
             println!(
-                "restored {} chats and {} messages (up to message {}) into {}; start the server with this data directory",
+                "restored {} chats and {} messages (up to message {}) and {n} attachment files into {}; start the server with this data directory",
                 s.chats,
                 s.messages,
                 s.last_message_id,

@@ -141,8 +141,6 @@ pub async fn upload(
             Ok(scan::Verdict::Clean) => {}
             Ok(scan::Verdict::Infected(sig)) => {
                 tracing::warn!(chat_id = req.chat_id.0, signature = %sig, "infected upload refused");
-                metrics::counter!("nati_attachments_refused_total", "reason" => "infected")
-                    .increment(1);
                 return Err(ApiError::Infected(sig));
             }
             Err(e) => {

@@ -246,3 +246,36 @@ impl Files {
         }
     }
 }
+
+/// Where `nati-chat backup FILE` puts the files of the disk storage: `FILE.attachments/`.
+pub fn backup_dir(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".attachments");
+    PathBuf::from(name)
+}
+
+/// Copy the stored files under `from` to `to` (a file already there is the same content:
+/// its name is its SHA-256). Returns how many files were copied. Files are never changed
+/// in place, so copying the tree while the server runs, after the database backup, holds
+/// every file that backup refers to.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
+    let mut copied = 0;
+    if !from.is_dir() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copied += copy_tree(&src, &dst)?;
+        } else if src.extension().is_none_or(|e| e != "part") && !dst.exists() {
+            let partial = dst.with_extension("part");
+            std::fs::copy(&src, &partial)?;
+            std::fs::File::open(&partial)?.sync_all()?;
+            std::fs::rename(&partial, &dst)?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}

@@ -63,7 +63,24 @@ pub async fn upload(
         name: q.name.as_deref().unwrap_or(""),
         length,
     };
-    let (kept, new) = files::upload(&state, &who, req, body).await?;
+    let (kept, new) = match files::upload(&state, &who, req, body).await {
+        Ok(done) => done,
+        Err(e) => {
+            let reason = match &e {
+                ApiError::FileTooLarge(_) => Some("too_large"),
+                ApiError::FileRefused(_) => Some("type"),
+                ApiError::QuotaExceeded(_) => Some("quota"),
+                ApiError::Infected(_) => Some("infected"),
+                ApiError::ScannerUnavailable => Some("scanner_unavailable"),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                metrics::counter!("nati_attachments_refused_total", "reason" => reason)
+                    .increment(1);
+            }
+            return Err(e);
+        }
+    };
     let status = if new {
         StatusCode::CREATED
     } else {

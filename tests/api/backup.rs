@@ -34,6 +34,36 @@ async fn a_live_backup_restores_every_message_acknowledged_before_it() {
     let token = b["guest_token"].as_str().map(String::from);
     let chat = b["chat"]["chat_id"].as_i64().expect("chat id");
     let guest = Client::new(&node.base, token.clone());
+    // A photo, sent before the backup: its file comes back with the restore.
+    let (st, photo) = crate::attachments::upload(
+        &guest,
+        chat,
+        "ph-1",
+        "light.jpg",
+        "image/jpeg",
+        crate::attachments::phone_photo(32, 24),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{photo}");
+    let photo_id = photo["id"].as_str().expect("id").to_owned();
+    let (st, b) = guest
+        .post(
+            "/api/chat/send_message",
+            json!({"chat_id": chat, "attachments": [photo_id]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let original = guest
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/chat/attachments/{photo_id}"),
+        )
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
 
     // A sender that keeps going during the backup, recording what was acknowledged.
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
@@ -128,6 +158,22 @@ async fn a_live_backup_restores_every_message_acknowledged_before_it() {
         missing.is_empty(),
         "acknowledged before the backup but not restored: {missing:?}"
     );
+    // The photo is there, byte for byte, and its thumbnail.
+    for (path, want) in [
+        (format!("/api/chat/attachments/{photo_id}"), Some(&original)),
+        (format!("/api/chat/attachments/{photo_id}/thumb"), None),
+    ] {
+        let resp = guest
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let got = resp.bytes().await.expect("bytes");
+        if let Some(want) = want {
+            assert_eq!(&got, want, "the restored photo is the same file");
+        }
+    }
     // The restored server takes new messages after the restored ones.
     let (st, b) = guest.send_message(chat, "after the restore").await;
     assert_eq!(st, StatusCode::CREATED, "{b}");

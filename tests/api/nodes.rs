@@ -550,3 +550,85 @@ async fn two_nodes_take_a_silent_workers_chat_once() {
         assert_eq!(lines, 1, "chat {chat}: {page}");
     }
 }
+
+/// A file uploaded through one node is served by the other (each has its own data
+/// directory: the bytes are in the shared database), thumbnail and ranges included.
+#[tokio::test]
+async fn a_photo_uploaded_to_one_node_is_served_by_the_other() {
+    let Some(db) = shared_db().await else { return };
+    let a = Node::start(db.url(), &[]);
+    let b = Node::start(db.url(), &[]);
+    account(db.url(), "admin", "admin@n.test");
+    let (st, body) = Client::new(&a.base, None)
+        .post("/api/chat/start", json!({"message": "look"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let token = body["guest_token"].as_str().map(String::from);
+    let chat = body["chat"]["chat_id"].as_i64().expect("id");
+    let guest_a = Client::new(&a.base, token);
+    // Larger than one chunk in the database (256 KiB), so a range crosses chunks.
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.extend((0..600_000u32).map(|i| b'a' + (i % 26) as u8));
+    let (st, meta) = crate::attachments::upload(
+        &guest_a,
+        chat,
+        "f1",
+        "big.pdf",
+        "application/pdf",
+        pdf.clone(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{meta}");
+    let (st, photo) = crate::attachments::upload(
+        &guest_a,
+        chat,
+        "f2",
+        "light.jpg",
+        "image/jpeg",
+        crate::attachments::phone_photo(64, 48),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{photo}");
+    let ids = [
+        meta["id"].as_str().expect("id"),
+        photo["id"].as_str().expect("id"),
+    ];
+    let (st, b2) = guest_a
+        .post(
+            "/api/chat/send_message",
+            json!({"chat_id": chat, "attachments": ids}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b2}");
+    let admin_b = login(&b.base, "admin@n.test", PASSWORD).await;
+    let get = |path: String, range: Option<&'static str>| {
+        let rb = admin_b.request(reqwest::Method::GET, &path);
+        let rb = match range {
+            Some(r) => rb.header("range", r),
+            None => rb,
+        };
+        async move {
+            let resp = rb.send().await.expect("download");
+            (resp.status(), resp.bytes().await.expect("bytes").to_vec())
+        }
+    };
+    let (st, got) = get(format!("/api/chat/attachments/{}", ids[0]), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(got, pdf, "every byte, from the other node");
+    let (st, part) = get(
+        format!("/api/chat/attachments/{}", ids[0]),
+        Some("bytes=262140-262150"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part,
+        pdf[262140..=262150].to_vec(),
+        "a range across two chunks"
+    );
+    let (st, thumb) = get(format!("/api/chat/attachments/{}/thumb", ids[1]), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(image::load_from_memory(&thumb).is_ok());
+    drop((a, b));
+    db.drop_database().await.expect("drop");
+}
