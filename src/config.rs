@@ -453,6 +453,7 @@ impl Settings {
                 "test_database_url",
                 "test_pg_url",
                 "test_mysql_url",
+                "test_clamd_socket",
             ]))
             .merge(Serialized::defaults(flags));
         let settings: Settings = fig.extract().map_err(Box::new)?;

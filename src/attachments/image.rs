@@ -107,7 +107,11 @@ pub fn process(src: &Path, mime: &str) -> Result<Processed, PhotoError> {
     let written = if as_png {
         img.write_with_encoder(PngEncoder::new(&mut out))
     } else {
-        JpegEncoder::new_with_quality(&mut out, 88).encode_image(&img.to_rgb8())
+        // Without a copy when the pixels are RGB already (every JPEG): one photo in memory.
+        match img.as_rgb8() {
+            Some(rgb) => JpegEncoder::new_with_quality(&mut out, 88).encode_image(rgb),
+            None => JpegEncoder::new_with_quality(&mut out, 88).encode_image(&img.to_rgb8()),
+        }
     };
     written.map_err(|e| PhotoError::Undecodable(e.to_string()))?;
     out.flush()?;

@@ -98,7 +98,7 @@ async fn sql_applied_by_hand_then_migrate_then_serve_with_exactly_the_printed_gr
     let status = cli(&url, &["migrate", "--status"]);
     assert!(!status.contains("FAILED"), "{status}");
     assert!(!status.contains("pending"), "{status}");
-    assert_eq!(status.matches(" applied").count(), 11, "{status}");
+    assert_eq!(status.matches(" applied").count(), 12, "{status}");
     let again = cli(&url, &["migrate", "--print-sql"]);
     assert!(again.contains("Nothing to run"), "{again}");
 

@@ -410,7 +410,7 @@ async function showSignedIn({ open } = {}) {
   const items = list.map((c) => el('li', {},
     el('button', { class: 'gw-chat', type: 'button', onclick: () => showChat(me, c) },
       el('strong', { text: c.topic || `Chat #${c.chat_id}` }),
-      el('span', { class: 'muted', text: c.last_message ? `${c.last_message_mine ? 'You: ' : ''}${c.last_message}` : 'No messages yet' }),
+      el('span', { class: 'muted', text: c.last_message || c.last_message_at ? `${c.last_message_mine ? 'You: ' : ''}${c.last_message || '📎 File'}` : 'No messages yet' }),
       c.unread ? el('span', { class: 'badge', text: String(c.unread) }) : null)));
   body.replaceChildren(el('div', { class: 'gw-start' },
     el('h1', { text: `Hi ${me.name}!` }),

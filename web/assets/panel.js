@@ -248,7 +248,7 @@ export async function startPanel(cfg) {
   // What a row previews: the newest message someone wrote (a system line changes nothing).
   function preview(m) {
     if (m.sender_type === 'system') return {};
-    return { last_message: m.message.slice(0, 200), last_message_mine: m.sender_type === me.role && m.sender_id === me.id };
+    return { last_message: (m.message || (m.attachments?.length ? '📎 File' : '')).slice(0, 200), last_message_mine: m.sender_type === me.role && m.sender_id === me.id };
   }
   function item(s) {
     const n = unread.get(s.chat_id) || 0;
@@ -263,7 +263,7 @@ export async function startPanel(cfg) {
     avatar(info.title),
     el('span', { class: 'ci-body' },
       el('span', { class: 'ci-top' }, el('span', { class: 'ci-name', text: info.title }), timeEl(s.last_message_at || s.updated_at)),
-      el('span', { class: 'ci-mid' }, el('span', { class: 'ci-preview', text: s.last_message ? `${s.last_message_mine ? 'You: ' : ''}${s.last_message}` : 'No messages yet' }),
+      el('span', { class: 'ci-mid' }, el('span', { class: 'ci-preview', text: s.last_message || s.last_message_at ? `${s.last_message_mine ? 'You: ' : ''}${s.last_message || '📎 File'}` : 'No messages yet' }),
         n ? el('span', { class: 'badge', 'aria-label': `${n} unread`, text: String(n) }) : null),
       el('span', { class: 'ci-tags' }, info.tags))));
     li._sig = sig;

@@ -286,6 +286,18 @@ pub fn attach(
     Ok(metas)
 }
 
+/// The content addresses (file and thumbnail) of these uploads, each once: what may go
+/// from the file storage when no other record uses it.
+pub fn content_keys(uploads: &[Attachment]) -> Vec<String> {
+    let mut keys: Vec<String> = uploads
+        .iter()
+        .flat_map(|a| std::iter::once(a.sha256.clone()).chain(a.thumb_sha256.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// "a photo", "2 photos", "a photo and a PDF": what the files of a message are, for emails,
 /// previews and transcripts. Empty for none.
 pub fn summary(files: &[AttachmentMeta]) -> String {

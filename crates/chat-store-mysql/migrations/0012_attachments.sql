@@ -36,4 +36,4 @@ CREATE TABLE IF NOT EXISTS tbl_chat_blob_chunks (
     n        INT          NOT NULL,
     bytes    MEDIUMBLOB   NOT NULL,
     PRIMARY KEY (blob_key, n)
-) ENGINE=InnoDB;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={{COLLATION}};

@@ -137,20 +137,16 @@ impl chat_core::store::AttachmentStore for MysqlStore {
     }
 
     async fn delete_attachments(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        for a in self.attachments(ids).await? {
+        let gone = self.attachments(ids).await?;
+        for a in &gone {
             sqlx::query("DELETE FROM tbl_chat_attachments WHERE attachment_id = ?")
                 .bind(&a.meta.id)
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
-            keys.push(a.sha256);
-            keys.extend(a.thumb_sha256);
         }
-        keys.sort();
-        keys.dedup();
         let mut unused = Vec::new();
-        for k in keys {
+        for k in chat_core::attachment::content_keys(&gone) {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM tbl_chat_attachments WHERE sha256 = ? OR thumb_sha256 = ?",
             )

@@ -131,20 +131,16 @@ pub async fn unsent_attachments(
 }
 
 pub async fn delete_attachments(db: &impl Sql, ids: &[String]) -> Result<Vec<String>, StoreError> {
-    let mut keys = Vec::new();
-    for a in attachments(db, ids).await? {
+    let gone = attachments(db, ids).await?;
+    for a in &gone {
         db.write(
             "DELETE FROM tbl_chat_attachments WHERE attachment_id = $1",
             args![a.meta.id.as_str()],
         )
         .await?;
-        keys.push(a.sha256);
-        keys.extend(a.thumb_sha256);
     }
-    keys.sort();
-    keys.dedup();
     let mut unused = Vec::new();
-    for k in keys {
+    for k in chat_core::attachment::content_keys(&gone) {
         let sql = "SELECT COUNT(*) AS n FROM tbl_chat_attachments \
                    WHERE sha256 = $1 OR thumb_sha256 = $1";
         let n = match db.read_one(sql, args![k.as_str()]).await? {

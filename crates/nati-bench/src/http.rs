@@ -129,6 +129,48 @@ impl Conn {
         Ok((status, bytes))
     }
 
+    /// POST raw bytes (a file upload); the status and the answer.
+    pub async fn post_bytes(
+        &mut self,
+        path: &str,
+        token: &str,
+        body: Bytes,
+    ) -> Result<(u16, Bytes)> {
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("host", &self.authority)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(body))?;
+        self.send.ready().await?;
+        let resp = self.send.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, bytes))
+    }
+
+    /// GET a body without keeping it: the status and how many bytes came.
+    pub async fn get_counting(&mut self, path: &str, token: &str) -> Result<(u16, u64)> {
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("host", &self.authority)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))?;
+        self.send.ready().await?;
+        let resp = self.send.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                n += data.len() as u64;
+            }
+        }
+        Ok((status, n))
+    }
+
     /// A request that must answer `want`; the body parsed as JSON.
     pub async fn json(
         &mut self,

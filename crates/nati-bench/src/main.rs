@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod fanout;
+mod files;
 mod history;
 mod http;
 mod idle;
@@ -84,6 +85,8 @@ enum Command {
     Fanout(fanout::FanoutArgs),
     /// Page through chat history (newest page, older pages): latency and pages/s.
     History(history::HistoryArgs),
+    /// Upload and download attachments (10 MB files by default): MB/s and server memory.
+    Files(files::FilesArgs),
     /// Every scenario with tiny sizes, in seconds; fails on any error (not on numbers).
     Smoke,
     /// Internal: one worker process of a scenario (started by the tool itself).
@@ -135,6 +138,11 @@ async fn run(cli: Cli) -> Result<()> {
             "history",
             serde_json::to_value(&a)?,
             vec![history::run(&c, &a).await?],
+        ),
+        Command::Files(a) => (
+            "files",
+            serde_json::to_value(&a)?,
+            vec![files::run(&c, &a).await?],
         ),
         Command::Smoke => ("smoke", json!({}), smoke::run(&c).await?),
     };

@@ -154,5 +154,17 @@ pub async fn run(c: &Common) -> Result<Vec<Outcome>> {
         &o,
     )?;
     out.push(o);
+
+    let o = crate::files::run(
+        &c,
+        &crate::files::FilesArgs {
+            files: 2,
+            size_kib: 300,
+            concurrency: 2,
+        },
+    )
+    .await?;
+    check("files", num(&o.results, &["files"]) == 2, &o)?;
+    out.push(o);
     Ok(out)
 }

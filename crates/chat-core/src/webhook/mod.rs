@@ -196,13 +196,14 @@ pub fn from_stored(e: &StoredEvent, previous: Option<&Chat>) -> Vec<WebhookEvent
                 return Vec::new();
             };
             let mut data = serde_json::json!({"chat_id": e.chat_id, "message_id": message_id, "sender": Party::of(&sender)});
-            // Files: what they are, never their bytes (nor a way to them without signing in).
+            // Files: what they are, never their bytes, nor their names (people's text, like
+            // the message's own, which webhooks never carry).
             if let Some(files) = p["attachments"].as_array().filter(|f| !f.is_empty()) {
                 data["attachments"] = files
                     .iter()
                     .map(|f| {
                         serde_json::json!({"id": f["id"], "kind": f["kind"], "mime": f["mime"],
-                            "name": f["name"], "size": f["size"]})
+                            "size": f["size"]})
                     })
                     .collect();
             }
@@ -412,6 +413,15 @@ mod tests {
         assert!(from_stored(&event(5, "message.created", system), None).is_empty());
         let note = serde_json::json!({"message_id": 11, "sender_type": "worker", "sender_id": 2, "is_private": true});
         assert!(from_stored(&event(6, "message.created", note), None).is_empty());
+        let photo = serde_json::json!({"message_id": 12, "sender_type": "guest", "sender_id": 5,
+            "message": "", "attachments": [{"id": "ab12", "kind": "image", "mime": "image/jpeg",
+            "name": "home-address.jpg", "size": 1234, "width": 3, "height": 4, "thumb": true}]});
+        let got = from_stored(&event(7, "message.created", photo), None);
+        assert_eq!(
+            got[0].data["attachments"],
+            serde_json::json!([{"id": "ab12", "kind": "image", "mime": "image/jpeg", "size": 1234}])
+        );
+        assert!(!got[0].body().contains("home-address"), "no file names");
         let read = event(6, "message.read", serde_json::json!({}));
         assert!(from_stored(&read, None).is_empty());
     }

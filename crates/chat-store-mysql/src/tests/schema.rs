@@ -65,7 +65,7 @@ async fn utc_times_utf8mb4_text_innodb_tables() {
              FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> '_nati_chat_migrations'",
         )
         .await;
-    assert_eq!(tables.len(), 21);
+    assert_eq!(tables.len(), 23);
     for r in &tables {
         let (name, engine, coll): (String, String, String) = (
             r.try_get(0).expect("n"),
@@ -96,7 +96,7 @@ async fn a_migration_that_failed_halfway_is_reported_and_rerun() {
     let applied = db
         .rows("SELECT version, success FROM _nati_chat_migrations ORDER BY version")
         .await;
-    assert_eq!(applied.len(), 11);
+    assert_eq!(applied.len(), 12);
     // Migration 3 died after its first table: marked failed, the second table missing.
     db.exec("UPDATE _nati_chat_migrations SET success = FALSE WHERE version = 3; DROP TABLE tbl_chat_job_cursors")
         .await;
@@ -140,7 +140,7 @@ async fn the_plan_shows_pending_sql_without_running_it() {
         .expect("plan");
     assert!(!plan.recorded);
     assert_eq!(plan.params, SchemaParams::own());
-    assert_eq!(plan.migrator.iter().count(), 11);
+    assert_eq!(plan.migrator.iter().count(), 12);
     assert!(
         plan.migrator
             .iter()
