@@ -463,7 +463,41 @@ impl Settings {
         settings
             .check_host()
             .map_err(|e| Box::new(figment::Error::from(e)))?;
+        settings
+            .check_attachments()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
         Ok(settings)
+    }
+
+    /// Refuse attachment settings that could never work: a storage that does not exist
+    /// here (`database` is for PostgreSQL and MariaDB), a limit of zero, or a message
+    /// limit smaller than one file's.
+    pub fn check_attachments(&self) -> Result<(), String> {
+        let sqlite = self.database_url().starts_with("sqlite:");
+        match self.attachment_storage.as_deref() {
+            None | Some("disk") => {}
+            Some("database") if !sqlite => {}
+            Some("database") => {
+                return Err("attachment_storage = \"database\" is for PostgreSQL and MariaDB; the embedded SQLite keeps files on disk (leave it unset)".into());
+            }
+            Some(other) => {
+                return Err(format!(
+                    "attachment_storage must be \"disk\" or \"database\", not `{}`",
+                    other.escape_debug()
+                ));
+            }
+        }
+        if self.attachment_max_bytes == 0 || self.attachment_daily_quota_bytes == 0 {
+            return Err(
+                "attachment_max_bytes and attachment_daily_quota_bytes must be more than 0".into(),
+            );
+        }
+        if self.attachment_message_max_bytes < self.attachment_max_bytes {
+            return Err(
+                "attachment_message_max_bytes must be at least attachment_max_bytes (one file must fit in a message)".into(),
+            );
+        }
+        Ok(())
     }
 
     /// Refuse host sign-in and embedding settings that would be unsafe or break every
@@ -804,5 +838,32 @@ mod tests {
                 .check_webhooks()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn attachment_settings_that_cannot_work_are_refused() {
+        let ok = Settings::default();
+        assert!(ok.check_attachments().is_ok());
+        let db_on_sqlite = Settings {
+            attachment_storage: Some("database".into()),
+            ..Settings::default()
+        };
+        assert!(db_on_sqlite.check_attachments().is_err());
+        let db_on_pg = Settings {
+            attachment_storage: Some("database".into()),
+            database_url: Some("postgres://u@127.0.0.1/db".into()),
+            ..Settings::default()
+        };
+        assert!(db_on_pg.check_attachments().is_ok());
+        let typo = Settings {
+            attachment_storage: Some("s3".into()),
+            ..Settings::default()
+        };
+        assert!(typo.check_attachments().is_err());
+        let small = Settings {
+            attachment_message_max_bytes: 10,
+            ..Settings::default()
+        };
+        assert!(small.check_attachments().is_err());
     }
 }

@@ -122,6 +122,36 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
         }
     }
 
+    // ---- attachments: where the files go, and the virus scanner
+    let storage = match settings.attachment_storage.as_deref() {
+        Some("database") => "in the database (tbl_chat_blob_chunks)".to_owned(),
+        Some("disk") => format!(
+            "on disk under {}",
+            settings.data_dir.join("attachments").display()
+        ),
+        _ if url.starts_with("sqlite:") => format!(
+            "on disk under {}",
+            settings.data_dir.join("attachments").display()
+        ),
+        _ => "in the database (tbl_chat_blob_chunks)".to_owned(),
+    };
+    match &settings.clamd_socket {
+        None => out.push(ok(
+            "attachments",
+            format!("files kept {storage}; not scanned (set clamd_socket to scan them with clamd)"),
+        )),
+        Some(socket) => match crate::attachments::scan::ping(socket).await {
+            Ok(()) => out.push(ok(
+                "attachments",
+                format!("files kept {storage}; clamd at {} answers", socket.display()),
+            )),
+            Err(e) => out.push(problem(
+                "attachments",
+                format!("{e}: uploads are refused until clamd answers (apt-get install clamav-daemon; systemctl start clamav-daemon)"),
+            )),
+        },
+    }
+
     // ---- email
     match settings.smtp_host.as_deref().filter(|h| !h.is_empty()) {
         None => out.push(ok(

@@ -25,6 +25,26 @@ pub enum ScanError {
     Answer(String),
 }
 
+/// Is clamd there? (`PING`, answered `PONG`.)
+pub async fn ping(socket: &Path) -> Result<(), ScanError> {
+    let io = |source| ScanError::Io {
+        path: socket.display().to_string(),
+        source,
+    };
+    let mut conn = UnixStream::connect(socket).await.map_err(io)?;
+    conn.write_all(b"zPING\0").await.map_err(io)?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.map_err(io)?;
+    let text = String::from_utf8_lossy(&answer)
+        .trim_end_matches(['\0', '\n'])
+        .to_owned();
+    if text == "PONG" {
+        Ok(())
+    } else {
+        Err(ScanError::Answer(text))
+    }
+}
+
 /// Scan the file at `file` with the clamd listening on `socket`.
 pub async fn scan(socket: &Path, file: &Path) -> Result<Verdict, ScanError> {
     let io = |source| ScanError::Io {

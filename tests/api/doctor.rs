@@ -138,6 +138,30 @@ async fn doctor_says_what_is_wrong_and_what_to_do() {
         bad.out
     );
 
+    // Attachments: where files go; a clamd that is not there is a problem, with the fix.
+    assert!(
+        good.out.contains("files kept on disk") && good.out.contains("not scanned"),
+        "{}",
+        good.out
+    );
+    let env = vec![("NATI_CLAMD_SOCKET", "/nonexistent/clamd.ctl".to_owned())];
+    let no_clamd = nati(dir.path(), &["doctor"], &env, None);
+    assert!(!no_clamd.ok);
+    assert!(
+        no_clamd
+            .problems()
+            .iter()
+            .any(|l| l.contains("attachments") && l.contains("clamav-daemon")),
+        "{}",
+        no_clamd.out
+    );
+    if let Ok(socket) = std::env::var("NATI_TEST_CLAMD_SOCKET") {
+        let env = vec![("NATI_CLAMD_SOCKET", socket)];
+        let scanned = nati(dir.path(), &["doctor"], &env, None);
+        assert!(scanned.out.contains("clamd at"), "{}", scanned.out);
+        assert!(scanned.out.contains("answers"), "{}", scanned.out);
+    }
+
     // A low open-file limit is named, with the fix.
     let low = nati(dir.path(), &["doctor"], &[], Some(256));
     assert!(!low.ok);

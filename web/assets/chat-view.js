@@ -146,6 +146,9 @@ export class ChatView {
     this.chatId = summary.chat_id;
     this.summary = summary;
     this.setNoteMode(false);
+    this.uploads = []; // a tray belongs to one chat: what was picked in another is dropped
+    this.tray.replaceChildren();
+    this.tray.hidden = true;
     this.msgs.clear();
     this.nodes.clear();
     this.days.clear();
