@@ -38,6 +38,66 @@ pub fn limits(state: &AppState) -> Limits {
     }
 }
 
+type PhotoJob = Box<dyn FnOnce() + Send>;
+
+/// Photos are processed on threads of their own, one for every two cores, taking queued
+/// uploads in turn. Decoding takes a photo's full size in memory (a 12-megapixel photo about 36 MB);
+/// a burst of uploads waits in the queue instead of multiplying that, and the same few
+/// threads reuse what their allocator keeps (on the blocking pool each photo landed on
+/// another thread, and the server's peak grew with every one of them).
+fn photo_threads() -> &'static std::sync::mpsc::Sender<PhotoJob> {
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<PhotoJob>> =
+        std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<PhotoJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        // Half the cores: the other half keeps answering chats during a burst of photos.
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("photo-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A photo that panics the decoder refuses that upload only.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a photo thread");
+            }
+        }
+        tx
+    })
+}
+
+/// Process a photo on the photo threads.
+async fn process_photo(src: PathBuf, mime: &'static str) -> ApiResult<image::Processed> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    photo_threads()
+        .send(Box::new(move || {
+            let _ = tx.send(image::process(&src, mime));
+        }))
+        .map_err(|_| ApiError::Internal("the photo threads stopped".into()))?;
+    let done = rx
+        .await
+        .map_err(|_| ApiError::Internal("a photo thread stopped".into()))?;
+    match done {
+        Ok(p) => Ok(p),
+        Err(image::PhotoError::Io(e)) => Err(ApiError::Internal(format!("writing a photo: {e}"))),
+        Err(e) => Err(ApiError::FileRefused(e.to_string())),
+    }
+}
+
 /// A new unguessable attachment id: 128 random bits, hex.
 fn new_id() -> String {
     let token = chat_core::secret::new_token("");
@@ -169,16 +229,7 @@ pub async fn upload(
     if sniffed.kind == att::AttachmentKind::Image {
         let src = stored.0.clone();
         let mime = sniffed.mime;
-        let photo = tokio::task::spawn_blocking(move || image::process(&src, mime))
-            .await
-            .map_err(|e| ApiError::Internal(format!("photo task: {e}")))?;
-        let photo = match photo {
-            Ok(p) => p,
-            Err(image::PhotoError::Io(e)) => {
-                return Err(ApiError::Internal(format!("writing a photo: {e}")));
-            }
-            Err(e) => return Err(ApiError::FileRefused(e.to_string())),
-        };
+        let photo = process_photo(src, mime).await?;
         let clean = TempFile(photo.path.clone());
         files.put_bytes(&photo.thumb_sha256, &photo.thumb).await?;
         thumb_sha256 = Some(photo.thumb_sha256.clone());
