@@ -53,6 +53,13 @@ pub async fn send_message(
     };
     let client_id = client_id.map(validate::client_id).transpose()?;
     let files = crate::attachments::for_message(state, who, chat_id, attachments).await?;
+    // Marked before the message is written, not after: a crash between the two must not
+    // leave a stored message whose files the unsent-upload sweep later removes. (A send
+    // refused after this leaves its files kept, not lost.)
+    if !files.is_empty() {
+        let ids: Vec<String> = files.iter().map(|a| a.id.clone()).collect();
+        state.store.mark_attachments_sent(&ids, private).await?;
+    }
     // No read first: the rule runs in the writer on the chat as locked there, and says
     // "not found" to anyone who may not see it.
     let new = NewMessage {
@@ -78,19 +85,6 @@ pub async fn send_message(
         )
         .await?;
     state.hub.notify();
-    if !attachments.is_empty() {
-        let ids: Vec<String> = out
-            .0
-            .message()
-            .attachments
-            .iter()
-            .map(|a| a.id.clone())
-            .collect();
-        state
-            .store
-            .mark_attachments_sent(&ids, out.0.message().is_private)
-            .await?;
-    }
     Ok(out)
 }
 

@@ -563,6 +563,24 @@ async fn unsent_uploads_are_removed_with_their_bytes() {
     )
     .await;
     assert_eq!(st, StatusCode::CREATED);
+    let (st, kept) = upload(
+        &d.u1,
+        d.chat_u1,
+        "s2",
+        "y.pdf",
+        "application/pdf",
+        pdf("sent"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let kept_id = kept["id"].as_str().expect("id").to_owned();
+    let (st, b) =
+        d.u1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "attachments": [kept_id]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
     let file = format!("/api/chat/attachments/{}", meta["id"].as_str().expect("id"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -572,10 +590,15 @@ async fn unsent_uploads_are_removed_with_their_bytes() {
         assert!(std::time::Instant::now() < deadline, "still there");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    // On disk (SQLite) nothing is left either.
+    // The sent one stays, on every sweep.
+    let (st, _, got) = download(&d.u1, &format!("/api/chat/attachments/{kept_id}"), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(got, pdf("sent"));
+    // On disk (SQLite) only the sent file is left.
     let dir = d.server.dir.path().join("attachments");
     let files: Vec<_> = walk(&dir);
-    assert!(files.is_empty(), "{files:?}");
+    let on_disk = !std::env::var("NATI_TEST_DATABASE_URL").is_ok_and(|u| is_server_url(&u));
+    assert_eq!(files.len(), usize::from(on_disk), "{files:?}");
 }
 
 /// Upload `n` chunks of `size` bytes with no declared length (chunked), as a slow phone
