@@ -15,7 +15,7 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "the package test installs a .deb: run it as root"
-if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+if ! cargo deb --version 2>/dev/null | grep "$CARGO_DEB_VERSION" >/dev/null; then
     cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked
 fi
 
@@ -26,7 +26,7 @@ rm -rf /var/lib/nati-chat
 rm -f "$TARGET_DIR"/debian/nati-chat_*.deb
 cargo deb -p nati-chat
 DEB="$(ls "$TARGET_DIR"/debian/nati-chat_*.deb)"
-dpkg-deb --info "$DEB" | grep -q 'Depends: .*adduser' || die "the package does not depend on adduser"
+dpkg-deb --info "$DEB" | grep 'Depends: .*adduser' >/dev/null || die "the package does not depend on adduser"
 # apt installs what it depends on (adduser) when a bare machine lacks it.
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$DEB" ||
     die "installing $DEB failed"
@@ -50,7 +50,7 @@ getent passwd nati-chat >/dev/null || die "no nati-chat system user"
     die "/var/lib/nati-chat: $(stat -c '%U:%G %a' /var/lib/nati-chat), want nati-chat:nati-chat 750"
 [ "$(stat -c '%U:%G %a' /etc/nati-chat/config.toml)" = "root:nati-chat 640" ] ||
     die "/etc/nati-chat/config.toml: $(stat -c '%U:%G %a' /etc/nati-chat/config.toml)"
-dpkg-query -W -f='${Conffiles}\n' nati-chat | grep -q /etc/nati-chat/config.toml ||
+dpkg-query -W -f='${Conffiles}\n' nati-chat | grep /etc/nati-chat/config.toml >/dev/null ||
     die "config.toml is not a conffile"
 UNIT="$(dpkg -L nati-chat | grep '/nati-chat\.service$')" || die "no systemd unit in the package"
 for want in 'User=nati-chat' 'LimitNOFILE=65536' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
@@ -76,7 +76,7 @@ for _ in $(seq 100); do
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG" >&2; die "the packaged server did not start"; }
     sleep 0.2
 done
-curl -fsS "http://127.0.0.1:$PORT/healthz" | grep -q '"ok"' || { cat "$LOG" >&2; die "/healthz"; }
+curl -fsS "http://127.0.0.1:$PORT/healthz" | grep '"ok"' >/dev/null || { cat "$LOG" >&2; die "/healthz"; }
 METRICS="$(curl -fsS "http://127.0.0.1:$PORT/metrics")" || die "/metrics did not answer"
 grep -q '^# TYPE nati_db_pool_connections gauge' <<<"$METRICS" || die "/metrics is not Prometheus text"
 grep -q '^nati_db_pool_max_connections{pool="writer"} ' <<<"$METRICS" ||
@@ -92,7 +92,7 @@ runuser -u nati-chat -- env NATI_PASSWORD=package-test-password \
     /usr/bin/nati-chat --config /etc/nati-chat/config.toml \
     account create --role admin --email admin@package.test --name "Package Admin" </dev/null >/dev/null ||
     die "account create as nati-chat failed"
-curl -fsS "http://127.0.0.1:$PORT/api/setup" | grep -q '"needs_admin":false' ||
+curl -fsS "http://127.0.0.1:$PORT/api/setup" | grep '"needs_admin":false' >/dev/null ||
     die "/api/setup still asks for a first admin"
 # Purging removes the user; the data stays until the administrator deletes it.
 kill "$SERVER_PID" && wait "$SERVER_PID" || true

@@ -112,7 +112,7 @@ LEGS_RAN+=("clippy")
 # cannot be downloaded here: licences, bans and sources only, offline.
 banner "cargo deny, MSRV"
 CARGO_DENY_VERSION="0.20.2"
-if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+if ! cargo deny --version 2>/dev/null | grep "$CARGO_DENY_VERSION" >/dev/null; then
     cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
 fi
 # Every platform's crates in the lock file, not only this one's (a fresh machine has only
