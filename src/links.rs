@@ -1,7 +1,9 @@
 //! Signed, expiring links: the guest resume link sent in emails.
 //!
-//! A link token is `nr_<guest_id>.<expires_unix>.<signature>`, the signature being
-//! HMAC-SHA256 under the server's secret key. The key comes from `secret_key` (set it to the
+//! A link token is `nr_<guest_id>.<expires_unix>.<nonce>.<signature>`, the signature being
+//! HMAC-SHA256 under the server's secret key. The random nonce makes every link its own,
+//! so two links made in the same second are two links (a link works once). Links made
+//! before the nonce (`nr_<guest_id>.<expires_unix>.<signature>`) still verify. The key comes from `secret_key` (set it to the
 //! same value on every node), or is generated once into `<data_dir>/secret.key`.
 
 use crate::config::Settings;
@@ -61,7 +63,10 @@ impl LinkKey {
 
     /// A token that resumes `guest`'s conversation until `expires`.
     pub fn guest_resume(&self, guest: GuestId, expires: OffsetDateTime) -> String {
-        let payload = format!("{}.{}", guest.0, expires.unix_timestamp());
+        // 22 characters of a fresh token: 132 random bits, and a shorter link.
+        let token = chat_core::secret::new_token("");
+        let nonce = token.get(..22).unwrap_or(&token);
+        let payload = format!("{}.{}.{nonce}", guest.0, expires.unix_timestamp());
         format!("{PREFIX}{payload}.{}", self.sign(&payload))
     }
 
@@ -73,7 +78,14 @@ impl LinkKey {
     ) -> Result<GuestId, LinkError> {
         let body = token.strip_prefix(PREFIX).ok_or(LinkError::Malformed)?;
         let (payload, sig) = body.rsplit_once('.').ok_or(LinkError::Malformed)?;
-        let (guest, exp) = payload.split_once('.').ok_or(LinkError::Malformed)?;
+        let mut parts = payload.split('.');
+        let (Some(guest), Some(exp)) = (parts.next(), parts.next()) else {
+            return Err(LinkError::Malformed);
+        };
+        // The nonce (absent from the oldest links) is only signed, never read.
+        if parts.nth(1).is_some() {
+            return Err(LinkError::Malformed);
+        }
         let guest: i64 = guest.parse().map_err(|_| LinkError::Malformed)?;
         let exp: i64 = exp.parse().map_err(|_| LinkError::Malformed)?;
         // Constant-time comparison through the MAC's own verify.
@@ -145,6 +157,32 @@ mod tests {
         );
         assert_eq!(
             k.verify_guest_resume("ng_abc", now),
+            Err(LinkError::Malformed)
+        );
+    }
+
+    #[test]
+    fn two_links_made_at_once_differ_and_old_links_still_verify() {
+        let k = LinkKey(b"0123456789abcdef0123456789abcdef".to_vec());
+        let now = OffsetDateTime::now_utc();
+        let exp = now + time::Duration::hours(1);
+        let a = k.guest_resume(GuestId(7), exp);
+        let b = k.guest_resume(GuestId(7), exp);
+        assert_ne!(a, b, "a link works once, so two links must not be one");
+        assert_eq!(k.verify_guest_resume(&b, now), Ok(GuestId(7)));
+        // The form before the nonce, as emails already sent carry it.
+        let payload = format!("7.{}", exp.unix_timestamp());
+        let old = format!("{PREFIX}{payload}.{}", k.sign(&payload));
+        assert_eq!(k.verify_guest_resume(&old, now), Ok(GuestId(7)));
+        // A nonce cannot be swapped, and extra parts are refused.
+        let (head, sig) = a.rsplit_once('.').expect("a signature");
+        let (base, _nonce) = head.rsplit_once('.').expect("a nonce");
+        assert_eq!(
+            k.verify_guest_resume(&format!("{base}.other.{sig}"), now),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            k.verify_guest_resume(&format!("{head}.x.{sig}"), now),
             Err(LinkError::Malformed)
         );
     }
