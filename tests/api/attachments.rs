@@ -217,6 +217,18 @@ async fn a_phone_photo_reaches_the_worker_without_its_location() {
             .any(|m| m["attachments"][0]["id"] == id.as_str())
     );
     assert_eq!(download(&d.admin, &file, None).await.0, StatusCode::OK);
+    // Chat lists preview a message of files only by what it holds, for both sides.
+    for who in [&d.u1, &d.w1] {
+        let (_, list) = who.get("/api/chat/list").await;
+        let row = list["chats"]
+            .as_array()
+            .expect("chats")
+            .iter()
+            .find(|c| c["chat_id"] == d.chat_u1)
+            .expect("the chat")
+            .clone();
+        assert_eq!(row["last_message"], "📎 A photo", "{row}");
+    }
     for stranger in [&d.u2, &d.w2, &d.guest] {
         let (st, _, body) = download(stranger, &file, None).await;
         assert_eq!(

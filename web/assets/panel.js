@@ -248,7 +248,7 @@ export async function startPanel(cfg) {
   // What a row previews: the newest message someone wrote (a system line changes nothing).
   function preview(m) {
     if (m.sender_type === 'system') return {};
-    return { last_message: (m.message || (m.attachments?.length ? '📎 File' : '')).slice(0, 200), last_message_mine: m.sender_type === me.role && m.sender_id === me.id };
+    return { last_message: (m.message || filesPreview(m.attachments || [])).slice(0, 200), last_message_mine: m.sender_type === me.role && m.sender_id === me.id };
   }
   function item(s) {
     const n = unread.get(s.chat_id) || 0;
@@ -653,3 +653,20 @@ export const statusMatches = (s, f) => !f.status || s.status === f.status;
 export function tool(label, onclick, kind = 'ghost', ic) {
   return el('button', { type: 'button', class: `btn ${kind} small`, onclick }, ic ? icon(ic) : null, label);
 }
+
+// A message of files only, as the server previews it (chat_core::attachment::preview):
+// "📎 A photo", "📎 2 photos and a PDF".
+const NOUNS = { image: ['photo', 'photos'], pdf: ['PDF', 'PDFs'], audio: ['recording', 'recordings'], video: ['video', 'videos'] };
+export function filesPreview(files) {
+  const counts = new Map();
+  for (const f of files) counts.set(f.kind, (counts.get(f.kind) || 0) + 1);
+  const parts = [...counts].map(([k, n]) => {
+    const [one, many] = NOUNS[k] || ['file', 'files'];
+    return n === 1 ? `a ${one}` : `${n} ${many}`;
+  });
+  if (!parts.length) return '';
+  const last = parts.pop();
+  const s = parts.length ? `${parts.join(', ')} and ${last}` : last;
+  return `📎 ${s[0].toUpperCase()}${s.slice(1)}`;
+}
+

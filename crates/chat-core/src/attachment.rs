@@ -341,6 +341,21 @@ pub fn text_with_files(text: &str, files: &[AttachmentMeta]) -> String {
     }
 }
 
+/// What a chat list shows of a message: its text, or for a message of files only a clip and
+/// what they are ("📎 A photo", "📎 2 photos and a PDF"). The panels build the same line for a
+/// message that arrives live (`filesPreview` in web/assets/panel.js).
+pub fn preview(text: &str, files: &[AttachmentMeta]) -> String {
+    if !text.is_empty() || files.is_empty() {
+        return text.to_owned();
+    }
+    let s = summary(files);
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => format!("📎 {}{}", first.to_uppercase(), chars.as_str()),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +436,14 @@ mod tests {
         assert_eq!(text_with_files("", &[p("a"), p("b")]), "[2 photos]");
         assert_eq!(text_with_files("Look", &[p("a")]), "Look [a photo]");
         assert_eq!(text_with_files("Look", &[]), "Look");
+        assert_eq!(preview("", &[p("a")]), "📎 A photo");
+        assert_eq!(
+            preview("", &[meta("c", AttachmentKind::Pdf, 1), p("a"), p("b")]),
+            "📎 A PDF and 2 photos"
+        );
+        assert_eq!(preview("", &[p("a"), p("b")]), "📎 2 photos");
+        assert_eq!(preview("Look", &[p("a")]), "Look");
+        assert_eq!(preview("", &[]), "");
     }
 
     fn upload(id: &str, chat: i64, who: i64, size: i64) -> Attachment {

@@ -64,7 +64,8 @@ pub struct ChatSummary {
     pub customer_host_id: Option<String>,
     pub worker_name: Option<String>,
     /// The newest message's text (first 200 characters), for list previews: the newest
-    /// message someone wrote, not a system line.
+    /// message someone wrote, not a system line. A message of files only is previewed by
+    /// what it holds ("📎 2 photos", [`crate::attachment::preview`]).
     pub last_message: Option<String>,
     /// Whether that message is the asker's own (a preview shows "You: ").
     #[serde(default)]

@@ -117,7 +117,13 @@ pub fn summary(row: &impl Columns) -> Result<ChatSummary, StoreError> {
         customer_verified: verified,
         customer_host_id: row.opt_text("customer_host_id")?,
         worker_name: row.opt_text("worker_name")?,
-        last_message: row.opt_text("last_message")?,
+        last_message: match row.opt_text("last_message")? {
+            Some(text) if text.is_empty() => Some(crate::attachment::preview(
+                &text,
+                &attachments(row.opt_text("last_message_files")?.as_deref())?,
+            )),
+            other => other,
+        },
         last_message_mine: row.flag("last_message_mine")?,
         unread: row.int("unread")?,
         rating: row.opt_int("rating")?,

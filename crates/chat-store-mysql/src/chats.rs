@@ -72,6 +72,8 @@ fn summary_select(s: &MysqlStore, reader: &Actor) -> String {
          COALESCE(u.name, g.name) AS customer_name, COALESCE(u.email, g.email) AS customer_email, w.name AS worker_name, {subject} AS customer_host_id, \
          (SELECT SUBSTRING(m.message, 1, 200) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
              AND m.sender_type <> 'system' AND m.is_private = FALSE ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+         (SELECT m.attachments FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
+             AND m.sender_type <> 'system' AND m.is_private = FALSE ORDER BY m.message_id DESC LIMIT 1) AS last_message_files, \
          COALESCE((SELECT m.sender_type = ? AND m.sender_id = ? FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id \
              AND m.sender_type <> 'system' AND m.is_private = FALSE ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
          (SELECT COUNT(*) FROM tbl_chat_messages m WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' \

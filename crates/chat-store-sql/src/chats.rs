@@ -30,6 +30,9 @@ macro_rules! summary_select {
              (SELECT substr(m.message, 1, 200) FROM tbl_chat_messages m \
               WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND m.is_private = FALSE \
               ORDER BY m.message_id DESC LIMIT 1) AS last_message, \
+             (SELECT m.attachments FROM tbl_chat_messages m \
+              WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND m.is_private = FALSE \
+              ORDER BY m.message_id DESC LIMIT 1) AS last_message_files, \
              COALESCE((SELECT m.sender_type = $1 AND m.sender_id = $2 FROM tbl_chat_messages m \
               WHERE m.chat_id = c.chat_id AND m.sender_type <> 'system' AND m.is_private = FALSE \
               ORDER BY m.message_id DESC LIMIT 1), FALSE) AS last_message_mine, \
