@@ -8,7 +8,7 @@
 //! Who may do what is in `chat_core`: only a chat's participants upload to it (the same
 //! rule as sending a message, [`chat_core::policy::rule`]), only the uploader sends an
 //! upload ([`chat_core::attachment::attach`]), and only those who may read the message
-//! download its files ([`may_download`]).
+//! download its files ([`chat_core::policy::may_download`]).
 
 pub mod image;
 pub mod scan;
@@ -274,22 +274,19 @@ fn renamed(name: &str, ext: &str) -> String {
     }
 }
 
-/// May `who` download this file? Before it is sent: its uploader only. After: whoever may
-/// read the chat, and for a file in a private note, the staff of that chat only.
+/// May `who` download this file ([`policy::may_download`], with the file's chat loaded when
+/// it has been sent)?
 pub async fn may_download(
     state: &AppState,
     who: &Principal,
     a: &Attachment,
 ) -> Result<bool, StoreError> {
-    let own = who.actor.sender_type() == a.uploader_type && who.actor.raw_id() == a.uploader_id;
-    if !a.sent {
-        return Ok(own);
-    }
-    let Some(chat) = state.store.chat(a.chat_id).await? else {
-        return Ok(false);
+    let chat = if a.sent {
+        state.store.chat(a.chat_id).await?
+    } else {
+        None
     };
-    Ok(policy::can_view(&who.actor, &chat)
-        && (!a.private || policy::sees_private_notes(&who.actor)))
+    Ok(policy::may_download(&who.actor, a, chat.as_ref()))
 }
 
 /// The metas of uploads `who` puts into a message of `chat` (checked by

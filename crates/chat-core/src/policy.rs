@@ -11,8 +11,11 @@
 //! - **Escalate ("need admin")**: the assigned worker and admins.
 //! - **Reopen**: admins and the assigned worker (a customer reopens by writing again).
 //! - **Rate**: the customer, once the chat is closed, once per chat ([`may_rate`]).
+//! - **Download a file**: its uploader until it is sent; then whoever reads its message —
+//!   those who see the chat, and only the staff for a private note's file ([`may_download`]).
 
 use crate::actor::Actor;
+use crate::attachment::Attachment;
 use crate::error::ChatError;
 use crate::ids::WorkerId;
 use crate::model::{CannedReply, Chat, ChatChange, ChatScope, PrivateNote};
@@ -59,6 +62,22 @@ pub fn can_view(actor: &Actor, chat: &Chat) -> bool {
 /// they see), customers never.
 pub fn sees_private_notes(actor: &Actor) -> bool {
     actor.is_staff()
+}
+
+/// May `actor` download `file`? Before it is sent in a message only its uploader may (a
+/// tray's thumbnail); after, whoever reads that message: those who see `chat` (the file's
+/// chat, which the caller loads for a sent file), and for a file in a private note only
+/// the staff. Everyone else is told there is no such file.
+pub fn may_download(actor: &Actor, file: &Attachment, chat: Option<&Chat>) -> bool {
+    if !file.sent {
+        return actor.sender_type() == file.uploader_type && actor.raw_id() == file.uploader_id;
+    }
+    match chat {
+        Some(chat) if chat.chat_id == file.chat_id => {
+            can_view(actor, chat) && (!file.private || sees_private_notes(actor))
+        }
+        _ => false,
+    }
 }
 
 /// May `actor` rate `chat`? Its customer, once it is closed (the once is the store's
@@ -421,5 +440,66 @@ mod tests {
             ),
             Err(ChatError::Conflict(_))
         ));
+    }
+
+    fn actor_of(kind: u8, id: i64) -> Actor {
+        match kind % 4 {
+            0 => Actor::Admin(AdminId(id)),
+            1 => Actor::Worker(WorkerId(id)),
+            2 => Actor::User(UserId(id)),
+            _ => Actor::Guest(GuestId(id)),
+        }
+    }
+
+    proptest::proptest! {
+        /// A file is read exactly as its message is: before it is sent only its uploader
+        /// may download it; after, those who see its chat, the staff alone for a private
+        /// note's file; never through another chat.
+        #[test]
+        fn files_are_read_as_their_messages_are(
+            who in (0u8..4, 1i64..4),
+            uploader in (0u8..4, 1i64..4),
+            user in proptest::option::of(1i64..4),
+            guest in proptest::option::of(1i64..4),
+            worker in proptest::option::of(1i64..4),
+            sent in proptest::bool::ANY,
+            private in proptest::bool::ANY,
+            other_chat in proptest::bool::ANY,
+        ) {
+            let actor = actor_of(who.0, who.1);
+            let up = actor_of(uploader.0, uploader.1);
+            let c = chat(ChatStatus::Open, user, guest, worker);
+            let file = crate::attachment::Attachment {
+                meta: crate::attachment::AttachmentMeta {
+                    id: "f".into(),
+                    kind: crate::attachment::AttachmentKind::Image,
+                    mime: "image/jpeg".into(),
+                    name: "a.jpg".into(),
+                    size: 1,
+                    width: None,
+                    height: None,
+                    thumb: false,
+                },
+                chat_id: if other_chat { ChatId(2) } else { c.chat_id },
+                uploader_type: up.sender_type(),
+                uploader_id: up.raw_id(),
+                client_id: "c".into(),
+                sha256: String::new(),
+                thumb_sha256: None,
+                sent,
+                private,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            };
+            let may = may_download(&actor, &file, Some(&c));
+            if !sent {
+                proptest::prop_assert_eq!(may, actor == up);
+            } else if other_chat {
+                proptest::prop_assert!(!may);
+            } else {
+                proptest::prop_assert_eq!(may, can_view(&actor, &c) && (!private || actor.is_staff()));
+                // A sent file without its chat is nobody's.
+                proptest::prop_assert!(!may_download(&actor, &file, None));
+            }
+        }
     }
 }
