@@ -102,6 +102,17 @@ test('a visitor sends a photo from the widget on a phone; the worker sees it liv
     await w.locator('.msg.mine .files .thumb img[src^="blob:"]').waitFor();
     await shot(w, 'attach-worker-sent');
     assert.equal(await horizontalOverflow(w), null);
+    // At phone width the four buttons leave the message box room: its placeholder fits on
+    // its line instead of wrapping into a box that scrolls.
+    const box = w.getByLabel('Message', { exact: true });
+    assert.deepEqual(await box.evaluate((i) => [i.value, i.scrollHeight <= i.clientHeight + 1]), ['', true], 'the placeholder fits');
+    // The chat list previews a message of files only by what it holds: live, and as the
+    // server sends it after a reload.
+    const row = w.locator('.chat-item', { hasText: 'Pia Photo' }).locator('.ci-preview');
+    assert.equal(await row.textContent(), 'You: 📎 A photo');
+    await w.reload();
+    await w.locator('.chat-item', { hasText: 'Pia Photo' }).waitFor({ state: 'attached' });
+    assert.equal(await w.locator('.chat-item', { hasText: 'Pia Photo' }).locator('.ci-preview').textContent(), 'You: 📎 A photo');
     await f.getByRole('button', { name: 'Open photo new-bulb.jpg' }).locator('img[src^="blob:"]').waitFor();
 
     // A file the server refuses says why, in the tray, and keeps nothing.

@@ -94,7 +94,9 @@ export class ChatView {
       el('button', { class: 'icon-btn cam', type: 'button', 'aria-label': 'Take a photo', onclick: () => camIn.click() }, icon('camera')),
       this.input, this.sendBtn);
     this.input.addEventListener('paste', (e) => { const f = [...(e.clipboardData?.files || [])]; if (f.length) { e.preventDefault(); this.addFiles(f); } });
-    if (this.canned) this.input.placeholder = 'Write a message… (/ for saved replies)';
+    // The saved replies' hint where there is room for it (not beside a phone's four buttons).
+    this.hint = `Write a message…${this.canned && matchMedia('(min-width:481px)').matches ? ' (/ for saved replies)' : ''}`;
+    this.input.placeholder = this.hint;
     this.divider = el('li', { class: 'divider' }, el('span', { text: 'Unread messages' }));
     this.root = el('section', { class: 'conv', 'aria-label': 'Conversation' },
       o.header === false ? null : this.header,
@@ -129,7 +131,7 @@ export class ChatView {
     this.noteBtn.setAttribute('aria-pressed', String(on));
     this.form.classList.toggle('noting', on);
     this.noteHint.hidden = !on;
-    this.input.placeholder = on ? 'Write a private note for the staff…' : 'Write a message… (/ for saved replies)';
+    this.input.placeholder = on ? 'Write a private note for the staff…' : this.hint;
     this.input.setAttribute('aria-label', on ? 'Private note' : 'Message');
     this.sendBtn.setAttribute('aria-label', on ? 'Add private note' : 'Send message');
   }
