@@ -72,11 +72,14 @@ test('the team keeps replies, a worker keeps their own, and / offers them in a c
   const list = w.getByRole('listbox', { name: 'Canned replies' });
   await list.waitFor();
   const options = list.getByRole('option');
+  await options.nth(1).waitFor();
   assert.equal(await options.count(), 2);
   assert.equal(await options.nth(0).getAttribute('aria-selected'), 'true');
   await options.filter({ hasText: '/tyres' }).locator('.pv', { hasText: 'Hello Umar User, your <b>tyres</b> are in. Walt Worker' }).waitFor();
   await shot(w, 'saved-replies-suggest');
   await box.fill('/tyres');
+  // The list is drawn again after the input event: wait for it, then count.
+  await options.nth(1).waitFor({ state: 'detached' });
   assert.equal(await options.count(), 1, 'the list narrows as you type');
   await box.press('Enter');
   await list.waitFor({ state: 'hidden' });
