@@ -52,14 +52,10 @@ pub async fn send_message(
         t => validate::message_text(t.unwrap_or_default())?,
     };
     let client_id = client_id.map(validate::client_id).transpose()?;
+    // The files are marked sent by the writer, in the message's own transaction
+    // (`WriteTx::mark_files_sent`): a refused message leaves them unsent, a crash cannot
+    // split the two.
     let files = crate::attachments::for_message(state, who, chat_id, attachments).await?;
-    // Marked before the message is written, not after: a crash between the two must not
-    // leave a stored message whose files the unsent-upload sweep later removes. (A send
-    // refused after this leaves its files kept, not lost.)
-    if !files.is_empty() {
-        let ids: Vec<String> = files.iter().map(|a| a.id.clone()).collect();
-        state.store.mark_attachments_sent(&ids, private).await?;
-    }
     // No read first: the rule runs in the writer on the chat as locked there, and says
     // "not found" to anyone who may not see it.
     let new = NewMessage {

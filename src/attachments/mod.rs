@@ -332,13 +332,14 @@ pub async fn sweep(state: &AppState) -> ApiResult<usize> {
         return Ok(0);
     }
     let ids: Vec<String> = old.iter().map(|a| a.meta.id.clone()).collect();
-    remove(state, &ids).await?;
+    remove_unsent(state, &ids).await?;
     Ok(ids.len())
 }
 
-/// Remove these records and the bytes no other record uses.
-pub async fn remove(state: &AppState, ids: &[String]) -> ApiResult<()> {
-    let unused = state.store.delete_attachments(ids).await?;
+/// Remove these uploads if they are still unsent (a message may have taken one since they
+/// were listed), and the bytes no other record uses.
+pub async fn remove_unsent(state: &AppState, ids: &[String]) -> ApiResult<()> {
+    let unused = state.store.delete_unsent_attachments(ids).await?;
     let files = Files::of(state)?;
     for key in unused {
         files.delete(&key).await?;

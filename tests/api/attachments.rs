@@ -562,6 +562,80 @@ async fn private_note_files_stay_with_the_staff() {
 }
 
 #[tokio::test]
+async fn a_refused_message_leaves_its_files_unsent() {
+    let d = Desk::new().await;
+    let (st, meta) = upload(
+        &d.w1,
+        d.chat_u1,
+        "r1",
+        "quote.pdf",
+        "application/pdf",
+        pdf("quote"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{meta}");
+    let id = meta["id"].as_str().expect("id").to_owned();
+    let file = format!("/api/chat/attachments/{id}");
+    // The chat is closed: the worker's message is refused, and its file stays the
+    // worker's alone (an upload the sweep may take), not a sent file nobody sees.
+    let (st, b) = d
+        .admin
+        .post("/api/chat/close", json!({"chat_id": d.chat_u1}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let send = json!({"chat_id": d.chat_u1, "attachments": [id], "client_id": "q-1"});
+    let (st, b) = d.w1.post("/api/chat/send_message", send.clone()).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert_eq!(download(&d.u1, &file, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        download(&d.admin, &file, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(download(&d.w1, &file, None).await.0, StatusCode::OK);
+    // Reopened, the same send goes through, and the customer gets the file.
+    let (st, b) =
+        d.w1.post("/api/chat/reopen", json!({"chat_id": d.chat_u1}))
+            .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = d.w1.post("/api/chat/send_message", send).await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(download(&d.u1, &file, None).await.0, StatusCode::OK);
+    // Sent again in a private note, a file the customer has stays theirs; a note's file
+    // sent again in the conversation becomes the customer's too.
+    let (st, b) =
+        d.w1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "attachments": [id], "private": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(download(&d.u1, &file, None).await.0, StatusCode::OK);
+    let (st, meta) = upload(&d.w1, d.chat_u1, "r2", "n.pdf", "application/pdf", pdf("n")).await;
+    assert_eq!(st, StatusCode::CREATED, "{meta}");
+    let note_id = meta["id"].as_str().expect("id").to_owned();
+    let note_file = format!("/api/chat/attachments/{note_id}");
+    let (st, b) =
+        d.w1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "attachments": [note_id], "private": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        download(&d.u1, &note_file, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (st, b) =
+        d.w1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "attachments": [note_id]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(download(&d.u1, &note_file, None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn unsent_uploads_are_removed_with_their_bytes() {
     let server = TestServer::start_with(|s| s.attachment_unsent_ttl_secs = 1).await;
     let d = Desk::on(server).await;

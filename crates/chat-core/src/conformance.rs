@@ -1046,8 +1046,111 @@ pub async fn run(store: &dyn Store) {
         "not for an expired guest"
     );
 
+    // ---- files: sent with their message, in its transaction
+    sent_files(store, uact, w2act).await;
+
     // ---- webhooks
     crate::conformance_webhooks::run(store).await;
+}
+
+/// A message's files are marked sent by the writer with the message, and only then; the
+/// unsent-upload sweep removes only what is still unsent.
+async fn sent_files(store: &dyn Store, customer: Actor, stranger: Actor) {
+    use crate::attachment::{Attachment, AttachmentKind, AttachmentMeta};
+    let start = store
+        .create_chat(
+            &NewChat {
+                customer,
+                customer_name: "Ursula".into(),
+                topic: "Photos".into(),
+                first_message: None,
+                client_id: Some("files-1".into()),
+            },
+            now(),
+        )
+        .await
+        .expect("chat");
+    let chat = start.chat.chat_id;
+    let upload = |id: &str, uploader: Actor| Attachment {
+        meta: AttachmentMeta {
+            id: id.into(),
+            kind: AttachmentKind::Image,
+            mime: "image/jpeg".into(),
+            name: format!("{id}.jpg"),
+            size: 10,
+            width: Some(1),
+            height: Some(1),
+            thumb: false,
+        },
+        chat_id: chat,
+        uploader_type: uploader.sender_type(),
+        uploader_id: uploader.raw_id(),
+        client_id: format!("cid-{id}"),
+        sha256: format!("sha-{id}"),
+        thumb_sha256: None,
+        sent: false,
+        private: false,
+        created_at: now(),
+    };
+    let sent = store
+        .insert_attachment(&upload("conf-sent", customer))
+        .await
+        .expect("upload");
+    let refused = store
+        .insert_attachment(&upload("conf-refused", stranger))
+        .await
+        .expect("upload");
+    let message = |sender: Actor, file: &Attachment| NewMessage {
+        chat_id: chat,
+        sender,
+        sender_name: "N".into(),
+        text: String::new(),
+        client_id: None,
+        private: false,
+        attachments: vec![file.meta.clone()],
+    };
+    store
+        .send_message(
+            message(customer, &sent),
+            policy::rule(customer, "N", ChatAction::Message),
+            now(),
+        )
+        .await
+        .expect("send");
+    // The stranger does not see the chat: refused, and their file stays unsent.
+    let out = store
+        .send_message(
+            message(stranger, &refused),
+            policy::rule(stranger, "N", ChatAction::Message),
+            now(),
+        )
+        .await;
+    assert!(out.is_err(), "{out:?}");
+    let ids = vec![sent.meta.id.clone(), refused.meta.id.clone()];
+    let now_stored = store.attachments(&ids).await.expect("read");
+    let sent_flags: Vec<(String, bool)> = now_stored
+        .iter()
+        .map(|a| (a.meta.id.clone(), a.sent))
+        .collect();
+    assert!(
+        sent_flags.contains(&("conf-sent".into(), true)),
+        "{sent_flags:?}"
+    );
+    assert!(
+        sent_flags.contains(&("conf-refused".into(), false)),
+        "{sent_flags:?}"
+    );
+    // The sweep takes only the unsent one, and frees its bytes.
+    let unused = store.delete_unsent_attachments(&ids).await.expect("delete");
+    assert_eq!(unused, vec!["sha-conf-refused".to_owned()]);
+    let left: Vec<String> = store
+        .attachments(&ids)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|a| a.meta.id)
+        .collect();
+    assert_eq!(left, vec!["conf-sent".to_owned()]);
 }
 
 /// The host-identity story (sign-in from the host site and API keys), on a fresh database

@@ -456,17 +456,16 @@ pub trait AttachmentStore: Send + Sync {
         uploader_id: i64,
         since: OffsetDateTime,
     ) -> Result<i64, StoreError>;
-    /// Mark uploads as sent in a message (`private`: in a private note).
-    async fn mark_attachments_sent(&self, ids: &[String], private: bool) -> Result<(), StoreError>;
     /// Uploads never sent, made before `before` (to be removed).
     async fn unsent_attachments(
         &self,
         before: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Attachment>, StoreError>;
-    /// Remove the records; returns the content addresses (file and thumbnail) no remaining
+    /// Remove the records of these uploads that are still unsent (one a message took in the
+    /// meantime stays); returns the content addresses (file and thumbnail) no remaining
     /// record uses, whose bytes may now go.
-    async fn delete_attachments(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+    async fn delete_unsent_attachments(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
 }
 
 /// Bytes kept in the database itself, in numbered chunks under a content address, so that

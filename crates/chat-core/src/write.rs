@@ -292,6 +292,11 @@ pub trait WriteTx: Send {
     async fn find_client_ids(&mut self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError>;
     /// Insert the messages; their new ids, in the same order as `rows`.
     async fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<Vec<MessageId>, StoreError>;
+    /// The uploads these messages carry are sent, in the same transaction as the messages
+    /// (`(attachment id, in a private note)`): a stored message's files are never swept
+    /// as unsent, and a refused message leaves its uploads as they were. A file is private
+    /// only while every message holding it is a private note.
+    async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError>;
     /// Append the events in this order (their event ids increase in this order).
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError>;
     /// Write these chats' mutable columns back: admin, worker, assigned_by, status,
@@ -573,6 +578,14 @@ impl Plan {
                     self.messages.len(),
                     ids.len()
                 )));
+            }
+            let files: Vec<(String, bool)> = self
+                .messages
+                .iter()
+                .flat_map(|m| m.attachments.iter().map(|a| (a.id.clone(), m.is_private)))
+                .collect();
+            if !files.is_empty() {
+                tx.mark_files_sent(&files).await?;
             }
             self.messages
                 .iter()

@@ -106,20 +106,6 @@ impl chat_core::store::AttachmentStore for MysqlStore {
         row.try_get::<i64, _>("total").map_err(db)
     }
 
-    async fn mark_attachments_sent(&self, ids: &[String], private: bool) -> Result<(), StoreError> {
-        for id in ids {
-            sqlx::query(
-                "UPDATE tbl_chat_attachments SET sent = TRUE, is_private = ? WHERE attachment_id = ?",
-            )
-            .bind(private)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        }
-        Ok(())
-    }
-
     async fn unsent_attachments(
         &self,
         before: OffsetDateTime,
@@ -136,14 +122,20 @@ impl chat_core::store::AttachmentStore for MysqlStore {
         rows.iter().map(|r| attachment(&Cols(r))).collect()
     }
 
-    async fn delete_attachments(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        let gone = self.attachments(ids).await?;
-        for a in &gone {
-            sqlx::query("DELETE FROM tbl_chat_attachments WHERE attachment_id = ?")
-                .bind(&a.meta.id)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
+    async fn delete_unsent_attachments(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut gone = Vec::new();
+        for a in self.attachments(ids).await? {
+            let deleted = sqlx::query(
+                "DELETE FROM tbl_chat_attachments WHERE attachment_id = ? AND sent = FALSE",
+            )
+            .bind(&a.meta.id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if deleted == 1 {
+                gone.push(a);
+            }
         }
         let mut unused = Vec::new();
         for k in chat_core::attachment::content_keys(&gone) {

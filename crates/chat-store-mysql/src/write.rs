@@ -142,6 +142,25 @@ impl WriteTx for MysqlWrite<'_> {
             .collect()
     }
 
+    async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError> {
+        // Sent; private only while every message holding the file is a note. MariaDB
+        // assigns left to right: `is_private` first, while `sent` is still the old value.
+        for (id, private) in files {
+            sqlx::query(
+                "UPDATE tbl_chat_attachments \
+                 SET is_private = CASE WHEN sent THEN is_private AND ? ELSE ? END, sent = TRUE \
+                 WHERE attachment_id = ?",
+            )
+            .bind(*private)
+            .bind(*private)
+            .bind(id.as_str())
+            .execute(&mut *self.0)
+            .await
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
         for piece in pieces(rows) {
             let mut q: QueryBuilder<MySql> = QueryBuilder::new(

@@ -125,6 +125,23 @@ impl WriteTx for PgWrite<'_> {
             .collect()
     }
 
+    async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError> {
+        // Sent; private only while every message holding the file is a note (one file in
+        // two messages of a batch: grouped, an UPDATE ... FROM takes one row per file).
+        sqlx::query(
+            "UPDATE tbl_chat_attachments a \
+             SET is_private = CASE WHEN a.sent THEN a.is_private AND v.p ELSE v.p END, sent = TRUE \
+             FROM (SELECT id, bool_and(p) AS p FROM UNNEST($1::text[], $2::bool[]) AS u(id, p) GROUP BY id) v \
+             WHERE a.attachment_id = v.id",
+        )
+        .bind(files.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(files.iter().map(|(_, p)| *p).collect::<Vec<_>>())
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
         self.lock_log().await?;
         sqlx::query(

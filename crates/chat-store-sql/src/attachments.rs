@@ -108,18 +108,6 @@ pub async fn uploaded_bytes_since(
     }
 }
 
-pub async fn mark_attachments_sent(
-    db: &impl Sql,
-    ids: &[String],
-    private: bool,
-) -> Result<(), StoreError> {
-    let sql = "UPDATE tbl_chat_attachments SET sent = $2, is_private = $3 WHERE attachment_id = $1";
-    for id in ids {
-        db.write(sql, args![id.as_str(), true, private]).await?;
-    }
-    Ok(())
-}
-
 pub async fn unsent_attachments(
     db: &impl Sql,
     before: OffsetDateTime,
@@ -130,14 +118,16 @@ pub async fn unsent_attachments(
     found.iter().map(rows::attachment).collect()
 }
 
-pub async fn delete_attachments(db: &impl Sql, ids: &[String]) -> Result<Vec<String>, StoreError> {
-    let gone = attachments(db, ids).await?;
-    for a in &gone {
-        db.write(
-            "DELETE FROM tbl_chat_attachments WHERE attachment_id = $1",
-            args![a.meta.id.as_str()],
-        )
-        .await?;
+pub async fn delete_unsent_attachments(
+    db: &impl Sql,
+    ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut gone = Vec::new();
+    for a in attachments(db, ids).await? {
+        let sql = "DELETE FROM tbl_chat_attachments WHERE attachment_id = $1 AND sent = FALSE";
+        if db.write(sql, args![a.meta.id.as_str()]).await? == 1 {
+            gone.push(a);
+        }
     }
     let mut unused = Vec::new();
     for k in chat_core::attachment::content_keys(&gone) {
@@ -164,9 +154,8 @@ macro_rules! attachment_store {
             fn attachments(ids: &[String]) -> Vec<$crate::chat_core::attachment::Attachment>;
             fn attachment_by_client_id(uploader_type: $crate::chat_core::SenderType, uploader_id: i64, client_id: &str) -> Option<$crate::chat_core::attachment::Attachment>;
             fn uploaded_bytes_since(uploader_type: $crate::chat_core::SenderType, uploader_id: i64, since: OffsetDateTime) -> i64;
-            fn mark_attachments_sent(ids: &[String], private: bool) -> ();
             fn unsent_attachments(before: OffsetDateTime, limit: i64) -> Vec<$crate::chat_core::attachment::Attachment>;
-            fn delete_attachments(ids: &[String]) -> Vec<String>;
+            fn delete_unsent_attachments(ids: &[String]) -> Vec<String>;
         );
     };
 }

@@ -94,6 +94,11 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 /// The write primitives inside the writer connection's open transaction.
 pub(crate) struct SqliteWrite<'c>(&'c mut Connection);
 
+/// Sent; private only while every message holding the file is a note (`?1`: this one is).
+const MARK_FILE_SENT: &str = "UPDATE tbl_chat_attachments \
+     SET is_private = CASE WHEN sent THEN is_private AND ?1 ELSE ?1 END, sent = TRUE \
+     WHERE attachment_id = ?2";
+
 #[async_trait::async_trait]
 impl WriteTx for SqliteWrite<'_> {
     async fn lock_chats(&mut self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
@@ -163,6 +168,14 @@ impl WriteTx for SqliteWrite<'_> {
             ids.push(MessageId(self.0.last_insert_rowid()));
         }
         Ok(ids)
+    }
+
+    async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError> {
+        let mut st = self.0.prepare_cached(MARK_FILE_SENT).map_err(db)?;
+        for (id, private) in files {
+            st.execute(params![*private as i64, id]).map_err(db)?;
+        }
+        Ok(())
     }
 
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {

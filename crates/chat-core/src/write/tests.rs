@@ -18,6 +18,8 @@ struct Tables {
     positions: Vec<ReadPosition>,
     expired_guests: Vec<GuestId>,
     ratings: Vec<ChatRating>,
+    /// Uploads marked sent, as `(id, private)`, in order.
+    files_sent: Vec<(String, bool)>,
 }
 
 #[async_trait]
@@ -46,6 +48,10 @@ impl WriteTx for Tables {
             ids.push(id);
         }
         Ok(ids)
+    }
+    async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError> {
+        self.files_sent.extend_from_slice(files);
+        Ok(())
     }
     async fn worker_open_chats(&mut self, worker: WorkerId) -> Result<i64, StoreError> {
         Ok(self
@@ -880,4 +886,56 @@ fn automatic_assignment_in_one_batch_never_passes_capacity() {
         line.message,
         "The chat was assigned to Walt (automatic, least busy)"
     );
+}
+
+#[test]
+fn files_are_marked_sent_with_their_message_and_only_then() {
+    let mut c = chat(1, 7);
+    c.worker_id = Some(WorkerId(3));
+    c.status = ChatStatus::Open;
+    let mut db = Tables {
+        chats: vec![c],
+        ..Tables::default()
+    };
+    let file = |id: &str| crate::attachment::AttachmentMeta {
+        id: id.into(),
+        kind: crate::attachment::AttachmentKind::Image,
+        mime: "image/jpeg".into(),
+        name: format!("{id}.jpg"),
+        size: 1,
+        width: None,
+        height: None,
+        thumb: false,
+    };
+    let with = |cmd: WriteCommand, ids: &[&str]| match cmd {
+        WriteCommand::Send { mut new, rule, now } => {
+            new.attachments = ids.iter().map(|i| file(i)).collect();
+            WriteCommand::Send { new, rule, now }
+        }
+        other => other,
+    };
+    let user = Actor::User(UserId(7));
+    let worker = Actor::Worker(WorkerId(3));
+    let batch = [
+        with(send(1, user, "", Some("u-1")), &["a", "b"]),
+        // Another worker does not see the chat: refused, its file stays unsent.
+        with(send(1, Actor::Worker(WorkerId(9)), "", None), &["x"]),
+        with(note(1, worker, "for the staff"), &["n"]),
+    ];
+    let out = run(apply(&mut db, &batch)).expect("batch");
+    assert!(out[0].is_ok() && out[2].is_ok());
+    assert!(out[1].is_err());
+    let expected = [("a", false), ("b", false), ("n", true)].map(|(i, p)| (i.to_owned(), p));
+    assert_eq!(db.files_sent, expected);
+    // A retry of a stored message marks nothing again.
+    let out = run(apply(
+        &mut db,
+        &[with(send(1, user, "", Some("u-1")), &["a", "b"])],
+    ))
+    .expect("retry");
+    assert!(matches!(
+        &out[0],
+        Ok(WriteOutcome::Sent(SendOutcome::Duplicate(_), _))
+    ));
+    assert_eq!(db.files_sent, expected);
 }
