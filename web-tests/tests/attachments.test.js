@@ -108,8 +108,9 @@ test('a visitor sends a photo from the widget on a phone; the worker sees it liv
     assert.deepEqual(await box.evaluate((i) => [i.value, i.scrollHeight <= i.clientHeight + 1]), ['', true], 'the placeholder fits');
     // The chat list previews a message of files only by what it holds: live, and as the
     // server sends it after a reload.
-    const row = w.locator('.chat-item', { hasText: 'Pia Photo' }).locator('.ci-preview');
-    assert.equal(await row.textContent(), 'You: 📎 A photo');
+    // (The sending copy shows its thumbnail before the server's answer, which moves the row.)
+    await w.locator('.chat-item', { hasText: 'Pia Photo' }).locator('.ci-preview', { hasText: 'You: 📎 A photo' }).waitFor({ state: 'attached' });
+    assert.equal(await w.locator('.chat-item', { hasText: 'Pia Photo' }).locator('.ci-preview').textContent(), 'You: 📎 A photo');
     await w.reload();
     await w.locator('.chat-item', { hasText: 'Pia Photo' }).waitFor({ state: 'attached' });
     assert.equal(await w.locator('.chat-item', { hasText: 'Pia Photo' }).locator('.ci-preview').textContent(), 'You: 📎 A photo');

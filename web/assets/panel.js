@@ -123,7 +123,8 @@ export async function startPanel(cfg) {
     isVisible: () => main.dataset.view === 'chat' || matchMedia('(min-width: 900px)').matches,
     onMessage: (m) => {
       const s = chats.get(m.chat_id);
-      if (s) upsert({ ...s, ...preview(m), updated_at: m.created_at, last_message_at: m.created_at });
+      // A private note is never a row's preview (as the server has it, and as the socket does).
+      if (s && !m.is_private) upsert({ ...s, ...preview(m), updated_at: m.created_at, last_message_at: m.created_at });
     },
   });
   const empty = el('div', { class: 'empty' }, el('div', { class: 'empty-art' }, icon('chat')),
