@@ -35,6 +35,9 @@ pub fn limits(state: &AppState) -> Limits {
         max_file: s.attachment_max_bytes,
         max_message: s.attachment_message_max_bytes,
         daily_quota: s.attachment_daily_quota_bytes,
+        unsent_ttl: i64::try_from(s.attachment_unsent_ttl_secs)
+            .ok()
+            .map(time::Duration::seconds),
     }
 }
 
@@ -313,6 +316,7 @@ pub async fn for_message(
         who.actor.sender_type(),
         who.actor.raw_id(),
         &limits(state),
+        OffsetDateTime::now_utc(),
     )
     .map_err(|e| match e {
         att::AttachError::Unknown(_) => ApiError::NotFound("attachment"),

@@ -637,18 +637,10 @@ async fn a_refused_message_leaves_its_files_unsent() {
 
 #[tokio::test]
 async fn unsent_uploads_are_removed_with_their_bytes() {
-    let server = TestServer::start_with(|s| s.attachment_unsent_ttl_secs = 1).await;
+    // Two seconds: a message may take an upload in its first second (the last half of so
+    // short a time is refused, so a send never races the sweep).
+    let server = TestServer::start_with(|s| s.attachment_unsent_ttl_secs = 2).await;
     let d = Desk::on(server).await;
-    let (st, meta) = upload(
-        &d.u1,
-        d.chat_u1,
-        "s1",
-        "x.pdf",
-        "application/pdf",
-        pdf("left behind"),
-    )
-    .await;
-    assert_eq!(st, StatusCode::CREATED);
     let (st, kept) = upload(
         &d.u1,
         d.chat_u1,
@@ -667,7 +659,30 @@ async fn unsent_uploads_are_removed_with_their_bytes() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
-    let file = format!("/api/chat/attachments/{}", meta["id"].as_str().expect("id"));
+    let (st, meta) = upload(
+        &d.u1,
+        d.chat_u1,
+        "s1",
+        "x.pdf",
+        "application/pdf",
+        pdf("left behind"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let id = meta["id"].as_str().expect("id").to_owned();
+    let file = format!("/api/chat/attachments/{id}");
+    // Past its first second it cannot go into a message any more: upload it again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (st, b) =
+        d.u1.post(
+            "/api/chat/send_message",
+            json!({"chat_id": d.chat_u1, "attachments": [id]}),
+        )
+        .await;
+    if st != StatusCode::NOT_FOUND {
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b.to_string().contains("upload it again"), "{b}");
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if download(&d.u1, &file, None).await.0 == StatusCode::NOT_FOUND {

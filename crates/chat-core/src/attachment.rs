@@ -219,12 +219,14 @@ pub struct Attachment {
 }
 
 /// The limits on uploads (settings `attachment_max_bytes`, `attachment_message_max_bytes`,
-/// `attachment_daily_quota_bytes`).
+/// `attachment_daily_quota_bytes`, `attachment_unsent_ttl_secs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_file: u64,
     pub max_message: u64,
     pub daily_quota: u64,
+    /// How long an upload may wait unsent before the sweep removes it (none: forever).
+    pub unsent_ttl: Option<time::Duration>,
 }
 
 impl Default for Limits {
@@ -233,7 +235,20 @@ impl Default for Limits {
             max_file: 10 * 1024 * 1024,
             max_message: 10 * 1024 * 1024,
             daily_quota: 100 * 1024 * 1024,
+            unsent_ttl: None,
         }
+    }
+}
+
+impl Limits {
+    /// The oldest unsent upload a message may still take at `now`. The sweep removes unsent
+    /// uploads older than the TTL, outside the writer; so that it never takes a file while a
+    /// message with it is being written, the last minute of that time (the last half of a
+    /// TTL shorter than two minutes) is refused in messages as well.
+    pub fn oldest_usable(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let ttl = self.unsent_ttl?;
+        now.checked_sub(ttl)?
+            .checked_add((ttl / 2_i32).min(time::Duration::minutes(1)))
     }
 }
 
@@ -246,11 +261,14 @@ pub enum AttachError {
     Unknown(String),
     #[error("the files of one message may be at most {0} bytes together")]
     TooLarge(u64),
+    #[error("attachment {0} waited too long to be sent and is being removed: upload it again")]
+    Expired(String),
 }
 
-/// May `sender` put these uploads into a message of `chat`? Only their uploader, in the
-/// chat they were uploaded for, and within the per-message size. Returns the metas in the
-/// order given, each file once.
+/// May `sender` put these uploads into a message of `chat` at `now`? Only their uploader, in
+/// the chat they were uploaded for, within the per-message size, and not an unsent upload
+/// the sweep is about to remove ([`Limits::oldest_usable`]; a file sent before may be sent
+/// again). Returns the metas in the order given, each file once.
 pub fn attach(
     uploads: &[Attachment],
     ids: &[String],
@@ -258,7 +276,9 @@ pub fn attach(
     sender_type: SenderType,
     sender_id: i64,
     limits: &Limits,
+    now: OffsetDateTime,
 ) -> Result<Vec<AttachmentMeta>, AttachError> {
+    let oldest = limits.oldest_usable(now);
     if ids.len() > MAX_FILES_PER_MESSAGE {
         return Err(AttachError::TooMany);
     }
@@ -277,6 +297,9 @@ pub fn attach(
         let Some(a) = found else {
             return Err(AttachError::Unknown(id.clone()));
         };
+        if !a.sent && oldest.is_some_and(|o| a.created_at < o) {
+            return Err(AttachError::Expired(id.clone()));
+        }
         total = total.saturating_add(a.meta.size.max(0) as u64);
         metas.push(a.meta.clone());
     }
@@ -470,16 +493,40 @@ mod tests {
         ];
         let l = Limits::default();
         let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let ok = attach(&ups, &ids(&["a", "a"]), ChatId(1), SenderType::User, 7, &l);
+        let ok = attach(
+            &ups,
+            &ids(&["a", "a"]),
+            ChatId(1),
+            SenderType::User,
+            7,
+            &l,
+            OffsetDateTime::UNIX_EPOCH,
+        );
         assert_eq!(ok.map(|m| m.len()), Ok(1));
         for bad in ["b", "c", "zz"] {
             assert_eq!(
-                attach(&ups, &ids(&[bad]), ChatId(1), SenderType::User, 7, &l),
+                attach(
+                    &ups,
+                    &ids(&[bad]),
+                    ChatId(1),
+                    SenderType::User,
+                    7,
+                    &l,
+                    OffsetDateTime::UNIX_EPOCH
+                ),
                 Err(AttachError::Unknown(bad.into()))
             );
         }
         assert_eq!(
-            attach(&ups, &ids(&["a"]), ChatId(1), SenderType::Guest, 7, &l),
+            attach(
+                &ups,
+                &ids(&["a"]),
+                ChatId(1),
+                SenderType::Guest,
+                7,
+                &l,
+                OffsetDateTime::UNIX_EPOCH
+            ),
             Err(AttachError::Unknown("a".into()))
         );
         let small = Limits {
@@ -487,12 +534,76 @@ mod tests {
             ..l
         };
         assert_eq!(
-            attach(&ups, &ids(&["a"]), ChatId(1), SenderType::User, 7, &small),
+            attach(
+                &ups,
+                &ids(&["a"]),
+                ChatId(1),
+                SenderType::User,
+                7,
+                &small,
+                OffsetDateTime::UNIX_EPOCH
+            ),
             Err(AttachError::TooLarge(5))
+        );
+        // An unsent upload the sweep is about to take is refused; a sent one is not.
+        let ttl = Limits {
+            unsent_ttl: Some(time::Duration::hours(24)),
+            ..l
+        };
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let at = |age: time::Duration| t + age;
+        let fresh = at(time::Duration::hours(23) + time::Duration::minutes(58));
+        assert_eq!(
+            attach(
+                &ups,
+                &ids(&["a"]),
+                ChatId(1),
+                SenderType::User,
+                7,
+                &ttl,
+                fresh
+            )
+            .map(|m| m.len()),
+            Ok(1)
+        );
+        let late = at(time::Duration::hours(23) + time::Duration::seconds(3599));
+        assert_eq!(
+            attach(
+                &ups,
+                &ids(&["a"]),
+                ChatId(1),
+                SenderType::User,
+                7,
+                &ttl,
+                late
+            ),
+            Err(AttachError::Expired("a".into()))
+        );
+        let mut sent = ups.clone();
+        sent[0].sent = true;
+        assert!(
+            attach(
+                &sent,
+                &ids(&["a"]),
+                ChatId(1),
+                SenderType::User,
+                7,
+                &ttl,
+                late
+            )
+            .is_ok()
         );
         let many: Vec<String> = (0..11).map(|i| i.to_string()).collect();
         assert_eq!(
-            attach(&ups, &many, ChatId(1), SenderType::User, 7, &l),
+            attach(
+                &ups,
+                &many,
+                ChatId(1),
+                SenderType::User,
+                7,
+                &l,
+                OffsetDateTime::UNIX_EPOCH
+            ),
             Err(AttachError::TooMany)
         );
     }

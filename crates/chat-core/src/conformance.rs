@@ -1047,7 +1047,7 @@ pub async fn run(store: &dyn Store) {
     );
 
     // ---- files: sent with their message, in its transaction
-    sent_files(store, uact, w2act).await;
+    sent_files(store, uact, w2act, aact).await;
 
     // ---- webhooks
     crate::conformance_webhooks::run(store).await;
@@ -1055,7 +1055,7 @@ pub async fn run(store: &dyn Store) {
 
 /// A message's files are marked sent by the writer with the message, and only then; the
 /// unsent-upload sweep removes only what is still unsent.
-async fn sent_files(store: &dyn Store, customer: Actor, stranger: Actor) {
+async fn sent_files(store: &dyn Store, customer: Actor, stranger: Actor, staff: Actor) {
     use crate::attachment::{Attachment, AttachmentKind, AttachmentMeta};
     let start = store
         .create_chat(
@@ -1151,6 +1151,39 @@ async fn sent_files(store: &dyn Store, customer: Actor, stranger: Actor) {
         .map(|a| a.meta.id)
         .collect();
     assert_eq!(left, vec!["conf-sent".to_owned()]);
+
+    // A file is private only while every message holding it is a note: a note's file sent
+    // again to the customer becomes theirs, and stays theirs when a note holds it again.
+    let file = store
+        .insert_attachment(&upload("conf-note", staff))
+        .await
+        .expect("upload");
+    let private = |id: &'static str| async move {
+        let got = store.attachments(&[id.to_owned()]).await.expect("read");
+        got.first().map(|a| (a.sent, a.private))
+    };
+    for (note, expected) in [
+        (true, (true, true)),
+        (false, (true, false)),
+        (true, (true, false)),
+    ] {
+        let mut m = message(staff, &file);
+        m.private = note;
+        let action = if note {
+            ChatAction::Note
+        } else {
+            ChatAction::Message
+        };
+        store
+            .send_message(m, policy::rule(staff, "N", action), now())
+            .await
+            .expect("send");
+        assert_eq!(
+            private("conf-note").await,
+            Some(expected),
+            "after a note: {note}"
+        );
+    }
 }
 
 /// The host-identity story (sign-in from the host site and API keys), on a fresh database
