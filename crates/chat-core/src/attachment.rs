@@ -261,7 +261,8 @@ pub enum AttachError {
     Unknown(String),
     #[error("the files of one message may be at most {0} bytes together")]
     TooLarge(u64),
-    #[error("attachment {0} waited too long to be sent and is being removed: upload it again")]
+    /// The file's name: the sender knows it, not its id.
+    #[error("{0} waited too long to be sent and is being removed: upload it again")]
     Expired(String),
 }
 
@@ -298,7 +299,7 @@ pub fn attach(
             return Err(AttachError::Unknown(id.clone()));
         };
         if !a.sent && oldest.is_some_and(|o| a.created_at < o) {
-            return Err(AttachError::Expired(id.clone()));
+            return Err(AttachError::Expired(a.meta.name.clone()));
         }
         total = total.saturating_add(a.meta.size.max(0) as u64);
         metas.push(a.meta.clone());
@@ -577,7 +578,7 @@ mod tests {
                 &ttl,
                 late
             ),
-            Err(AttachError::Expired("a".into()))
+            Err(AttachError::Expired("n".into()))
         );
         let mut sent = ups.clone();
         sent[0].sent = true;
