@@ -95,6 +95,15 @@ async fn download(
     (st, h, resp.bytes().await.expect("body").to_vec())
 }
 
+/// Send uploads in a message without a caption (`private`: a note for the staff).
+async fn send_files(c: &Client, chat: i64, ids: &[&str], private: bool) -> (StatusCode, Value) {
+    c.post(
+        "/api/chat/send_message",
+        json!({"chat_id": chat, "attachments": ids, "private": private}),
+    )
+    .await
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -540,12 +549,7 @@ async fn private_note_files_stay_with_the_staff() {
     .await;
     assert_eq!(st, StatusCode::CREATED);
     let id = meta["id"].as_str().expect("id");
-    let (st, b) =
-        d.w1.post(
-            "/api/chat/send_message",
-            json!({"chat_id": d.chat_u1, "attachments": [id], "private": true}),
-        )
-        .await;
+    let (st, b) = send_files(&d.w1, d.chat_u1, &[id], true).await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     let file = format!("/api/chat/attachments/{id}");
     assert_eq!(download(&d.admin, &file, None).await.0, StatusCode::OK);
@@ -602,35 +606,20 @@ async fn a_refused_message_leaves_its_files_unsent() {
     assert_eq!(download(&d.u1, &file, None).await.0, StatusCode::OK);
     // Sent again in a private note, a file the customer has stays theirs; a note's file
     // sent again in the conversation becomes the customer's too.
-    let (st, b) =
-        d.w1.post(
-            "/api/chat/send_message",
-            json!({"chat_id": d.chat_u1, "attachments": [id], "private": true}),
-        )
-        .await;
+    let (st, b) = send_files(&d.w1, d.chat_u1, &[&id], true).await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     assert_eq!(download(&d.u1, &file, None).await.0, StatusCode::OK);
     let (st, meta) = upload(&d.w1, d.chat_u1, "r2", "n.pdf", "application/pdf", pdf("n")).await;
     assert_eq!(st, StatusCode::CREATED, "{meta}");
     let note_id = meta["id"].as_str().expect("id").to_owned();
     let note_file = format!("/api/chat/attachments/{note_id}");
-    let (st, b) =
-        d.w1.post(
-            "/api/chat/send_message",
-            json!({"chat_id": d.chat_u1, "attachments": [note_id], "private": true}),
-        )
-        .await;
+    let (st, b) = send_files(&d.w1, d.chat_u1, &[&note_id], true).await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     assert_eq!(
         download(&d.u1, &note_file, None).await.0,
         StatusCode::NOT_FOUND
     );
-    let (st, b) =
-        d.w1.post(
-            "/api/chat/send_message",
-            json!({"chat_id": d.chat_u1, "attachments": [note_id]}),
-        )
-        .await;
+    let (st, b) = send_files(&d.w1, d.chat_u1, &[&note_id], false).await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     assert_eq!(download(&d.u1, &note_file, None).await.0, StatusCode::OK);
 }

@@ -310,6 +310,19 @@ pub fn attach(
     Ok(metas)
 }
 
+/// Whether a file is private (staff only) once a message holding it is stored: private only
+/// while every message holding it is a private note. A file the customer has stays theirs
+/// when a note holds it again; a note's file sent to the customer becomes theirs. Each
+/// backend's writer applies this in one statement (`WriteTx::mark_files_sent`), checked
+/// against this function by the conformance story.
+pub fn private_after(sent_before: bool, private_before: bool, in_note: bool) -> bool {
+    if sent_before {
+        private_before && in_note
+    } else {
+        in_note
+    }
+}
+
 /// The content addresses (file and thumbnail) of these uploads, each once: what may go
 /// from the file storage when no other record uses it.
 pub fn content_keys(uploads: &[Attachment]) -> Vec<String> {
@@ -448,6 +461,29 @@ mod tests {
     }
 
     #[test]
+    fn a_file_is_private_while_only_notes_hold_it() {
+        // (sent before, private before, in a note) -> private after
+        assert!(
+            private_after(false, false, true),
+            "a note's new file: staff only"
+        );
+        assert!(!private_after(false, false, false), "sent to the customer");
+        assert!(
+            private_after(true, true, true),
+            "a note's file in another note"
+        );
+        assert!(
+            !private_after(true, true, false),
+            "a note's file sent to the customer"
+        );
+        assert!(
+            !private_after(true, false, true),
+            "the customer's file stays theirs"
+        );
+        assert!(!private_after(true, false, false));
+    }
+
+    #[test]
     fn summaries_count_by_kind() {
         let p = |id| meta(id, AttachmentKind::Image, 1);
         assert_eq!(summary(&[]), "");
@@ -553,46 +589,18 @@ mod tests {
         };
         let t = OffsetDateTime::UNIX_EPOCH;
         let at = |age: time::Duration| t + age;
+        let as_user = |ups: &[Attachment], now| {
+            attach(ups, &ids(&["a"]), ChatId(1), SenderType::User, 7, &ttl, now)
+        };
         let fresh = at(time::Duration::hours(23) + time::Duration::minutes(58));
-        assert_eq!(
-            attach(
-                &ups,
-                &ids(&["a"]),
-                ChatId(1),
-                SenderType::User,
-                7,
-                &ttl,
-                fresh
-            )
-            .map(|m| m.len()),
-            Ok(1)
-        );
+        assert_eq!(as_user(&ups, fresh).map(|m| m.len()), Ok(1));
         let late = at(time::Duration::hours(23) + time::Duration::seconds(3599));
-        assert_eq!(
-            attach(
-                &ups,
-                &ids(&["a"]),
-                ChatId(1),
-                SenderType::User,
-                7,
-                &ttl,
-                late
-            ),
-            Err(AttachError::Expired("n".into()))
-        );
+        assert_eq!(as_user(&ups, late), Err(AttachError::Expired("n".into())));
         let mut sent = ups.clone();
         sent[0].sent = true;
         assert!(
-            attach(
-                &sent,
-                &ids(&["a"]),
-                ChatId(1),
-                SenderType::User,
-                7,
-                &ttl,
-                late
-            )
-            .is_ok()
+            as_user(&sent, late).is_ok(),
+            "a sent file may be sent again"
         );
         let many: Vec<String> = (0..11).map(|i| i.to_string()).collect();
         assert_eq!(

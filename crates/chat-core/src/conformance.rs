@@ -1162,11 +1162,13 @@ async fn sent_files(store: &dyn Store, customer: Actor, stranger: Actor, staff: 
         let got = store.attachments(&[id.to_owned()]).await.expect("read");
         got.first().map(|a| (a.sent, a.private))
     };
-    for (note, expected) in [
-        (true, (true, true)),
-        (false, (true, false)),
-        (true, (true, false)),
-    ] {
+    let mut before = (false, false);
+    let mut seen = Vec::new();
+    for note in [true, false, true, false] {
+        let expected = (
+            true,
+            crate::attachment::private_after(before.0, before.1, note),
+        );
         let mut m = message(staff, &file);
         m.private = note;
         let action = if note {
@@ -1183,7 +1185,14 @@ async fn sent_files(store: &dyn Store, customer: Actor, stranger: Actor, staff: 
             Some(expected),
             "after a note: {note}"
         );
+        before = expected;
+        seen.push(expected.1);
     }
+    assert_eq!(
+        seen,
+        [true, false, false, false],
+        "staff only until the customer has it"
+    );
 }
 
 /// The host-identity story (sign-in from the host site and API keys), on a fresh database

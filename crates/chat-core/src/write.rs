@@ -294,8 +294,8 @@ pub trait WriteTx: Send {
     async fn insert_messages(&mut self, rows: &[MessageRow]) -> Result<Vec<MessageId>, StoreError>;
     /// The uploads these messages carry are sent, in the same transaction as the messages
     /// (`(attachment id, in a private note)`): a stored message's files are never swept
-    /// as unsent, and a refused message leaves its uploads as they were. A file is private
-    /// only while every message holding it is a private note.
+    /// as unsent, and a refused message leaves its uploads as they were. Privacy follows
+    /// [`crate::attachment::private_after`], applied in the same statement.
     async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError>;
     /// Append the events in this order (their event ids increase in this order).
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError>;

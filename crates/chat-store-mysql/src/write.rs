@@ -143,7 +143,7 @@ impl WriteTx for MysqlWrite<'_> {
     }
 
     async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError> {
-        // Sent; private only while every message holding the file is a note. MariaDB
+        // Sent; private as `chat_core::attachment::private_after` says. MariaDB
         // assigns left to right: `is_private` first, while `sent` is still the old value.
         for (id, private) in files {
             sqlx::query(

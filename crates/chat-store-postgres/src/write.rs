@@ -126,7 +126,7 @@ impl WriteTx for PgWrite<'_> {
     }
 
     async fn mark_files_sent(&mut self, files: &[(String, bool)]) -> Result<(), StoreError> {
-        // Sent; private only while every message holding the file is a note (one file in
+        // Sent; private as `chat_core::attachment::private_after` says (one file in
         // two messages of a batch: grouped, an UPDATE ... FROM takes one row per file).
         sqlx::query(
             "UPDATE tbl_chat_attachments a \

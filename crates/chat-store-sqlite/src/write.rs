@@ -94,7 +94,7 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 /// The write primitives inside the writer connection's open transaction.
 pub(crate) struct SqliteWrite<'c>(&'c mut Connection);
 
-/// Sent; private only while every message holding the file is a note (`?1`: this one is).
+/// Sent; private as `chat_core::attachment::private_after` says (`?1`: this message is a note).
 const MARK_FILE_SENT: &str = "UPDATE tbl_chat_attachments \
      SET is_private = CASE WHEN sent THEN is_private AND ?1 ELSE ?1 END, sent = TRUE \
      WHERE attachment_id = ?2";
